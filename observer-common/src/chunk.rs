@@ -1,0 +1,143 @@
+//! Events emitted into the ring buffer.
+
+/// Bytes of plaintext carried by one [`DataChunk`].
+pub const CHUNK_DATA_LEN: usize = 16 * 1024 - core::mem::size_of::<ChunkHeader>();
+/// Upper bound of chunks emitted for one SSL call (bounds the kernel loop).
+pub const MAX_CHUNKS_PER_CALL: u32 = 64;
+/// Largest capture cap per call the kernel can honour.
+pub const MAX_CAPTURE_PER_CALL: u32 = MAX_CHUNKS_PER_CALL * CHUNK_DATA_LEN as u32;
+/// Default capture cap per call (bytes beyond it are counted as truncated).
+pub const DEFAULT_CAPTURE_PER_CALL: u32 = 256 * 1024;
+
+/// Event kinds (stable numeric ids).
+pub mod kind {
+    /// A [`super::DataChunk`]: plaintext of one SSL read or write call.
+    pub const DATA: u32 = 1;
+    /// A [`super::ConnEvent`]: `SSL_free` — the connection is gone.
+    pub const CLOSE: u32 = 2;
+    /// An [`super::EventHeader`] alone: a process called execve.
+    pub const EXEC: u32 = 3;
+    /// An [`super::EventHeader`] alone: a process (thread-group leader) exited.
+    pub const EXIT: u32 = 4;
+}
+
+/// Direction of plaintext relative to the process that owns the SSL object.
+pub mod dir {
+    /// `SSL_write*`: bytes the process sent.
+    pub const WRITE: u16 = 0;
+    /// `SSL_read*`: bytes the process received.
+    pub const READ: u16 = 1;
+}
+
+/// TLS library ids, passed to the kernel as the uprobe attach cookie.
+pub mod lib {
+    pub const UNKNOWN: u16 = 0;
+    pub const OPENSSL: u16 = 1;
+    pub const BORINGSSL: u16 = 2;
+    pub const GNUTLS: u16 = 3;
+    pub const GO: u16 = 4;
+
+    /// The name used in the row's `tls_library` column.
+    pub const fn name(id: u16) -> &'static str {
+        match id {
+            OPENSSL => "openssl",
+            BORINGSSL => "boringssl",
+            GNUTLS => "gnutls",
+            GO => "go",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Common prefix of every event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// One of [`kind`].
+    pub kind: u32,
+    /// Thread-group id (the process id).
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Real uid of the thread.
+    pub uid: u32,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the event was produced.
+    pub ts_ns: u64,
+}
+
+/// The fixed part of a [`DataChunk`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkHeader {
+    pub event: EventHeader,
+    /// The SSL object's address: with `event.pid`, the connection key.
+    pub conn: u64,
+    /// Position of `data[0]` in this direction's byte stream.
+    pub pos: u64,
+    /// Position of the SSL call's first byte in this direction's byte stream.
+    pub call_pos: u64,
+    /// Bytes the SSL call transferred in all.
+    pub call_len: u32,
+    /// Valid bytes in `data`.
+    pub captured: u32,
+    /// One of [`dir`].
+    pub dir: u16,
+    /// One of [`lib`].
+    pub lib: u16,
+    /// Reserved, zero.
+    pub flags: u32,
+}
+
+/// Plaintext of (part of) one SSL call.
+#[repr(C)]
+pub struct DataChunk {
+    pub header: ChunkHeader,
+    pub data: [u8; CHUNK_DATA_LEN],
+}
+
+/// A connection-level event (`CLOSE`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnEvent {
+    pub event: EventHeader,
+    pub conn: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<EventHeader>() == 24);
+const _: () = assert!(core::mem::size_of::<ChunkHeader>() == 64);
+const _: () = assert!(core::mem::size_of::<DataChunk>() == 16 * 1024);
+const _: () = assert!(core::mem::size_of::<ConnEvent>() == 32);
+const _: () = assert!(DEFAULT_CAPTURE_PER_CALL <= MAX_CAPTURE_PER_CALL);
+
+/// Arguments saved at an SSL call's entry, keyed by pid_tgid, consumed at return.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingCall {
+    pub ssl: u64,
+    pub buf: u64,
+    /// `_ex` variants: address of the `size_t` byte count; 0 otherwise.
+    pub count_ptr: u64,
+    pub dir: u16,
+    pub lib: u16,
+    pub _pad: u32,
+}
+
+/// Key of the per-connection, per-direction stream position map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamKey {
+    pub ssl: u64,
+    pub pid: u32,
+    pub dir: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<PendingCall>() == 32);
+const _: () = assert!(core::mem::size_of::<StreamKey>() == 16);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain #[repr(C)] integers without padding (sizes asserted above).
+    unsafe impl aya::Pod for super::PendingCall {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::StreamKey {}
+}

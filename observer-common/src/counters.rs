@@ -1,0 +1,40 @@
+//! Per-CPU counters the kernel side increments and the agent reads.
+//! Index = position in [`NAMES`]; the agent reports them by these names.
+
+pub const CHUNKS: u32 = 0;
+pub const BYTES: u32 = 1;
+/// Ring buffer full: chunks that could not be reserved.
+pub const CHUNKS_LOST: u32 = 2;
+/// Bytes of those chunks.
+pub const BYTES_LOST: u32 = 3;
+/// Bytes of a call beyond the capture cap (never emitted by design).
+pub const BYTES_TRUNCATED: u32 = 4;
+/// `bpf_probe_read_user` failures (bytes of those chunks are emitted as zeros
+/// and flagged).
+pub const READ_FAULTS: u32 = 5;
+/// A return probe without its saved entry (e.g. the agent attached mid-call).
+pub const ENTRY_MISSING: u32 = 6;
+/// The pending-call map was full at entry.
+pub const PENDING_FULL: u32 = 7;
+/// Process / connection events lost because the ring buffer was full.
+pub const CONTROL_LOST: u32 = 8;
+/// SSL calls that failed or transferred nothing (not emitted).
+pub const CALLS_EMPTY: u32 = 9;
+
+/// Counter names, indexed by the constants above.
+pub const NAMES: [&str; 10] = [
+    "kernel_chunks",
+    "kernel_bytes",
+    "kernel_chunks_lost",
+    "kernel_bytes_lost",
+    "kernel_bytes_truncated",
+    "kernel_read_faults",
+    "kernel_entry_missing",
+    "kernel_pending_full",
+    "kernel_control_events_lost",
+    "kernel_calls_empty",
+];
+pub const COUNT: u32 = NAMES.len() as u32;
+
+/// Chunk flag: `bpf_probe_read_user` failed; the data is zeros.
+pub const FLAG_READ_FAULT: u32 = 1;

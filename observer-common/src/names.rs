@@ -1,0 +1,21 @@
+//! Program, map and global names: both sides import these.
+
+pub const PROG_SSL_WRITE_ENTRY: &str = "ssl_write_entry";
+pub const PROG_SSL_READ_ENTRY: &str = "ssl_read_entry";
+pub const PROG_SSL_WRITE_EX_ENTRY: &str = "ssl_write_ex_entry";
+pub const PROG_SSL_READ_EX_ENTRY: &str = "ssl_read_ex_entry";
+/// One return probe serves all four calls (the entry saved which kind it was).
+pub const PROG_SSL_RETURN: &str = "ssl_return";
+pub const PROG_SSL_FREE: &str = "ssl_free_entry";
+pub const PROG_SCHED_EXEC: &str = "sched_process_exec";
+pub const PROG_SCHED_EXIT: &str = "sched_process_exit";
+
+pub const MAP_EVENTS: &str = "EVENTS";
+pub const MAP_COUNTERS: &str = "COUNTERS";
+pub const MAP_PENDING: &str = "PENDING";
+pub const MAP_POSITIONS: &str = "POSITIONS";
+
+/// `u32` global: bytes captured per SSL call at most.
+pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";
+/// `u32` global: the agent's own pid, whose calls are ignored.
+pub const GLOBAL_SELF_PID: &str = "SELF_PID";

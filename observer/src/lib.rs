@@ -1,0 +1,19 @@
+//! llm-observer: sees every outbound LLM API call on a host.
+//!
+//! Data flow (one module each, in this order):
+//!
+//! ```text
+//! discovery ─targets─▶ probes (uprobes on TLS libraries, per inode)
+//!   kernel: entry saves (ssl, buf), return emits plaintext chunks → ring buffer
+//! capture (ring-buffer reader) ─▶ conntrack (per connection and direction,
+//!   reassembled by position; gaps kept as holes)
+//!   ─▶ protocol (HTTP/1.1, bodies, SSE) ─▶ Exchange
+//!   ─▶ provider (adapter per API family) ─▶ LlmCall
+//!   ─▶ record (the row) ─▶ sink (JSONL, console)
+//! ```
+//!
+//! Parsers, adapters and records are synchronous and I/O-free; `pipeline` owns
+//! the tasks and channels.
+
+pub mod protocol;
+pub mod provider;

@@ -1,0 +1,63 @@
+//! What a provider adapter extracts from an exchange.
+
+/// Where the token counts came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UsageSource {
+    /// Reported by the API.
+    Provider,
+    /// Counted by us.
+    Estimated,
+    /// Not known.
+    #[default]
+    None,
+}
+
+impl UsageSource {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UsageSource::Provider => "provider",
+            UsageSource::Estimated => "estimated",
+            UsageSource::None => "none",
+        }
+    }
+}
+
+/// Token usage normalised to the row's rules (design.md): `input_tokens` includes
+/// cache reads and writes; `output_tokens` includes reasoning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub source: UsageSource,
+}
+
+/// One LLM API call as the provider adapter understood it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LlmCall {
+    /// `openai`, `azure_openai`, `anthropic`, … (design.md row contract).
+    pub provider: &'static str,
+    /// `chat`, `completions`, `responses`, `embeddings`, …
+    pub operation: &'static str,
+    pub request_model: String,
+    pub response_model: String,
+    pub stream: bool,
+    pub finish_reason: String,
+    pub usage: Usage,
+    /// 0 when no response was seen.
+    pub status_code: u16,
+    /// Empty on success; `rate_limited`, `server_error`, `invalid_request`,
+    /// `incomplete`, …
+    pub error_type: String,
+    /// Provider request id header (`x-request-id`, …).
+    pub request_id: String,
+    /// Id in the body (`chatcmpl-…`).
+    pub response_id: String,
+    /// Monotonic ns of the first response byte carrying generated content
+    /// (first token for streams); 0 when none was seen.
+    pub first_token_ns: u64,
+    pub organization: String,
+    pub project: String,
+}
