@@ -1,7 +1,7 @@
 //! Events emitted into the ring buffer.
 
 /// Bytes of plaintext carried by one [`DataChunk`].
-pub const CHUNK_DATA_LEN: usize = 16 * 1024 - core::mem::size_of::<ChunkHeader>();
+pub const CHUNK_DATA_LEN: usize = 16 * 1024 - size_of::<ChunkHeader>();
 /// Upper bound of chunks emitted for one SSL call (bounds the kernel loop).
 pub const MAX_CHUNKS_PER_CALL: u32 = 64;
 /// Largest capture cap per call the kernel can honour.
@@ -15,9 +15,9 @@ pub mod kind {
     pub const DATA: u32 = 1;
     /// A [`super::ConnEvent`]: `SSL_free` — the connection is gone.
     pub const CLOSE: u32 = 2;
-    /// An [`super::EventHeader`] alone: a process called execve.
+    /// A [`super::ProcEvent`]: a process called execve (comm is the new one).
     pub const EXEC: u32 = 3;
-    /// An [`super::EventHeader`] alone: a process (thread-group leader) exited.
+    /// A [`super::ProcEvent`]: a process (thread-group leader) exited.
     pub const EXIT: u32 = 4;
 }
 
@@ -103,10 +103,23 @@ pub struct ConnEvent {
     pub conn: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<EventHeader>() == 24);
-const _: () = assert!(core::mem::size_of::<ChunkHeader>() == 64);
-const _: () = assert!(core::mem::size_of::<DataChunk>() == 16 * 1024);
-const _: () = assert!(core::mem::size_of::<ConnEvent>() == 32);
+/// Length of a task's `comm`.
+pub const COMM_LEN: usize = 16;
+
+/// A process event (`EXEC`, `EXIT`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcEvent {
+    pub event: EventHeader,
+    /// The task's comm, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+const _: () = assert!(size_of::<EventHeader>() == 24);
+const _: () = assert!(size_of::<ProcEvent>() == 40);
+const _: () = assert!(size_of::<ChunkHeader>() == 64);
+const _: () = assert!(size_of::<DataChunk>() == 16 * 1024);
+const _: () = assert!(size_of::<ConnEvent>() == 32);
 const _: () = assert!(DEFAULT_CAPTURE_PER_CALL <= MAX_CAPTURE_PER_CALL);
 
 /// Arguments saved at an SSL call's entry, keyed by pid_tgid, consumed at return.
@@ -131,8 +144,8 @@ pub struct StreamKey {
     pub dir: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<PendingCall>() == 32);
-const _: () = assert!(core::mem::size_of::<StreamKey>() == 16);
+const _: () = assert!(size_of::<PendingCall>() == 32);
+const _: () = assert!(size_of::<StreamKey>() == 16);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -15,5 +15,16 @@
 //! Parsers, adapters and records are synchronous and I/O-free; `pipeline` owns
 //! the tasks and channels.
 
+pub mod attribution;
+pub mod capture;
+pub mod cli;
+pub mod conntrack;
+pub mod discovery;
+pub mod pipeline;
+pub mod probes;
 pub mod protocol;
 pub mod provider;
+pub mod record;
+pub mod recorder;
+pub mod sink;
+pub mod stats;

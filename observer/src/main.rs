@@ -1,1 +1,28 @@
-fn main() {}
+//! `llm-observer`: parse the command line, run the subcommand, map errors to
+//! exit codes (1: a check or the run failed, 2: bad usage — clap's own).
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use observer::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_logging();
+    match cli.command {
+        Command::Run(args) => match cli::run::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("llm-observer: error: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Doctor(args) => {
+            if cli::doctor::run(args) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

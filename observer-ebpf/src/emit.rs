@@ -1,0 +1,79 @@
+//! Copies one SSL call's plaintext into the ring buffer as fixed-size chunks,
+//! each carrying its stream position, up to the capture cap.
+
+use aya_ebpf::helpers::generated::bpf_probe_read_user;
+use observer_common::{
+    chunk::{kind, ChunkHeader, DataChunk, PendingCall, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL},
+    counters,
+};
+
+use crate::{
+    maps::{capture_max, count, EVENTS},
+    process::header,
+};
+
+/// Emits `len` bytes at `call.buf`, whose first byte is at stream position `pos`.
+pub fn call(call: &PendingCall, pos: u64, len: u64) {
+    let cap = core::cmp::min(len, capture_max() as u64);
+    if len > cap {
+        count(counters::BYTES_TRUNCATED, len - cap);
+    }
+    let mut off: u64 = 0;
+    for _ in 0..MAX_CHUNKS_PER_CALL {
+        if off >= cap {
+            break;
+        }
+        let n = core::cmp::min(cap - off, CHUNK_DATA_LEN as u64);
+        if !chunk(call, pos, len, off, n) {
+            count(counters::CHUNKS_LOST, 1);
+            count(counters::BYTES_LOST, cap - off);
+            return;
+        }
+        count(counters::CHUNKS, 1);
+        count(counters::BYTES, n);
+        off += n;
+    }
+}
+
+/// One chunk: `n` bytes from offset `off` of the call. False if the ring is full.
+#[inline(always)]
+fn chunk(call: &PendingCall, pos: u64, len: u64, off: u64, n: u64) -> bool {
+    let Some(mut entry) = EVENTS.reserve::<DataChunk>(0) else {
+        return false;
+    };
+    let p = entry.as_mut_ptr();
+    // Clamp as an unsigned 64-bit value right before the helper, so the
+    // verifier sees a bounded, non-negative size.
+    let size = n & 0xffff;
+    let size = if size > CHUNK_DATA_LEN as u64 { CHUNK_DATA_LEN as u64 } else { size };
+    // SAFETY: `p` points to a reserved DataChunk; the helper checks the user pointer.
+    let rc = unsafe {
+        bpf_probe_read_user(
+            core::ptr::addr_of_mut!((*p).data).cast(),
+            size as u32,
+            (call.buf + off) as *const _,
+        )
+    };
+    let flags = if rc == 0 {
+        0
+    } else {
+        count(counters::READ_FAULTS, 1);
+        counters::FLAG_READ_FAULT
+    };
+    // SAFETY: writing the header of the reserved entry.
+    unsafe {
+        core::ptr::addr_of_mut!((*p).header).write(ChunkHeader {
+            event: header(kind::DATA),
+            conn: call.ssl,
+            pos: pos + off,
+            call_pos: pos,
+            call_len: len as u32,
+            captured: size as u32,
+            dir: call.dir,
+            lib: call.lib,
+            flags,
+        });
+    }
+    entry.submit(0);
+    true
+}

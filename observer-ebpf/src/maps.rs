@@ -1,0 +1,53 @@
+//! Maps and globals shared by the programs. Names must match
+//! `observer_common::names`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use observer_common::{
+    chunk::{PendingCall, StreamKey, DEFAULT_CAPTURE_PER_CALL},
+    counters,
+};
+
+/// Default ring size; the agent overrides it at load time.
+#[map(name = "EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+#[map(name = "COUNTERS")]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
+
+/// Arguments of in-flight SSL calls, by pid_tgid.
+#[map(name = "PENDING")]
+pub static PENDING: HashMap<u64, PendingCall> = HashMap::with_max_entries(16384, 0);
+
+/// Next byte position per (process, SSL object, direction).
+#[map(name = "POSITIONS")]
+pub static POSITIONS: LruHashMap<StreamKey, u64> = LruHashMap::with_max_entries(65536, 0);
+
+/// Bytes captured per SSL call at most (set by the agent).
+#[unsafe(no_mangle)]
+static CAPTURE_MAX: u32 = DEFAULT_CAPTURE_PER_CALL;
+
+/// The agent's own pid: its calls are not traced.
+#[unsafe(no_mangle)]
+static SELF_PID: u32 = 0;
+
+pub fn capture_max() -> u32 {
+    // SAFETY: a global the loader patches before load; read it volatile so the
+    // compiler does not fold the default value.
+    unsafe { core::ptr::read_volatile(&CAPTURE_MAX) }
+}
+
+pub fn self_pid() -> u32 {
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(&SELF_PID) }
+}
+
+/// Adds `n` to counter `index` of this CPU.
+pub fn count(index: u32, n: u64) {
+    if let Some(p) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot; programs do not preempt each other on one CPU.
+        unsafe { *p += n };
+    }
+}

@@ -1,0 +1,102 @@
+//! OpenSSL (and API-compatible BoringSSL) `SSL_read`/`SSL_write` and their `_ex`
+//! forms. The entry probe saves the call's arguments by pid_tgid; the return
+//! probe emits the plaintext only when the call succeeded, so retried or failed
+//! calls (Node retries `SSL_write` during the handshake) are never duplicated.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, generated::bpf_get_attach_cookie},
+    programs::{ProbeContext, RetProbeContext},
+    EbpfContext as _,
+};
+use observer_common::{
+    chunk::{kind, ConnEvent, PendingCall, StreamKey},
+    counters,
+};
+
+use crate::{
+    emit,
+    maps::{count, self_pid, EVENTS, PENDING, POSITIONS},
+    process::header,
+};
+
+/// Entry of `SSL_write`/`SSL_read` (`ex = false`) or their `_ex` forms.
+pub fn on_entry(ctx: &ProbeContext, dir: u16, ex: bool) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if (pid_tgid >> 32) as u32 == self_pid() {
+        return 0;
+    }
+    let (Some(ssl), Some(buf)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
+        return 0;
+    };
+    let count_ptr = if ex { ctx.arg::<u64>(3).unwrap_or(0) } else { 0 };
+    // SAFETY: helper valid in uprobes; the cookie is the library id.
+    let lib = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u16;
+    let call = PendingCall { ssl, buf, count_ptr, dir, lib, _pad: 0 };
+    if PENDING.insert(pid_tgid, call, 0).is_err() {
+        count(counters::PENDING_FULL, 1);
+    }
+    0
+}
+
+/// Return of any of the four calls.
+pub fn on_return(ctx: &RetProbeContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(call) = (unsafe { PENDING.get(pid_tgid) }).copied() else {
+        if (pid_tgid >> 32) as u32 != self_pid() {
+            count(counters::ENTRY_MISSING, 1);
+        }
+        return 0;
+    };
+    let _ = PENDING.remove(pid_tgid);
+    let ret: i64 = ctx.ret::<i32>() as i64;
+    let len: u64 = if call.count_ptr != 0 {
+        // `_ex`: 1 on success, count through the out-pointer.
+        if ret != 1 {
+            0
+        } else {
+            // SAFETY: user pointer read through the helper.
+            unsafe { bpf_probe_read_user(call.count_ptr as *const u64) }.unwrap_or(0)
+        }
+    } else if ret > 0 {
+        ret as u64
+    } else {
+        0
+    };
+    if len == 0 {
+        count(counters::CALLS_EMPTY, 1);
+        return 0;
+    }
+    let key = StreamKey { ssl: call.ssl, pid: (pid_tgid >> 32) as u32, dir: call.dir as u32 };
+    // SAFETY: the value is copied out immediately.
+    let pos = unsafe { POSITIONS.get(&key) }.copied().unwrap_or(0);
+    let _ = POSITIONS.insert(&key, &(pos + len), 0);
+    emit::call(&call, pos, len);
+    0
+}
+
+/// `SSL_free`: the connection is gone; positions are forgotten.
+pub fn on_free(ctx: &ProbeContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid = (pid_tgid >> 32) as u32;
+    if pid == self_pid() {
+        return 0;
+    }
+    let Some(ssl) = ctx.arg::<u64>(0) else { return 0 };
+    let mut known = false;
+    for dir in 0..2u32 {
+        let key = StreamKey { ssl, pid, dir };
+        known |= POSITIONS.remove(&key).is_ok();
+    }
+    if !known {
+        // Never carried data: nothing to tell the agent.
+        return 0;
+    }
+    let Some(mut entry) = EVENTS.reserve::<ConnEvent>(0) else {
+        count(counters::CONTROL_LOST, 1);
+        return 0;
+    };
+    entry.write(ConnEvent { event: header(kind::CLOSE), conn: ssl });
+    entry.submit(0);
+    0
+}

@@ -1,0 +1,155 @@
+//! `llm-observer doctor`: can this host run the agent? One line per check,
+//! each failure with its fix. Exit status 1 when any check fails.
+
+use std::{fs, path::Path};
+
+use clap::Args;
+
+use crate::{discovery::Discovery, probes::{ProbeConfig, Probes}};
+
+/// Check kernel, BTF, privileges, tracefs/bpffs, eBPF loading and TLS targets.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
+
+/// One check's verdict.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass(String),
+    Warn(String),
+    Fail { what: String, fix: String },
+}
+
+/// Runs every check, prints them, returns whether all passed (warnings pass).
+pub fn run(_args: DoctorArgs) -> bool {
+    let checks = checks();
+    let mut ok = true;
+    for (name, v) in &checks {
+        match v {
+            Verdict::Pass(what) => println!("PASS  {name}: {what}"),
+            Verdict::Warn(what) => println!("WARN  {name}: {what}"),
+            Verdict::Fail { what, fix } => {
+                ok = false;
+                println!("FAIL  {name}: {what} — fix: {fix}");
+            }
+        }
+    }
+    ok
+}
+
+fn checks() -> Vec<(&'static str, Verdict)> {
+    let privileged = has_privileges();
+    let mut out = vec![
+        ("kernel", kernel_check(&fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default())),
+        ("btf", btf_check(Path::new("/sys/kernel/btf/vmlinux"))),
+        ("privileges", privileges_check(privileged)),
+        ("tracefs", tracefs_check()),
+        ("bpffs", bpffs_check()),
+    ];
+    out.push(("ebpf", if privileged { load_check() } else { Verdict::Warn("not tried without privileges".into()) }));
+    out.push(("tls targets", targets_check()));
+    out
+}
+
+/// Kernel ≥ 5.8 (ring buffer).
+pub fn kernel_check(release: &str) -> Verdict {
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) >= (5, 8) {
+        Verdict::Pass(format!("{} (>= 5.8)", release.trim()))
+    } else {
+        Verdict::Fail {
+            what: format!("kernel {} is older than 5.8 (no BPF ring buffer)", release.trim()),
+            fix: "run on a kernel >= 5.8".into(),
+        }
+    }
+}
+
+fn btf_check(path: &Path) -> Verdict {
+    if path.exists() {
+        Verdict::Pass(format!("{} present", path.display()))
+    } else {
+        Verdict::Fail {
+            what: format!("{} missing", path.display()),
+            fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y".into(),
+        }
+    }
+}
+
+/// Effective capabilities: root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN
+/// for uprobes on older kernels).
+fn has_privileges() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    const CAP_PERFMON: u64 = 1 << 38;
+    const CAP_BPF: u64 = 1 << 39;
+    caps & CAP_SYS_ADMIN != 0 || (caps & CAP_BPF != 0 && caps & CAP_PERFMON != 0)
+}
+
+fn privileges_check(privileged: bool) -> Verdict {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if privileged {
+        Verdict::Pass(format!("euid {euid} with CAP_BPF/CAP_PERFMON or CAP_SYS_ADMIN"))
+    } else {
+        Verdict::Fail {
+            what: format!("euid {euid} lacks CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)"),
+            fix: "run as root (sudo llm-observer …) or grant cap_bpf,cap_perfmon,cap_sys_admin".into(),
+        }
+    }
+}
+
+fn tracefs_check() -> Verdict {
+    for dir in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        if Path::new(dir).join("events/sched/sched_process_exec").exists() {
+            return Verdict::Pass(format!("{dir} mounted"));
+        }
+    }
+    Verdict::Fail {
+        what: "tracefs not mounted or not readable".into(),
+        fix: "mount -t tracefs tracefs /sys/kernel/tracing (as root)".into(),
+    }
+}
+
+fn bpffs_check() -> Verdict {
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if mounts.lines().any(|l| l.split(' ').nth(2) == Some("bpf")) {
+        Verdict::Pass("mounted".into())
+    } else {
+        Verdict::Warn("not mounted (not needed: the agent pins nothing); mount -t bpf bpf /sys/fs/bpf".into())
+    }
+}
+
+fn load_check() -> Verdict {
+    match Probes::load(&ProbeConfig { ring_bytes: 1024 * 1024, ..ProbeConfig::default() }) {
+        Ok(_) => Verdict::Pass("programs load and tracepoints attach".into()),
+        Err(err) => Verdict::Fail { what: err.to_string(), fix: "see the error; run as root on a BTF kernel".into() },
+    }
+}
+
+fn targets_check() -> Verdict {
+    let targets = Discovery::default().scan_all();
+    if targets.is_empty() {
+        Verdict::Warn("no OpenSSL library or SSL-exporting executable found yet (new ones are found at exec)".into())
+    } else {
+        let shown: Vec<&str> = targets.iter().map(|t| t.shown.as_str()).collect();
+        Verdict::Pass(format!("{} file(s): {}", shown.len(), shown.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_versions() {
+        assert!(matches!(kernel_check("6.18.44-fc-v782\n"), Verdict::Pass(_)));
+        assert!(matches!(kernel_check("5.8.0"), Verdict::Pass(_)));
+        assert!(matches!(kernel_check("5.4.0-150-generic"), Verdict::Fail { .. }));
+        assert!(matches!(kernel_check(""), Verdict::Fail { .. }));
+    }
+}

@@ -1,0 +1,33 @@
+//! Command line: one file per subcommand.
+
+pub mod doctor;
+pub mod run;
+
+use clap::{Parser, Subcommand};
+
+/// llm-observer: sees every outbound LLM API call on this host, from
+/// unmodified programs, through eBPF uprobes on TLS libraries.
+#[derive(Debug, Parser)]
+#[command(name = "llm-observer", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Run(run::RunArgs),
+    Doctor(doctor::DoctorArgs),
+}
+
+/// Logs to stderr; `LLM_OBSERVER_LOG` (or `RUST_LOG`) sets the filter.
+pub fn init_logging() {
+    let filter = std::env::var("LLM_OBSERVER_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

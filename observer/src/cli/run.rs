@@ -1,0 +1,109 @@
+//! `llm-observer run`: attach, capture, and write one record per LLM call.
+
+use std::{
+    path::PathBuf,
+    sync::{atomic::AtomicBool, Arc},
+};
+
+use clap::Args;
+use observer_common::chunk::{DEFAULT_CAPTURE_PER_CALL, MAX_CAPTURE_PER_CALL};
+
+use crate::{
+    pipeline::{self, PipelineConfig, PipelineError},
+    probes::ProbeConfig,
+    sink::{console::ConsoleSink, jsonl::JsonlSink, Sinks},
+};
+
+/// Capture LLM API calls until interrupted (SIGINT/SIGTERM).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Write one JSON object per call to this file (`-` for stdout).
+    #[arg(long, value_name = "PATH", env = "LLM_OBSERVER_JSONL")]
+    pub jsonl: Option<PathBuf>,
+    /// Do not print the one-line summary per call.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Only record calls made by these process ids (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only record calls made by processes with this name (comm; repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+    /// Rewrite this file every second with the agent's counters (JSON).
+    #[arg(long, value_name = "PATH", env = "LLM_OBSERVER_STATS_FILE")]
+    pub stats_file: Option<PathBuf>,
+    /// Bytes captured per TLS read/write call at most; the rest is counted as truncated.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CAPTURE_PER_CALL,
+          value_parser = clap::value_parser!(u32).range(4096..=i64::from(MAX_CAPTURE_PER_CALL)))]
+    pub capture_max: u32,
+    /// Ring buffer size in MiB (a power of two).
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = parse_ring_mib)]
+    pub ring_mib: u32,
+}
+
+fn parse_ring_mib(s: &str) -> Result<u32, String> {
+    let v: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_power_of_two() && (1..=1024).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be a power of two between 1 and 1024".into())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot open --jsonl {path}: {source}")]
+    Jsonl { path: String, source: std::io::Error },
+    #[error("cannot install the signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+pub fn run(args: RunArgs) -> Result<(), RunError> {
+    let jsonl_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let jsonl = match &args.jsonl {
+        Some(p) => Some(JsonlSink::open(p).map_err(|source| RunError::Jsonl { path: p.display().to_string(), source })?),
+        None => None,
+    };
+    let sinks = Sinks { jsonl, console: (!args.quiet).then(|| ConsoleSink::new(jsonl_stdout)) };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(RunError::Signal)?;
+    }
+    let cfg = PipelineConfig {
+        probes: ProbeConfig { capture_max: args.capture_max, ring_bytes: args.ring_mib * 1024 * 1024 },
+        sinks,
+        stats_file: args.stats_file,
+        pids: args.pids,
+        comms: args.comms,
+        host: host_name(),
+        stop,
+        on_ready: Box::new(|files| {
+            tracing::info!(tls_files = files, "ready: probes attached, capturing");
+            notify_systemd_ready();
+        }),
+    };
+    let stats = pipeline::run(cfg)?;
+    tracing::info!(counters = %stats.to_json(), "stopped");
+    Ok(())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// `sd_notify(READY=1)` when started by systemd with `Type=notify`.
+fn notify_systemd_ready() {
+    use std::os::{linux::net::SocketAddrExt as _, unix::net::{SocketAddr, UnixDatagram}};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|a| UnixDatagram::unbound().and_then(|s| s.send_to_addr(b"READY=1", &a)));
+    if let Err(err) = sent {
+        tracing::warn!(%err, "sd_notify failed");
+    }
+}

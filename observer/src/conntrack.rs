@@ -1,0 +1,167 @@
+//! Per-connection, per-direction byte streams, reassembled by position.
+//!
+//! A connection is (pid, SSL object). Each direction's chunks carry their
+//! stream position; a chunk past the expected position means bytes were lost
+//! (ring full, capture cap) and becomes a gap the HTTP layer can skip. Chunks
+//! behind it are duplicates and are dropped. Connections end on `SSL_free`,
+//! process exit, or idleness.
+
+use std::collections::HashMap;
+
+use observer_common::chunk::{dir, ChunkHeader};
+
+use crate::protocol::{
+    exchange::{Exchange, Role},
+    http1::{Direction, Http1Conn, Interest, Limits, Segment},
+};
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ConnKey {
+    pub pid: u32,
+    pub conn: u64,
+}
+
+/// A finished exchange with what the connection knows about it.
+#[derive(Debug)]
+pub struct Done {
+    pub key: ConnKey,
+    pub role: Option<Role>,
+    pub lib: u16,
+    /// Real uid of the thread that opened the connection.
+    pub uid: u32,
+    pub exchange: Exchange,
+}
+
+/// Counters of the reassembly layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub connections: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub duplicate_chunks: u64,
+    /// Bytes of server-role connections, not parsed past role detection.
+    pub server_bytes_skipped: u64,
+    pub evicted_idle: u64,
+    pub evicted_full: u64,
+}
+
+struct Conn {
+    http: Http1Conn,
+    next: [Option<u64>; 2],
+    last_ns: u64,
+    lib: u16,
+    uid: u32,
+}
+
+pub struct ConnTrack {
+    conns: HashMap<ConnKey, Conn>,
+    max_conns: usize,
+    idle_ns: u64,
+    pub stats: ConnStats,
+}
+
+impl ConnTrack {
+    pub fn new(max_conns: usize, idle_ns: u64) -> Self {
+        Self { conns: HashMap::new(), max_conns, idle_ns, stats: ConnStats::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// One data chunk from the kernel.
+    pub fn on_data(&mut self, h: &ChunkHeader, bytes: &[u8], interest: &dyn Interest, out: &mut Vec<Done>) {
+        let key = ConnKey { pid: h.event.pid, conn: h.conn };
+        if !self.conns.contains_key(&key) && self.conns.len() >= self.max_conns {
+            self.evict_oldest(out);
+        }
+        let stats = &mut self.stats;
+        let conn = self.conns.entry(key).or_insert_with(|| {
+            stats.connections += 1;
+            Conn { http: Http1Conn::new(Limits::default()), next: [None, None], last_ns: 0, lib: h.lib, uid: h.event.uid }
+        });
+        conn.last_ns = h.event.ts_ns;
+        if conn.http.role() == Some(Role::Server) {
+            self.stats.server_bytes_skipped += bytes.len() as u64;
+            return;
+        }
+        let (side, direction) = match h.dir {
+            dir::WRITE => (0, Direction::Write),
+            _ => (1, Direction::Read),
+        };
+        let end = h.pos + bytes.len() as u64;
+        // A direction first seen mid-call starts at that call's beginning.
+        let expected = *conn.next[side].get_or_insert(h.call_pos);
+        if end <= expected && !bytes.is_empty() {
+            self.stats.duplicate_chunks += 1;
+            return;
+        }
+        let mut data = bytes;
+        if h.pos > expected {
+            self.stats.gaps += 1;
+            self.stats.gap_bytes += h.pos - expected;
+            conn.http.push(direction, Segment::Gap { len: h.pos - expected }, interest, &mut Vec::new());
+        } else if h.pos < expected {
+            data = &bytes[(expected - h.pos) as usize..];
+        }
+        conn.next[side] = Some(end);
+        let seg = Segment::Data { ts_ns: h.event.ts_ns, tid: h.event.tid, bytes: data, call_start: h.pos == h.call_pos };
+        let mut exchanges = Vec::new();
+        conn.http.push(direction, seg, interest, &mut exchanges);
+        let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
+        out.extend(exchanges.into_iter().map(|exchange| Done { key, role, lib, uid, exchange }));
+    }
+
+    /// The SSL object was freed.
+    pub fn on_close(&mut self, key: ConnKey, ts_ns: u64, out: &mut Vec<Done>) {
+        if let Some(conn) = self.conns.remove(&key) {
+            finish(key, conn, ts_ns, out);
+        }
+    }
+
+    /// The process exited: all its connections end.
+    pub fn on_exit(&mut self, pid: u32, ts_ns: u64, out: &mut Vec<Done>) {
+        let keys: Vec<ConnKey> = self.conns.keys().filter(|k| k.pid == pid).copied().collect();
+        for key in keys {
+            self.on_close(key, ts_ns, out);
+        }
+    }
+
+    /// Ends connections idle since before `now_ns - idle`.
+    pub fn evict_idle(&mut self, now_ns: u64, out: &mut Vec<Done>) {
+        let cutoff = now_ns.saturating_sub(self.idle_ns);
+        let keys: Vec<ConnKey> = self.conns.iter().filter(|(_, c)| c.last_ns < cutoff).map(|(k, _)| *k).collect();
+        self.stats.evicted_idle += keys.len() as u64;
+        for key in keys {
+            self.on_close(key, now_ns, out);
+        }
+    }
+
+    fn evict_oldest(&mut self, out: &mut Vec<Done>) {
+        if let Some((&key, conn)) = self.conns.iter().min_by_key(|(_, c)| c.last_ns) {
+            let ts = conn.last_ns;
+            self.stats.evicted_full += 1;
+            self.on_close(key, ts, out);
+        }
+    }
+
+    /// Sum of the HTTP layer's counters over live connections is not kept;
+    /// callers read per-connection stats when connections end.
+    pub fn drain_all(&mut self, ts_ns: u64, out: &mut Vec<Done>) {
+        let keys: Vec<ConnKey> = self.conns.keys().copied().collect();
+        for key in keys {
+            self.on_close(key, ts_ns, out);
+        }
+    }
+}
+
+fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, out: &mut Vec<Done>) {
+    let mut exchanges = Vec::new();
+    conn.http.close(ts_ns, &mut exchanges);
+    let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
+    out.extend(exchanges.into_iter().map(|exchange| Done { key, role, lib, uid, exchange }));
+}

@@ -1,0 +1,175 @@
+//! Finds TLS libraries and executables to hook: every file mapped by a running
+//! process whose name looks like libssl, every executable that exports
+//! `SSL_write` itself (Node), and the libssl files in the usual library
+//! directories (so processes that start later are covered before their first
+//! call). Paths are resolved through `/proc/PID/root`, so processes in other
+//! mount namespaces (containers) are found too. Each file is examined once per
+//! inode.
+
+pub mod elf;
+
+use std::{
+    collections::{HashMap, HashSet},
+    fs,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+use observer_common::chunk::lib;
+
+/// A file to attach the probe table to.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Path the kernel can open from the agent's namespace.
+    pub path: PathBuf,
+    /// Path as the owning process sees it (for logs and `doctor`).
+    pub shown: String,
+    pub lib: u16,
+    pub symbols: HashMap<&'static str, u64>,
+}
+
+/// Library directories scanned at start.
+const LIB_DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/lib64",
+    "/usr/local/lib",
+    "/usr/local/lib64",
+];
+
+/// Remembers which inodes were examined, so each file is parsed once.
+#[derive(Default)]
+pub struct Discovery {
+    examined: HashSet<(u64, u64)>,
+    /// Files that failed to parse (counted, not retried).
+    pub errors: u64,
+}
+
+impl Discovery {
+    /// Everything visible now: library directories and all running processes.
+    pub fn scan_all(&mut self) -> Vec<Target> {
+        let mut found = Vec::new();
+        for dir in LIB_DIRS {
+            let Ok(entries) = fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if is_libssl(&name.to_string_lossy()) {
+                    let path = entry.path();
+                    let shown = path.display().to_string();
+                    found.extend(self.examine(path, shown));
+                }
+            }
+        }
+        if let Ok(entries) = fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+                    found.extend(self.scan_pid(pid));
+                }
+            }
+        }
+        found
+    }
+
+    /// One process: its executable and its mapped libssl files.
+    pub fn scan_pid(&mut self, pid: u32) -> Vec<Target> {
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let mut found = Vec::new();
+        if let Ok(exe) = fs::read_link(format!("/proc/{pid}/exe")) {
+            // /proc/PID/exe opens the very inode even if the path is gone.
+            found.extend(self.examine(PathBuf::from(format!("/proc/{pid}/exe")), exe.display().to_string()));
+        }
+        let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) else { return found };
+        let mut paths: Vec<&str> = maps.lines().filter_map(mapped_path).filter(|p| is_libssl(basename(p))).collect();
+        paths.dedup();
+        for p in paths {
+            let inside = root.join(p.trim_start_matches('/'));
+            found.extend(self.examine(inside, p.to_string()));
+        }
+        found
+    }
+
+    /// Parses `path` once per inode; a target if it exports the TLS symbols.
+    fn examine(&mut self, path: PathBuf, shown: String) -> Option<Target> {
+        let meta = fs::metadata(&path).ok()?;
+        if !meta.is_file() || !self.examined.insert((meta.dev(), meta.ino())) {
+            return None;
+        }
+        let symbols = match elf::tls_symbols(&path) {
+            Ok(s) => s,
+            Err(err) => {
+                self.errors += 1;
+                tracing::debug!(%err, "skipping file");
+                return None;
+            }
+        };
+        if !(symbols.contains_key("SSL_write") && symbols.contains_key("SSL_read")) {
+            return None;
+        }
+        // A stable path for the kernel: for /proc/PID/exe, resolve the link
+        // through the process root so the attach survives the process.
+        Some(Target { path: stable_path(&path), shown, lib: lib::OPENSSL, symbols })
+    }
+}
+
+/// `/proc/PID/exe` → `/proc/PID/root/<exe path>` when that still names the file.
+fn stable_path(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    if let Some(pid) = s.strip_prefix("/proc/").and_then(|r| r.strip_suffix("/exe")) {
+        if let Ok(exe) = fs::read_link(path) {
+            let inside = Path::new("/proc").join(pid).join("root").join(exe.to_string_lossy().trim_start_matches('/'));
+            if inside.exists() {
+                return inside;
+            }
+        }
+    }
+    path.to_path_buf()
+}
+
+/// The path column of a /proc/PID/maps line, if it names a file.
+fn mapped_path(line: &str) -> Option<&str> {
+    let path = line.splitn(6, ' ').nth(5)?.trim_start();
+    (path.starts_with('/') && !path.ends_with(" (deleted)")).then_some(path)
+}
+
+fn basename(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+/// `libssl.so`, `libssl.so.3`, `libssl.so.1.1` (not NSS's `libssl3.so`).
+fn is_libssl(name: &str) -> bool {
+    name.starts_with("libssl.so")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_maps_lines() {
+        let l = "7f1c2a000000-7f1c2a020000 r--p 00000000 fd:01 1234   /usr/lib/x86_64-linux-gnu/libssl.so.3";
+        assert_eq!(mapped_path(l), Some("/usr/lib/x86_64-linux-gnu/libssl.so.3"));
+        assert_eq!(mapped_path("7f-8f rw-p 00000000 00:00 0 "), None);
+        assert_eq!(mapped_path("7f-8f rw-p 00000000 00:00 0   [heap]"), None);
+        assert_eq!(mapped_path("7f-8f r-xp 0 fd:01 9 /tmp/x.so (deleted)"), None);
+    }
+
+    #[test]
+    fn names_libssl_but_not_nss() {
+        assert!(is_libssl("libssl.so.3"));
+        assert!(is_libssl("libssl.so.1.1"));
+        assert!(!is_libssl("libssl3.so"));
+        assert!(!is_libssl("libcrypto.so.3"));
+    }
+
+    #[test]
+    fn each_inode_is_examined_once() {
+        let mut d = Discovery::default();
+        let first = d.scan_all();
+        assert!(d.scan_all().is_empty(), "second scan found {:?}", d.scan_all());
+        if Path::new("/usr/lib/x86_64-linux-gnu/libssl.so.3").exists() {
+            assert_eq!(first.iter().filter(|t| t.shown.contains("libssl.so")).count(), 1, "{first:?}");
+        }
+    }
+}

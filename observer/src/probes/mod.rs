@@ -1,0 +1,157 @@
+//! Loads the embedded kernel programs and attaches them: tracepoints once,
+//! uprobes once per TLS library file (by inode).
+
+pub mod table;
+
+use std::{collections::HashMap, path::Path};
+
+use aya::{
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{
+        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
+        TracePoint, UProbe,
+    },
+    Ebpf, EbpfLoader,
+};
+use observer_common::{chunk, counters, names};
+
+use self::table::ProbeSpec;
+
+/// The kernel object built by build.rs (empty when built with AYA_BUILD_SKIP=1).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer-probes"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("this agent was built without its eBPF programs (AYA_BUILD_SKIP): rebuild with `cargo xtask build`")]
+    NoObject,
+    #[error("loading the eBPF programs failed (run as root on a kernel >= 5.8 with BTF; see `llm-observer doctor`): {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("program {program}: {source} (see `llm-observer doctor`)")]
+    Program { program: &'static str, source: aya::programs::ProgramError },
+    #[error("map {0} missing from the eBPF object")]
+    MissingMap(&'static str),
+    #[error("map {name}: {source}")]
+    Map { name: &'static str, source: aya::maps::MapError },
+    #[error("{path}: required symbol {symbol} not found")]
+    MissingSymbol { path: String, symbol: &'static str },
+    #[error("attaching {program} to {symbol} in {path}: {source}")]
+    Attach { program: &'static str, symbol: &'static str, path: String, source: aya::programs::ProgramError },
+}
+
+/// Load-time settings.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeConfig {
+    /// Bytes captured per SSL call at most.
+    pub capture_max: u32,
+    /// Ring buffer size in bytes (power of two, multiple of the page size).
+    pub ring_bytes: u32,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self { capture_max: chunk::DEFAULT_CAPTURE_PER_CALL, ring_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// The loaded programs. Maps the reader needs are taken out with
+/// [`Probes::take_events`] and [`Probes::take_counters`].
+pub struct Probes {
+    ebpf: Ebpf,
+}
+
+impl Probes {
+    /// Loads all programs and attaches the process tracepoints.
+    pub fn load(cfg: &ProbeConfig) -> Result<Self, ProbeError> {
+        if OBJECT.is_empty() {
+            return Err(ProbeError::NoObject);
+        }
+        let capture_max = cfg.capture_max.min(chunk::MAX_CAPTURE_PER_CALL);
+        let self_pid = std::process::id();
+        let mut ebpf = EbpfLoader::new()
+            .override_global(names::GLOBAL_CAPTURE_MAX, &capture_max, true)
+            .override_global(names::GLOBAL_SELF_PID, &self_pid, true)
+            .map_max_entries(names::MAP_EVENTS, cfg.ring_bytes)
+            .load(OBJECT)?;
+        for &program in table::UPROBE_PROGRAMS {
+            uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
+        }
+        for &(program, category, name) in table::TRACEPOINTS {
+            let tp: &mut TracePoint = ebpf
+                .program_mut(program)
+                .ok_or(ProbeError::MissingMap(program))?
+                .try_into()
+                .map_err(|source| ProbeError::Program { program, source })?;
+            tp.load().map_err(|source| ProbeError::Program { program, source })?;
+            tp.attach(category, name).map_err(|source| ProbeError::Program { program, source })?;
+        }
+        Ok(Self { ebpf })
+    }
+
+    /// Attaches the probe table to one library or executable. `symbols` maps the
+    /// table's symbols to file offsets (see `discovery::elf`). Returns the
+    /// number of probes attached.
+    pub fn attach(
+        &mut self,
+        path: &Path,
+        symbols: &HashMap<&'static str, u64>,
+        specs: &[ProbeSpec],
+        lib: u16,
+    ) -> Result<usize, ProbeError> {
+        let shown = || path.display().to_string();
+        if let Some(missing) = specs.iter().find(|s| s.required && !symbols.contains_key(s.symbol)) {
+            return Err(ProbeError::MissingSymbol { path: shown(), symbol: missing.symbol });
+        }
+        let mut attached = 0;
+        for spec in specs {
+            let Some(&offset) = symbols.get(spec.symbol) else { continue };
+            let program = uprobe(&mut self.ebpf, spec.program)?;
+            let point = UProbeAttachPoint {
+                location: UProbeAttachLocation::AbsoluteOffset(offset),
+                cookie: Some(u64::from(lib)),
+            };
+            match program.attach(point, path, UProbeScope::AllProcesses) {
+                Ok(_) => attached += 1,
+                Err(source) if spec.required => {
+                    return Err(ProbeError::Attach { program: spec.program, symbol: spec.symbol, path: shown(), source })
+                }
+                Err(err) => tracing::debug!(symbol = spec.symbol, path = %shown(), %err, "optional probe not attached"),
+            }
+        }
+        Ok(attached)
+    }
+
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
+        let map = self.ebpf.take_map(names::MAP_EVENTS).ok_or(ProbeError::MissingMap(names::MAP_EVENTS))?;
+        RingBuf::try_from(map).map_err(|source| ProbeError::Map { name: names::MAP_EVENTS, source })
+    }
+
+    pub fn take_counters(&mut self) -> Result<KernelCounters, ProbeError> {
+        let map = self.ebpf.take_map(names::MAP_COUNTERS).ok_or(ProbeError::MissingMap(names::MAP_COUNTERS))?;
+        let map = PerCpuArray::try_from(map).map_err(|source| ProbeError::Map { name: names::MAP_COUNTERS, source })?;
+        Ok(KernelCounters { map })
+    }
+}
+
+fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProbe, ProbeError> {
+    ebpf.program_mut(program)
+        .ok_or(ProbeError::MissingMap(program))?
+        .try_into()
+        .map_err(|source| ProbeError::Program { program, source })
+}
+
+/// The kernel's per-CPU counters, summed over CPUs on read.
+pub struct KernelCounters {
+    map: PerCpuArray<MapData, u64>,
+}
+
+impl KernelCounters {
+    /// (name, total) for every counter in `observer_common::counters`.
+    pub fn read(&self) -> Vec<(&'static str, u64)> {
+        (0..counters::COUNT)
+            .map(|i| {
+                let total = self.map.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+                (counters::NAMES[i as usize], total)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,128 @@
+//! Done exchange + LlmCall + process identity → CallRecord (the row).
+
+use crate::{
+    attribution::process::ProcessInfo,
+    conntrack::Done,
+    protocol::exchange::header,
+    provider::call::LlmCall,
+    record::{rfc3339_micros, CallRecord},
+};
+use observer_common::chunk::lib;
+
+/// What every record of this agent shares.
+#[derive(Clone, Debug)]
+pub struct RecordContext {
+    pub host: String,
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC at start, in ns: turns kernel
+    /// timestamps into wall-clock time.
+    pub realtime_offset_ns: i128,
+}
+
+impl RecordContext {
+    fn wall_ns(&self, mono_ns: u64) -> u64 {
+        (i128::from(mono_ns) + self.realtime_offset_ns).max(0) as u64
+    }
+}
+
+pub fn build(ctx: &RecordContext, done: &Done, call: &LlmCall, proc: &ProcessInfo) -> CallRecord {
+    let req = &done.exchange.request;
+    let resp = done.exchange.response.as_ref();
+    let (server_address, server_port) = host_port(header(&req.headers, "host").unwrap_or(""));
+    let start = req.start_ns;
+    let us = |end: u64| end.saturating_sub(start) / 1000;
+    CallRecord {
+        record_id: uuid::Uuid::new_v4().to_string(),
+        ts: rfc3339_micros(ctx.wall_ns(start)),
+        host: ctx.host.clone(),
+        provider: call.provider.to_string(),
+        operation: call.operation.to_string(),
+        server_address,
+        server_port,
+        method: req.method.clone(),
+        path: redact_path(&req.path),
+        http_version: req.version.to_string(),
+        status_code: call.status_code,
+        error_type: call.error_type.clone(),
+        request_model: call.request_model.clone(),
+        response_model: call.response_model.clone(),
+        stream: call.stream,
+        finish_reason: call.finish_reason.clone(),
+        input_tokens: call.usage.input_tokens,
+        output_tokens: call.usage.output_tokens,
+        cache_read_tokens: call.usage.cache_read_tokens,
+        cache_write_tokens: call.usage.cache_write_tokens,
+        reasoning_tokens: call.usage.reasoning_tokens,
+        usage_source: call.usage.source.as_str().to_string(),
+        cost_usd: 0.0,
+        price_known: false,
+        ttft_us: if call.first_token_ns > 0 { us(call.first_token_ns) } else { 0 },
+        duration_us: resp.map_or(0, |r| us(r.end_ns)),
+        request_bytes: req.body_len,
+        response_bytes: resp.map_or(0, |r| r.body_len),
+        pid: done.key.pid,
+        tid: req.tid,
+        uid: done.uid,
+        comm: proc.comm.clone(),
+        exe: proc.exe.clone(),
+        cmdline: proc.cmdline.clone(),
+        organization: call.organization.clone(),
+        project: call.project.clone(),
+        request_id: call.request_id.clone(),
+        response_id: call.response_id.clone(),
+        tls_library: lib::name(done.lib).to_string(),
+        role: done.role.map_or("client", |r| r.as_str()).to_string(),
+        partial: done.exchange.partial,
+        ..CallRecord::default()
+    }
+}
+
+/// `Host` header → (host without port, port; 443 by default: this is TLS).
+pub fn host_port(host: &str) -> (String, u16) {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        let (addr, tail) = rest.split_once(']').unwrap_or((rest, ""));
+        let port = tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(443);
+        return (addr.to_string(), port);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h.to_string(), p.parse().unwrap_or(443)),
+        _ => (host.to_string(), 443),
+    }
+}
+
+/// Query parameters that carry secrets.
+const SECRET_PARAMS: &[&str] = &["key", "api_key", "api-key", "apikey", "access_token", "token", "sig"];
+
+/// The path with secret query values replaced by `REDACTED`.
+pub fn redact_path(path: &str) -> String {
+    let Some((base, query)) = path.split_once('?') else { return path.to_string() };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => format!("{k}=REDACTED"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_host_and_port() {
+        assert_eq!(host_port("api.openai.com"), ("api.openai.com".into(), 443));
+        assert_eq!(host_port("localhost:8443"), ("localhost".into(), 8443));
+        assert_eq!(host_port("[::1]:9000"), ("::1".into(), 9000));
+        assert_eq!(host_port("[::1]"), ("::1".into(), 443));
+    }
+
+    #[test]
+    fn redacts_secret_query_values() {
+        assert_eq!(redact_path("/v1beta/models/x:generateContent?key=AIzaSECRET&alt=sse"), "/v1beta/models/x:generateContent?key=REDACTED&alt=sse");
+        assert_eq!(redact_path("/v1/chat/completions"), "/v1/chat/completions");
+        assert_eq!(redact_path("/a?api-version=2024-06-01"), "/a?api-version=2024-06-01");
+    }
+}

@@ -1,0 +1,82 @@
+//! One human-readable line per call.
+
+use std::io::{self, Write};
+
+use crate::record::CallRecord;
+
+pub struct ConsoleSink {
+    out: Box<dyn Write + Send>,
+}
+
+impl ConsoleSink {
+    /// To stdout, or stderr when stdout carries JSONL.
+    pub fn new(to_stderr: bool) -> Self {
+        let out: Box<dyn Write + Send> = if to_stderr { Box::new(io::stderr()) } else { Box::new(io::stdout()) };
+        Self { out }
+    }
+
+    pub fn write(&mut self, r: &CallRecord) -> io::Result<()> {
+        writeln!(self.out, "{}", summary(r))
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `time comm[pid] provider model op in=… out=… ttft=…ms dur=…ms status [error]`
+pub fn summary(r: &CallRecord) -> String {
+    let model = if r.response_model.is_empty() { &r.request_model } else { &r.response_model };
+    let mut line = format!(
+        "{} {}[{}] {} {} {}{} in={} out={} ttft={:.1}ms dur={:.1}ms {}",
+        r.ts,
+        r.comm,
+        r.pid,
+        r.provider,
+        model,
+        r.operation,
+        if r.stream { " stream" } else { "" },
+        r.input_tokens,
+        r.output_tokens,
+        r.ttft_us as f64 / 1000.0,
+        r.duration_us as f64 / 1000.0,
+        r.status_code,
+    );
+    if !r.error_type.is_empty() {
+        line.push(' ');
+        line.push_str(&r.error_type);
+    }
+    if r.partial {
+        line.push_str(" partial");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarises_a_call() {
+        let r = CallRecord {
+            ts: "2026-11-24T12:00:00.000000Z".into(),
+            comm: "curl".into(),
+            pid: 42,
+            provider: "openai".into(),
+            request_model: "gpt-4o-mini".into(),
+            response_model: "gpt-4o-mini-2024-07-18".into(),
+            operation: "chat".into(),
+            stream: true,
+            input_tokens: 12,
+            output_tokens: 34,
+            ttft_us: 1500,
+            duration_us: 20_250,
+            status_code: 200,
+            ..CallRecord::default()
+        };
+        assert_eq!(
+            summary(&r),
+            "2026-11-24T12:00:00.000000Z curl[42] openai gpt-4o-mini-2024-07-18 chat stream in=12 out=34 ttft=1.5ms dur=20.2ms 200"
+        );
+    }
+}
