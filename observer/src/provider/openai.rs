@@ -103,8 +103,13 @@ fn parse_chat(ex: &Exchange) -> LlmCall {
     call.stream = chat.stream.unwrap_or(is_sse);
     let success = (200..300).contains(&resp.status);
 
-    let body_error = if is_sse {
-        read_stream(resp, &mut call)
+    let body_error = if !ex.bodies_kept {
+        if success && !is_sse {
+            call.first_token_ns = resp.first_byte_ns;
+        }
+        (!resp.complete).then_some(BodyError::Incomplete)
+    } else if is_sse {
+        read_stream(resp, ex.partial, &mut call)
     } else {
         read_completion(resp, success, &mut call)
     };
@@ -163,8 +168,11 @@ fn read_completion(resp: &Response, success: bool, call: &mut LlmCall) -> Option
     (!resp.complete).then_some(BodyError::Incomplete)
 }
 
-/// A `text/event-stream` response of `chat.completion.chunk` events.
-fn read_stream(resp: &Response, call: &mut LlmCall) -> Option<BodyError> {
+/// A `text/event-stream` response of `chat.completion.chunk` events. The stream
+/// is incomplete when its framing did not end, or when it ended without
+/// `[DONE]` although every byte was kept (`partial` = bytes were lost, so a
+/// missing `[DONE]` proves nothing).
+fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<BodyError> {
     let (events, _stats) = sse::decode_all(&resp.body);
     let mut done = false;
     let mut error = None;
@@ -208,7 +216,7 @@ fn read_stream(resp: &Response, call: &mut LlmCall) -> Option<BodyError> {
     }
     if let Some(t) = error {
         Some(BodyError::Api(t))
-    } else if !done || !resp.complete {
+    } else if !resp.complete || (!done && !partial) {
         Some(BodyError::Incomplete)
     } else {
         None

@@ -129,6 +129,24 @@ fn stream_errors_and_incomplete_streams() {
 }
 
 #[test]
+fn missing_done_with_lost_bytes_or_no_bodies_is_not_incomplete() {
+    let body =
+        b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n";
+    let mut ex = exchange(STREAM_REQ, 200, "text/event-stream", body, Vec::new());
+    ex.partial = true;
+    assert_eq!(parse_chat(&ex).error_type, "");
+    ex.partial = false;
+    assert_eq!(parse_chat(&ex).error_type, "incomplete");
+    ex.bodies_kept = false;
+    let call = parse_chat(&ex);
+    assert_eq!(
+        (call.error_type.as_str(), call.response_id.as_str()),
+        ("", "")
+    );
+    assert!(call.stream);
+}
+
+#[test]
 fn non_stream_truncated_body_keeps_what_it_can() {
     let body = br#"{"id": "chatcmpl-9", "object": "chat.completion", "model": "gpt-4o-2024-08-06", "choices": [{"ind"#;
     let mut ex = exchange(
