@@ -40,6 +40,8 @@ pub struct ChatRequest {
     /// `None` when the body could not be read.
     pub stream: Option<bool>,
     pub include_usage: bool,
+    /// The body parsed as JSON (false: fields come from the fallback scan).
+    pub parsed: bool,
 }
 
 /// Reads a Chat Completions request body; a truncated body falls back to a
@@ -56,11 +58,13 @@ pub fn read_request(body: &[u8]) -> ChatRequest {
             include_usage: json::at(&v, &["stream_options", "include_usage"])
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            parsed: true,
         },
         None => ChatRequest {
             model: json::scan_str(body, "model").unwrap_or_default(),
             stream: json::scan_bool(body, "stream"),
             include_usage: json::scan_bool(body, "include_usage").unwrap_or(false),
+            parsed: false,
         },
     }
 }
@@ -69,6 +73,7 @@ fn parse_chat(ex: &Exchange) -> LlmCall {
     let req = &ex.request;
     let chat = read_request(&req.body);
     let mut call = LlmCall {
+        body_defects: u32::from(!req.body.is_empty() && !chat.parsed),
         request_model: chat.model,
         project: header(&req.headers, "openai-project")
             .unwrap_or_default()
@@ -136,6 +141,7 @@ enum BodyError {
 fn read_completion(resp: &Response, success: bool, call: &mut LlmCall) -> Option<BodyError> {
     let Some(v) = json::parse(&resp.body) else {
         // Truncated or not JSON: take what a bounded scan finds.
+        call.body_defects += u32::from(!resp.body.is_empty());
         call.response_id = json::scan_str(&resp.body, "id").unwrap_or_default();
         call.response_model = json::scan_str(&resp.body, "model").unwrap_or_default();
         if success {
@@ -173,7 +179,11 @@ fn read_completion(resp: &Response, success: bool, call: &mut LlmCall) -> Option
 /// `[DONE]` although every byte was kept (`partial` = bytes were lost, so a
 /// missing `[DONE]` proves nothing).
 fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<BodyError> {
-    let (events, _stats) = sse::decode_all(&resp.body);
+    let (events, stats) = sse::decode_all(&resp.body);
+    let defects = stats.lossy_lines + stats.dropped_lines + stats.dropped_events;
+    call.body_defects = call
+        .body_defects
+        .saturating_add(u32::try_from(defects).unwrap_or(u32::MAX));
     let mut done = false;
     let mut error = None;
     for ev in &events {
@@ -183,7 +193,8 @@ fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<Bod
             continue;
         }
         let Ok(chunk) = serde_json::from_str::<Value>(data) else {
-            continue; // counted as a bad chunk once adapters report stats
+            call.body_defects = call.body_defects.saturating_add(1);
+            continue;
         };
         if let Some(err) = chunk.get("error").filter(|e| e.is_object()) {
             error.get_or_insert(api_error_type(err));

@@ -39,12 +39,14 @@ const STREAM_REQ: &str = r#"{"model":"gpt-4o","stream":true}"#;
 #[test]
 fn request_fields_and_truncated_fallback() {
     let full = r#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}"#;
-    let want = ChatRequest {
+    let mut want = ChatRequest {
         model: "gpt-4o-mini".into(),
         stream: Some(true),
         include_usage: true,
+        parsed: true,
     };
     assert_eq!(read_request(full.as_bytes()), want);
+    want.parsed = false;
     assert_eq!(read_request(&full.as_bytes()[..full.len() - 2]), want);
     let cut = &full.as_bytes()[..full.find("true").unwrap_or(0)];
     assert_eq!(
@@ -52,7 +54,8 @@ fn request_fields_and_truncated_fallback() {
         ChatRequest {
             model: "gpt-4o-mini".into(),
             stream: None,
-            include_usage: false
+            include_usage: false,
+            parsed: false,
         }
     );
     assert_eq!(read_request(b"").stream, None);
@@ -68,6 +71,7 @@ fn last_usage_wins_never_a_sum() {
         "data: [DONE]\n\n",
     );
     let call = stream(STREAM_REQ, body);
+    assert_eq!(call.body_defects, 0);
     assert_eq!((call.usage.input_tokens, call.usage.output_tokens), (10, 7));
     assert_eq!(call.usage.source, UsageSource::Provider);
     assert_eq!(call.finish_reason, "length");
@@ -164,6 +168,7 @@ fn non_stream_truncated_body_keeps_what_it_can() {
     assert_eq!(call.response_model, "gpt-4o-2024-08-06");
     assert_eq!(call.error_type, "incomplete");
     assert_eq!(call.usage.source, UsageSource::None);
+    assert_eq!(call.body_defects, 1);
     assert!(!call.stream);
 }
 
@@ -209,6 +214,18 @@ fn garbage_never_panics() {
             }
         }
     }
+    let bad = b"data: nope\n\ndata: {\"a\":\xff}\n\ndata: [DONE]\n\n";
+    let call = parse_chat(&exchange(
+        "{\"model\":",
+        200,
+        "text/event-stream",
+        bad,
+        Vec::new(),
+    ));
+    assert_eq!(
+        call.body_defects, 4,
+        "request, bad chunk, lossy line, bad chunk"
+    );
     let usage: Value = serde_json::json!({"prompt_tokens": -3, "completion_tokens": 1.5});
     assert_eq!(read_usage(&usage), None);
 }

@@ -273,6 +273,7 @@ fn openai_fixtures() {
         )
         .expect("expected.json is JSON");
         assert_eq!(to_json(&call), expected, "fixture {name}");
+        assert_eq!(call.body_defects, 0, "fixture {name}: body defects");
         // Detection agrees with parse.
         assert!(is_llm_request(
             &ex.request.method,
