@@ -282,3 +282,22 @@ fn openai_fixtures() {
         ));
     }
 }
+
+#[test]
+fn fixture_streams_decode_alike_at_every_split() {
+    use crate::protocol::sse::{decode_all, SseDecoder};
+    for case in ["chat_stream_usage", "tool_call_stream", "truncated_stream"] {
+        let ex = load_exchange(&fixture_root().join("openai").join(case));
+        let body = ex.response.map(|r| r.body).unwrap_or_default();
+        let whole = decode_all(&body);
+        assert!(!whole.0.is_empty(), "{case}");
+        for i in 0..=body.len() {
+            let mut dec = SseDecoder::new();
+            let mut out = Vec::new();
+            dec.push(&body[..i], &mut out);
+            dec.push(&body[i..], &mut out);
+            dec.finish(&mut out);
+            assert_eq!((out, dec.stats()), whole, "{case}: split at {i}");
+        }
+    }
+}
