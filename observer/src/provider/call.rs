@@ -60,4 +60,7 @@ pub struct LlmCall {
     pub first_token_ns: u64,
     pub organization: String,
     pub project: String,
+    /// Parts of the bodies the adapter could not read (JSON that did not parse,
+    /// SSE lines dropped or decoded lossily). The caller adds it to a counter.
+    pub body_defects: u32,
 }

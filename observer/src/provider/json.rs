@@ -1,0 +1,151 @@
+//! JSON helpers the adapters share: lenient access into `serde_json::Value` and a
+//! bounded fallback scan for bodies that do not parse (truncated captures).
+
+use serde_json::Value;
+
+/// How far into a body the fallback scan looks.
+pub const SCAN_LIMIT: usize = 64 << 10;
+/// Longest string value the fallback scan returns.
+const SCAN_MAX_VALUE: usize = 512;
+
+/// The body as JSON, or `None` when it is empty, truncated or not JSON.
+pub fn parse(body: &[u8]) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    serde_json::from_slice(body).ok()
+}
+
+/// The value at `path` (object keys), if every step exists.
+pub fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, k| v.get(*k))
+}
+
+/// Non-empty string at `path`.
+pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    at(v, path)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Non-negative integer at `path` (floats with no fraction accepted).
+pub fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
+    let v = at(v, path)?;
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0)
+            .map(|f| f as u64)
+    })
+}
+
+/// Non-empty string value of the first `"key": "…"` in the first [`SCAN_LIMIT`]
+/// bytes whose value is a string. Not a JSON parser: it may pick a nested key of
+/// the same name, so use it only for keys that come early and are rarely nested.
+pub fn scan_str(body: &[u8], key: &str) -> Option<String> {
+    scan(body, key, |rest| {
+        let rest = rest.strip_prefix(b"\"")?;
+        let mut i = 0;
+        while i < rest.len().min(SCAN_MAX_VALUE) {
+            match rest[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    let quoted = &rest[..i];
+                    let mut s = Vec::with_capacity(i + 2);
+                    s.push(b'"');
+                    s.extend_from_slice(quoted);
+                    s.push(b'"');
+                    return serde_json::from_slice::<String>(&s)
+                        .ok()
+                        .filter(|s| !s.is_empty());
+                }
+                _ => i += 1,
+            }
+        }
+        None
+    })
+}
+
+/// Boolean value of the first `"key": true|false` in the first [`SCAN_LIMIT`] bytes.
+pub fn scan_bool(body: &[u8], key: &str) -> Option<bool> {
+    scan(body, key, |rest| {
+        if rest.starts_with(b"true") {
+            Some(true)
+        } else if rest.starts_with(b"false") {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+/// Calls `value` on the bytes after `"key"` + `:` (whitespace skipped) for each
+/// occurrence of the quoted key until it returns `Some`.
+fn scan<T>(body: &[u8], key: &str, value: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
+    let hay = &body[..body.len().min(SCAN_LIMIT)];
+    let needle = format!("\"{key}\"");
+    let needle = needle.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = find(&hay[from..], needle) {
+        let at = from + pos;
+        from = at + 1;
+        if at > 0 && hay[at - 1] == b'\\' {
+            continue; // inside a JSON string
+        }
+        let rest = skip_ws(&hay[at + needle.len()..]);
+        let Some(rest) = rest.strip_prefix(b":") else {
+            continue;
+        };
+        if let Some(v) = value(skip_ws(rest)) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn skip_ws(b: &[u8]) -> &[u8] {
+    let n = b
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+        .count();
+    &b[n..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_top_level_fields_in_truncated_bodies() {
+        let body = br#"{"messages":[{"role":"user","content":"say \"model\": \"x\""}], "model" : "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": tr"#;
+        assert_eq!(scan_str(body, "model").as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(scan_bool(body, "stream"), Some(true));
+        assert_eq!(scan_bool(body, "include_usage"), None);
+        assert_eq!(
+            scan_str(br#"{"model": "gpt-4\u00e9"}"#, "model").as_deref(),
+            Some("gpt-4é")
+        );
+        assert_eq!(scan_str(br#"{"model": "unterminated"#, "model"), None);
+        assert_eq!(
+            scan_str(br#"{"model": 5, "x": {"model": "m"}}"#, "model").as_deref(),
+            Some("m")
+        );
+        assert_eq!(scan_str(b"", "model"), None);
+    }
+
+    #[test]
+    fn lenient_access() {
+        let v: Value =
+            serde_json::from_str(r#"{"a":{"b":3,"c":2.0,"d":-1,"e":"","f":"x"}}"#).unwrap();
+        assert_eq!(u64_at(&v, &["a", "b"]), Some(3));
+        assert_eq!(u64_at(&v, &["a", "c"]), Some(2));
+        assert_eq!(u64_at(&v, &["a", "d"]), None);
+        assert_eq!(str_at(&v, &["a", "e"]), None);
+        assert_eq!(str_at(&v, &["a", "f"]), Some("x"));
+        assert_eq!(str_at(&v, &["a", "f", "g"]), None);
+        assert!(parse(b"{\"a\":").is_none());
+    }
+}
