@@ -1,1 +1,117 @@
-fn main() {}
+//! `cargo xtask`: orchestration only (setup, build, run, test).
+
+mod setup;
+mod test;
+mod test_deps;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "llm-observer development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install and check everything the build needs (idempotent).
+    Setup,
+    /// Build the agent (eBPF programs embedded).
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Set up, build (release) and run the agent; arguments after `--` go to
+    /// `llm-observer run`.
+    Run {
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run the whole test suite: format, lints, unit tests, and
+    /// the end-to-end tests with real eBPF (as root).
+    Test {
+        /// Only this test-name filter (passed to cargo test).
+        filter: Option<String>,
+        /// Skip fmt and clippy.
+        #[arg(long)]
+        no_lint: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let root = workspace_root();
+    match Cli::parse().cmd {
+        Cmd::Setup => setup::run(&root),
+        Cmd::Build { release } => {
+            setup::run(&root)?;
+            build(&root, release)
+        }
+        Cmd::Run { args } => {
+            require_root("cargo xtask run")?;
+            setup::run(&root)?;
+            build(&root, true)?;
+            let bin = root.join("target/release/llm-observer");
+            let mut cmd = Command::new(&bin);
+            cmd.arg("run").args(&args);
+            let status = cmd.status().with_context(|| format!("starting {}", bin.display()))?;
+            if !status.success() {
+                bail!("llm-observer exited with {status}");
+            }
+            Ok(())
+        }
+        Cmd::Test { filter, no_lint } => {
+            setup::run(&root)?;
+            test::run_tests(&root, filter.as_deref(), !no_lint)
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn build(root: &Path, release: bool) -> Result<()> {
+    let mut cmd = cargo(root);
+    cmd.args(["build", "-p", "observer"]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd)
+}
+
+/// `cargo` from the environment cargo gave us, in the workspace root.
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+/// Runs a command, failing with its command line when it fails.
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|u| u.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+fn require_root(what: &str) -> Result<()> {
+    if !is_root() {
+        bail!("{what} needs root (eBPF): run it as root, e.g. `sudo -E {what}`");
+    }
+    Ok(())
+}

@@ -5,7 +5,10 @@ use std::{fs, path::Path};
 
 use clap::Args;
 
-use crate::{discovery::Discovery, probes::{ProbeConfig, Probes}};
+use crate::{
+    discovery::Discovery,
+    probes::{tracefs_dir, ProbeConfig, Probes},
+};
 
 /// Check kernel, BTF, privileges, tracefs/bpffs, eBPF loading and TLS targets.
 #[derive(Debug, Args)]
@@ -42,7 +45,7 @@ fn checks() -> Vec<(&'static str, Verdict)> {
         ("kernel", kernel_check(&fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default())),
         ("btf", btf_check(Path::new("/sys/kernel/btf/vmlinux"))),
         ("privileges", privileges_check(privileged)),
-        ("tracefs", tracefs_check()),
+        ("tracefs", tracefs_check(privileged)),
         ("bpffs", bpffs_check()),
     ];
     out.push(("ebpf", if privileged { load_check() } else { Verdict::Warn("not tried without privileges".into()) }));
@@ -103,11 +106,12 @@ fn privileges_check(privileged: bool) -> Verdict {
     }
 }
 
-fn tracefs_check() -> Verdict {
-    for dir in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
-        if Path::new(dir).join("events/sched/sched_process_exec").exists() {
-            return Verdict::Pass(format!("{dir} mounted"));
-        }
+fn tracefs_check(privileged: bool) -> Verdict {
+    if let Some(dir) = tracefs_dir() {
+        return Verdict::Pass(format!("{dir} mounted"));
+    }
+    if privileged {
+        return Verdict::Warn("not mounted; `llm-observer run` mounts it at /sys/kernel/tracing".into());
     }
     Verdict::Fail {
         what: "tracefs not mounted or not readable".into(),

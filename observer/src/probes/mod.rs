@@ -65,6 +65,7 @@ impl Probes {
         if OBJECT.is_empty() {
             return Err(ProbeError::NoObject);
         }
+        ensure_tracefs();
         let capture_max = cfg.capture_max.min(chunk::MAX_CAPTURE_PER_CALL);
         let self_pid = std::process::id();
         let mut ebpf = EbpfLoader::new()
@@ -129,6 +130,30 @@ impl Probes {
         let map = self.ebpf.take_map(names::MAP_COUNTERS).ok_or(ProbeError::MissingMap(names::MAP_COUNTERS))?;
         let map = PerCpuArray::try_from(map).map_err(|source| ProbeError::Map { name: names::MAP_COUNTERS, source })?;
         Ok(KernelCounters { map })
+    }
+}
+
+/// Where tracefs may be mounted.
+pub const TRACEFS_DIRS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// The mounted tracefs directory, if any.
+pub fn tracefs_dir() -> Option<&'static str> {
+    TRACEFS_DIRS.iter().copied().find(|d| Path::new(d).join("events/sched/sched_process_exec").exists())
+}
+
+/// Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted (the
+/// tracepoints need it). Failure is left to the attach step to report.
+fn ensure_tracefs() {
+    if tracefs_dir().is_some() {
+        return;
+    }
+    let target = c"/sys/kernel/tracing";
+    // SAFETY: NUL-terminated strings; no data argument.
+    let rc = unsafe { libc::mount(c"tracefs".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 {
+        tracing::info!("mounted tracefs at /sys/kernel/tracing");
+    } else {
+        tracing::warn!(err = %std::io::Error::last_os_error(), "cannot mount tracefs at /sys/kernel/tracing");
     }
 }
 

@@ -1,0 +1,30 @@
+//! `cargo xtask test`: the whole suite. Unit tests run in parallel; the
+//! end-to-end tests (real eBPF, real clients, network namespaces) run one at
+//! a time against the freshly built agent.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::{cargo, require_root, run, test_deps};
+
+pub fn run_tests(root: &Path, filter: Option<&str>, lint: bool) -> Result<()> {
+    if lint {
+        run(cargo(root).args(["fmt", "--all", "--check"]))?;
+        run(cargo(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    }
+    run(cargo(root).args(["build", "-p", "observer"]))?;
+    let mut unit = cargo(root);
+    unit.args(["test", "--workspace", "--exclude", "e2e"]);
+    unit.args(filter);
+    run(&mut unit)?;
+    require_root("the end-to-end tests")?;
+    test_deps::install(root)?;
+    let mut e2e = cargo(root);
+    e2e.args(["test", "-p", "e2e"]).env("LLM_OBSERVER_BIN", root.join("target/debug/llm-observer"));
+    e2e.arg("--");
+    e2e.args(filter);
+    e2e.arg("--test-threads=1");
+    run(&mut e2e)
+}
+
