@@ -1,0 +1,548 @@
+//! The per-connection state machine behind [`Http1Conn`].
+
+use std::collections::VecDeque;
+
+use super::framing::{request_framer, response_framer, Framer};
+use super::head::{
+    check_start_line, Head, HeadBuf, Kind, LineCheck, ReqHead, RespHead, NOT_A_START_LINE,
+};
+use super::{ConnStats, Direction, Interest, Limits, Segment};
+use crate::protocol::body::{BodyDecoder, Coding};
+use crate::protocol::exchange::{header, Exchange, Request, Response, Role};
+use crate::protocol::Parse;
+
+/// Requests awaiting responses beyond this are flushed without one.
+const MAX_PENDING: usize = 64;
+
+/// A request, and its response once seen, until both are done.
+struct Pending {
+    ex: Exchange,
+    req_done: bool,
+    resp_done: bool,
+    is_head: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// The newest pending request.
+    Request,
+    /// The oldest pending exchange.
+    Response,
+    /// A response nobody asked for: framed, then dropped.
+    Orphan,
+}
+
+/// A body being framed (and, when kept, decoded).
+struct Cursor {
+    framer: Framer,
+    body: Option<BodyDecoder>,
+    target: Target,
+    body_len: u64,
+    lost: bool,
+    last_ts: u64,
+}
+
+enum State {
+    /// At a message boundary or inside a head.
+    Head,
+    Body(Box<Cursor>),
+    /// Ignoring bytes until a call starts with a start line.
+    Resync,
+    /// After `101 Switching Protocols`: not HTTP any more.
+    Opaque,
+}
+
+struct Side {
+    state: State,
+    head: HeadBuf,
+    start_ts: u64,
+    start_tid: u32,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            state: State::Head,
+            head: HeadBuf::default(),
+            start_ts: 0,
+            start_tid: 0,
+        }
+    }
+}
+
+/// Where a Data segment sits: its time, thread and sequence number.
+#[derive(Clone, Copy)]
+struct At {
+    ts: u64,
+    tid: u32,
+    seq: u64,
+}
+
+/// HTTP/1.x parser state of one connection.
+pub struct Http1Conn {
+    limits: Limits,
+    role: Option<Role>,
+    sides: [Side; 2],
+    pending: VecDeque<Pending>,
+    stats: ConnStats,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Http1Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http1Conn")
+            .field("role", &self.role)
+            .field("pending", &self.pending.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http1Conn {
+    pub fn new(limits: Limits) -> Self {
+        Http1Conn {
+            limits,
+            role: None,
+            sides: [Side::new(), Side::new()],
+            pending: VecDeque::new(),
+            stats: ConnStats::default(),
+            seq: 0,
+        }
+    }
+
+    /// Which side the traced process is, once a request was seen.
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    pub fn stats(&self) -> &ConnStats {
+        &self.stats
+    }
+
+    /// Feeds one segment of direction `dir`; finished exchanges are appended to `out`.
+    pub fn push(
+        &mut self,
+        dir: Direction,
+        seg: Segment<'_>,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
+        self.seq += 1;
+        match seg {
+            Segment::Data {
+                ts_ns,
+                tid,
+                bytes,
+                call_start,
+            } => {
+                let at = At {
+                    ts: ts_ns,
+                    tid,
+                    seq: self.seq,
+                };
+                self.data(dir, at, bytes, call_start, interest, out);
+            }
+            Segment::Gap { len } => self.gap(dir, len, out),
+        }
+    }
+
+    /// Connection closed (SSL_free or process exit) at `ts_ns`: ends close-delimited
+    /// bodies and flushes everything pending (partial where incomplete).
+    pub fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>) {
+        for dir in [Direction::Write, Direction::Read] {
+            if let State::Body(cur) = &self.sides[dir.index()].state {
+                let complete = cur.framer.is_close();
+                self.end_body(dir, complete, out);
+            }
+            self.sides[dir.index()] = Side::new();
+        }
+        while let Some(mut p) = self.pending.pop_front() {
+            p.ex.partial |= !p.req_done || !p.resp_done;
+            self.emit(p, out);
+        }
+        self.stats.closed_ns = Some(ts_ns);
+    }
+
+    fn kind(&self, dir: Direction) -> Kind {
+        match (self.role, dir) {
+            (None, _)
+            | (Some(Role::Client), Direction::Write)
+            | (Some(Role::Server), Direction::Read) => Kind::Request,
+            _ => Kind::Response,
+        }
+    }
+
+    fn response_dir(&self) -> Option<Direction> {
+        match self.role? {
+            Role::Client => Some(Direction::Read),
+            Role::Server => Some(Direction::Write),
+        }
+    }
+
+    fn data(
+        &mut self,
+        dir: Direction,
+        at: At,
+        mut bytes: &[u8],
+        call_start: bool,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
+        let mut at_call_start = call_start;
+        while !bytes.is_empty() {
+            let kind = self.kind(dir);
+            let side = &mut self.sides[dir.index()];
+            match &mut side.state {
+                State::Opaque => {
+                    self.stats.bytes_skipped += bytes.len() as u64;
+                    return;
+                }
+                State::Resync => {
+                    if !at_call_start || check_start_line(kind, bytes) == LineCheck::No {
+                        self.stats.bytes_skipped += bytes.len() as u64;
+                        return;
+                    }
+                    side.state = State::Head;
+                }
+                State::Head => {
+                    if side.head.is_empty() {
+                        // Stray CRLFs between messages are allowed (RFC 9112 §2.2).
+                        let blank = bytes
+                            .iter()
+                            .take_while(|c| matches!(c, b'\r' | b'\n'))
+                            .count();
+                        bytes = &bytes[blank..];
+                        if bytes.is_empty() {
+                            return;
+                        }
+                        side.start_ts = at.ts;
+                        side.start_tid = at.tid;
+                    }
+                    let buffered = side.head.len();
+                    match side.head.feed(bytes, kind, self.limits.max_header_bytes) {
+                        Parse::NeedMoreData => return,
+                        Parse::Invalid(why) => {
+                            self.stats.bytes_skipped += (buffered + bytes.len()) as u64;
+                            self.desync(
+                                dir,
+                                kind == Kind::Response && why != NOT_A_START_LINE,
+                                out,
+                            );
+                            return;
+                        }
+                        Parse::Complete { value, consumed } => {
+                            bytes = &bytes[consumed..];
+                            match value {
+                                Head::Request(h) => self.on_request(dir, h, at, interest, out),
+                                Head::Response(h) => self.on_response(dir, h, at, out),
+                            }
+                        }
+                    }
+                }
+                State::Body(cur) => {
+                    let cur = &mut **cur;
+                    let (framer, body, body_len) =
+                        (&mut cur.framer, &mut cur.body, &mut cur.body_len);
+                    let fed = framer.feed(bytes, &mut |b| {
+                        *body_len += b.len() as u64;
+                        if let Some(d) = body.as_mut() {
+                            d.write(b, at.ts, at.seq);
+                        }
+                    });
+                    match fed {
+                        Ok(n) => {
+                            if n > 0 {
+                                cur.last_ts = at.ts;
+                            }
+                            bytes = &bytes[n..];
+                            if cur.framer.is_done() {
+                                self.end_body(dir, true, out);
+                            } else if n == 0 {
+                                return;
+                            }
+                        }
+                        Err(_) => {
+                            self.stats.bytes_skipped += bytes.len() as u64;
+                            self.end_body(dir, false, out);
+                            self.desync(dir, false, out);
+                            return;
+                        }
+                    }
+                }
+            }
+            at_call_start = false;
+        }
+    }
+
+    fn gap(&mut self, dir: Direction, len: u64, out: &mut Vec<Exchange>) {
+        self.stats.gaps += 1;
+        self.stats.gap_bytes += len;
+        let response_side = self.role.is_some() && self.kind(dir) == Kind::Response;
+        let side = &mut self.sides[dir.index()];
+        match &mut side.state {
+            State::Resync | State::Opaque => {}
+            State::Head => {
+                self.stats.bytes_skipped += side.head.len() as u64;
+                side.head.clear();
+                side.state = State::Resync;
+                if response_side {
+                    self.lose_response(out);
+                }
+            }
+            State::Body(cur) => {
+                if cur.framer.gap(len) {
+                    cur.body_len += len;
+                    cur.lost = true;
+                    if let Some(d) = cur.body.as_mut() {
+                        d.gap();
+                    }
+                    if cur.framer.is_done() {
+                        self.end_body(dir, true, out);
+                    }
+                } else {
+                    self.end_body(dir, false, out);
+                    self.sides[dir.index()].state = State::Resync;
+                }
+            }
+        }
+    }
+
+    /// Garbage or a broken message on `dir`: count it and resynchronise.
+    /// `lost_response`: a response was under way, so the oldest request lost it.
+    fn desync(&mut self, dir: Direction, lost_response: bool, out: &mut Vec<Exchange>) {
+        self.stats.invalid += 1;
+        let side = &mut self.sides[dir.index()];
+        side.head.clear();
+        side.state = State::Resync;
+        if lost_response {
+            self.lose_response(out);
+        }
+    }
+
+    /// The oldest request's response was lost.
+    fn lose_response(&mut self, out: &mut Vec<Exchange>) {
+        if let Some(p) = self
+            .pending
+            .front_mut()
+            .filter(|p| !p.resp_done && p.ex.response.is_none())
+        {
+            p.resp_done = true;
+            p.ex.partial = true;
+            self.try_emit(out);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        dir: Direction,
+        h: ReqHead,
+        at: At,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
+        if self.role.is_none() {
+            self.role = Some(if dir == Direction::Write {
+                Role::Client
+            } else {
+                Role::Server
+            });
+            let other = &mut self.sides[dir.other().index()];
+            if !other.head.is_empty() {
+                // It held a request-looking prefix, but it is the response direction.
+                self.stats.bytes_skipped += other.head.len() as u64;
+                self.desync(dir.other(), false, out);
+            }
+        }
+        let framer = match request_framer(&h.headers, self.limits.max_header_bytes) {
+            Ok(f) => f,
+            Err(_) => return self.desync(dir, false, out),
+        };
+        let kept = interest.wants(&h.method, &h.path, &h.headers);
+        let body = kept.then(|| {
+            BodyDecoder::new(
+                Coding::from_header(header(&h.headers, "content-encoding")),
+                self.limits.max_body_bytes,
+            )
+        });
+        let side = &mut self.sides[dir.index()];
+        let is_head = h.method.eq_ignore_ascii_case("HEAD");
+        let request = Request {
+            method: h.method,
+            path: h.path,
+            version: h.version,
+            headers: h.headers,
+            start_ns: side.start_ts,
+            end_ns: at.ts,
+            tid: side.start_tid,
+            ..Request::default()
+        };
+        let ex = Exchange {
+            request,
+            response: None,
+            partial: false,
+            bodies_kept: kept,
+        };
+        let req_done = framer.is_done();
+        if !req_done {
+            let cur = Cursor {
+                framer,
+                body,
+                target: Target::Request,
+                body_len: 0,
+                lost: false,
+                last_ts: at.ts,
+            };
+            side.state = State::Body(Box::new(cur));
+        }
+        self.pending.push_back(Pending {
+            ex,
+            req_done,
+            resp_done: false,
+            is_head,
+        });
+        self.evict(out);
+    }
+
+    fn on_response(&mut self, dir: Direction, h: RespHead, at: At, out: &mut Vec<Exchange>) {
+        if (100..200).contains(&h.status) && h.status != 101 {
+            return; // interim (100 Continue, 103 Early Hints): the final response follows
+        }
+        let front = self
+            .pending
+            .front_mut()
+            .filter(|p| !p.resp_done && p.ex.response.is_none());
+        let is_head = front.as_ref().is_some_and(|p| p.is_head);
+        let framer = response_framer(h.status, is_head, &h.headers, self.limits.max_header_bytes);
+        let coding = Coding::from_header(header(&h.headers, "content-encoding"));
+        let side = &self.sides[dir.index()];
+        let resp = Response {
+            status: h.status,
+            headers: h.headers,
+            first_byte_ns: side.start_ts,
+            end_ns: at.ts,
+            ..Response::default()
+        };
+        let (target, body) = match front {
+            Some(p) => {
+                let body =
+                    p.ex.bodies_kept
+                        .then(|| BodyDecoder::new(coding, self.limits.max_body_bytes));
+                p.ex.response = Some(resp);
+                (Target::Response, body)
+            }
+            None => {
+                self.stats.orphan_responses += 1;
+                (Target::Orphan, None)
+            }
+        };
+        let Ok(framer) = framer else {
+            if target == Target::Response {
+                self.lose_response_body(out);
+            }
+            return self.desync(dir, false, out);
+        };
+        let cur = Cursor {
+            framer,
+            body,
+            target,
+            body_len: 0,
+            lost: false,
+            last_ts: at.ts,
+        };
+        self.sides[dir.index()].state = State::Body(Box::new(cur));
+        if self.sides[dir.index()].state_is_done() {
+            self.end_body(dir, true, out);
+        }
+        if h.status == 101 {
+            self.sides.iter_mut().for_each(|s| s.state = State::Opaque);
+        }
+    }
+
+    /// The oldest exchange's response head was seen but its body cannot be framed.
+    fn lose_response_body(&mut self, out: &mut Vec<Exchange>) {
+        if let Some(p) = self.pending.front_mut() {
+            p.resp_done = true;
+            p.ex.partial = true;
+            self.try_emit(out);
+        }
+    }
+
+    /// Ends the body on `dir` (state back to `Head`) and files it with its message.
+    fn end_body(&mut self, dir: Direction, complete: bool, out: &mut Vec<Exchange>) {
+        let State::Body(cur) = std::mem::replace(&mut self.sides[dir.index()].state, State::Head)
+        else {
+            return;
+        };
+        let mut cur = *cur;
+        let trailers = cur.framer.take_trailers();
+        let decoded = cur.body.take().map(BodyDecoder::finish).unwrap_or_default();
+        let partial = cur.lost || decoded.partial || !complete;
+        match cur.target {
+            Target::Orphan => {}
+            Target::Request => {
+                if let Some(p) = self.pending.back_mut() {
+                    let r = &mut p.ex.request;
+                    (r.body, r.body_len, r.end_ns) = (decoded.body, cur.body_len, cur.last_ts);
+                    r.headers.extend(trailers);
+                    p.ex.partial |= partial;
+                    p.req_done = true;
+                }
+            }
+            Target::Response => {
+                if let Some(p) = self.pending.front_mut() {
+                    if let Some(r) = p.ex.response.as_mut() {
+                        (r.body, r.marks, r.body_len) = (decoded.body, decoded.marks, cur.body_len);
+                        (r.end_ns, r.complete) = (cur.last_ts, complete);
+                        r.headers.extend(trailers);
+                    }
+                    p.ex.partial |= partial;
+                    p.resp_done = true;
+                }
+            }
+        }
+        self.try_emit(out);
+    }
+
+    /// Too many requests without responses: give up on the oldest.
+    fn evict(&mut self, out: &mut Vec<Exchange>) {
+        while self.pending.len() > MAX_PENDING {
+            let Some(mut p) = self.pending.pop_front() else {
+                break;
+            };
+            if let Some(d) = self.response_dir() {
+                if let State::Body(cur) = &mut self.sides[d.index()].state {
+                    if cur.target == Target::Response {
+                        cur.target = Target::Orphan;
+                    }
+                }
+            }
+            p.ex.partial = true;
+            self.emit(p, out);
+        }
+    }
+
+    fn try_emit(&mut self, out: &mut Vec<Exchange>) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.req_done && p.resp_done)
+        {
+            if let Some(p) = self.pending.pop_front() {
+                self.emit(p, out);
+            }
+        }
+    }
+
+    fn emit(&mut self, p: Pending, out: &mut Vec<Exchange>) {
+        let mut ex = p.ex;
+        ex.partial |= ex.response.as_ref().is_none_or(|r| !r.complete);
+        self.stats.exchanges += 1;
+        out.push(ex);
+    }
+}
+
+impl Side {
+    fn state_is_done(&self) -> bool {
+        matches!(&self.state, State::Body(cur) if cur.framer.is_done())
+    }
+}

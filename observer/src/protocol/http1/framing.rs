@@ -1,0 +1,424 @@
+//! Message body framing (RFC 9112 §6): Content-Length, chunked, close-delimited.
+
+use crate::protocol::exchange::Headers;
+
+/// Longest chunk-size line (size and extensions).
+const MAX_SIZE_LINE: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    /// Reading a chunk-size line (kept in `line`).
+    Size,
+    /// This many data bytes of the current chunk remain.
+    Data(u64),
+    /// Expecting the CR (or bare LF) after chunk data.
+    DataCr,
+    DataLf,
+    /// Reading trailer fields until the empty line.
+    Trailer,
+    /// The last chunk and trailers were read.
+    End,
+}
+
+/// Where a body ends.
+#[derive(Debug)]
+pub(crate) enum Framer {
+    Length(u64),
+    Chunked {
+        state: Chunk,
+        line: Vec<u8>,
+        trailers: Headers,
+        trailer_bytes: usize,
+        max_trailer: usize,
+    },
+    /// Ends when the connection closes.
+    Close,
+    Done,
+}
+
+impl Framer {
+    pub fn length(n: u64) -> Framer {
+        if n == 0 {
+            Framer::Done
+        } else {
+            Framer::Length(n)
+        }
+    }
+
+    pub fn chunked(max_trailer: usize) -> Framer {
+        Framer::Chunked {
+            state: Chunk::Size,
+            line: Vec::new(),
+            trailers: Vec::new(),
+            trailer_bytes: 0,
+            max_trailer,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self,
+            Framer::Done
+                | Framer::Chunked {
+                    state: Chunk::End,
+                    ..
+                }
+        )
+    }
+
+    pub fn is_close(&self) -> bool {
+        matches!(self, Framer::Close)
+    }
+
+    /// Trailer fields seen so far (chunked only).
+    pub fn take_trailers(&mut self) -> Headers {
+        match self {
+            Framer::Chunked { trailers, .. } => std::mem::take(trailers),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Frames `bytes`, passing body bytes (de-chunked) to `body`. Returns how many
+    /// bytes belong to this message; the message ended when `is_done()`.
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        body: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, &'static str> {
+        match self {
+            Framer::Done => Ok(0),
+            Framer::Close => {
+                body(bytes);
+                Ok(bytes.len())
+            }
+            Framer::Length(remaining) => {
+                let n = bytes
+                    .len()
+                    .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                body(&bytes[..n]);
+                *remaining -= n as u64;
+                if *remaining == 0 {
+                    *self = Framer::Done;
+                }
+                Ok(n)
+            }
+            Framer::Chunked { .. } => self.feed_chunked(bytes, body),
+        }
+    }
+
+    fn feed_chunked(
+        &mut self,
+        bytes: &[u8],
+        body: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, &'static str> {
+        let Framer::Chunked {
+            state,
+            line,
+            trailers,
+            trailer_bytes,
+            max_trailer,
+        } = self
+        else {
+            return Ok(0);
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            match *state {
+                Chunk::End => break,
+                Chunk::Data(left) => {
+                    let n = (bytes.len() - i).min(usize::try_from(left).unwrap_or(usize::MAX));
+                    body(&bytes[i..i + n]);
+                    i += n;
+                    *state = if left == n as u64 {
+                        Chunk::DataCr
+                    } else {
+                        Chunk::Data(left - n as u64)
+                    };
+                }
+                Chunk::DataCr | Chunk::DataLf => {
+                    *state = match (bytes[i], *state) {
+                        (b'\r', Chunk::DataCr) => Chunk::DataLf,
+                        (b'\n', _) => Chunk::Size,
+                        _ => return Err("missing CRLF after chunk data"),
+                    };
+                    i += 1;
+                }
+                Chunk::Size | Chunk::Trailer => {
+                    let rest = &bytes[i..];
+                    let nl = rest.iter().position(|&c| c == b'\n');
+                    let take = nl.map_or(rest.len(), |p| p + 1);
+                    let limit = if *state == Chunk::Size {
+                        MAX_SIZE_LINE
+                    } else {
+                        *max_trailer - *trailer_bytes
+                    };
+                    if line.len() + take > limit {
+                        return Err("chunk line too long");
+                    }
+                    line.extend_from_slice(&rest[..take]);
+                    i += take;
+                    if nl.is_none() {
+                        break;
+                    }
+                    let text = trim_eol(line);
+                    if *state == Chunk::Size {
+                        *state = match chunk_size(text)? {
+                            0 => Chunk::Trailer,
+                            n => Chunk::Data(n),
+                        };
+                    } else if text.is_empty() {
+                        *state = Chunk::End;
+                        return Ok(i);
+                    } else {
+                        *trailer_bytes += line.len();
+                        trailers.push(trailer_field(text)?);
+                    }
+                    line.clear();
+                }
+            }
+        }
+        Ok(i)
+    }
+
+    /// `len` bytes were lost. True if they fell inside body data (framing goes on);
+    /// false if framing is lost.
+    pub fn gap(&mut self, len: u64) -> bool {
+        match self {
+            Framer::Close => true,
+            Framer::Length(remaining) if len <= *remaining => {
+                *remaining -= len;
+                if *remaining == 0 {
+                    *self = Framer::Done;
+                }
+                true
+            }
+            Framer::Chunked {
+                state: state @ Chunk::Data(_),
+                ..
+            } => match *state {
+                Chunk::Data(left) if len <= left => {
+                    *state = if len == left {
+                        Chunk::DataCr
+                    } else {
+                        Chunk::Data(left - len)
+                    };
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// `1*HEXDIG [ BWS ; ext ]`.
+fn chunk_size(line: &[u8]) -> Result<u64, &'static str> {
+    let digits = line.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 {
+        return Err("bad chunk size");
+    }
+    let rest = line[digits..].trim_ascii_start();
+    if !rest.is_empty() && rest[0] != b';' {
+        return Err("bad chunk size");
+    }
+    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| "bad chunk size")?;
+    u64::from_str_radix(hex, 16).map_err(|_| "bad chunk size")
+}
+
+fn trailer_field(line: &[u8]) -> Result<(String, String), &'static str> {
+    let colon = line
+        .iter()
+        .position(|&c| c == b':')
+        .ok_or("bad trailer field")?;
+    let name = &line[..colon];
+    if name.is_empty() || !name.iter().all(|c| c.is_ascii_graphic()) {
+        return Err("bad trailer field");
+    }
+    let value = line[colon + 1..].trim_ascii();
+    Ok((
+        String::from_utf8_lossy(name).into_owned(),
+        String::from_utf8_lossy(value).into_owned(),
+    ))
+}
+
+/// Transfer-Encoding ends in `chunked`; `None` without the header.
+fn chunked_last(headers: &Headers) -> Option<bool> {
+    let mut last = None;
+    for (_, v) in headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        for coding in v.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            last = Some(coding.eq_ignore_ascii_case("chunked"));
+        }
+    }
+    last
+}
+
+/// Content-Length (all copies must agree).
+fn content_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
+    let mut found = None;
+    for (_, v) in headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        for part in v.split(',').map(str::trim) {
+            if part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
+                return Err("bad content-length");
+            }
+            let n: u64 = part.parse().map_err(|_| "bad content-length")?;
+            if found.is_some_and(|f| f != n) {
+                return Err("conflicting content-length");
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+/// Body framing of a request.
+pub(crate) fn request_framer(
+    headers: &Headers,
+    max_trailer: usize,
+) -> Result<Framer, &'static str> {
+    match chunked_last(headers) {
+        Some(true) => return Ok(Framer::chunked(max_trailer)),
+        Some(false) => return Err("request transfer-encoding without chunked"),
+        None => {}
+    }
+    Ok(content_length(headers)?.map_or(Framer::Done, Framer::length))
+}
+
+/// Body framing of a response to a request (`head`: the request was HEAD).
+pub(crate) fn response_framer(
+    status: u16,
+    head: bool,
+    headers: &Headers,
+    max_trailer: usize,
+) -> Result<Framer, &'static str> {
+    if head || status < 200 || status == 204 || status == 304 {
+        return Ok(Framer::Done);
+    }
+    match chunked_last(headers) {
+        Some(true) => return Ok(Framer::chunked(max_trailer)),
+        Some(false) => return Ok(Framer::Close),
+        None => {}
+    }
+    Ok(content_length(headers)?.map_or(Framer::Close, Framer::length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHUNKED: &[u8] = b"4;name=val\r\nWiki\r\n5 ; x\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\nX-Sum: 1\r\n\r\nNEXT";
+
+    fn run(f: &mut Framer, parts: &[&[u8]]) -> Result<(Vec<u8>, usize), &'static str> {
+        let mut body = Vec::new();
+        let mut used = 0;
+        for p in parts {
+            used += f.feed(p, &mut |b| body.extend_from_slice(b))?;
+        }
+        Ok((body, used))
+    }
+
+    #[test]
+    fn chunked_split_at_every_point() {
+        for at in 0..=CHUNKED.len() {
+            let mut f = Framer::chunked(1024);
+            let (a, b) = CHUNKED.split_at(at);
+            let (body, used) = run(&mut f, &[a, b]).unwrap();
+            assert!(f.is_done(), "split {at}");
+            assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.", "split {at}");
+            assert_eq!(used, CHUNKED.len() - 4, "split {at}");
+            let trailers = vec![
+                ("Expires".into(), "never".into()),
+                ("X-Sum".into(), "1".into()),
+            ];
+            assert_eq!(f.take_trailers(), trailers);
+        }
+    }
+
+    #[test]
+    fn chunked_byte_at_a_time_bare_lf() {
+        let wire = b"3\nabc\n0\n\n";
+        let mut f = Framer::chunked(64);
+        let parts: Vec<&[u8]> = wire.chunks(1).collect();
+        assert_eq!(run(&mut f, &parts).unwrap(), (b"abc".to_vec(), wire.len()));
+        assert!(f.is_done());
+    }
+
+    #[test]
+    fn chunked_errors() {
+        assert!(run(&mut Framer::chunked(64), &[b"zz\r\n"]).is_err());
+        assert!(run(&mut Framer::chunked(64), &[b"3\r\nabcX"]).is_err());
+        assert!(run(&mut Framer::chunked(64), &[b"ffffffffffffffffff\r\n"]).is_err());
+        assert!(run(&mut Framer::chunked(8), &[b"0\r\nX-Long: 123456\r\n"]).is_err());
+    }
+
+    #[test]
+    fn length_and_gaps() {
+        let mut f = Framer::length(10);
+        assert_eq!(run(&mut f, &[b"abcd"]).unwrap().1, 4);
+        assert!(f.gap(3));
+        assert_eq!(run(&mut f, &[b"xyzNEXT"]).unwrap(), (b"xyz".to_vec(), 3));
+        assert!(f.is_done());
+        let mut f = Framer::length(5);
+        assert!(!f.gap(6));
+        let mut f = Framer::chunked(64);
+        run(&mut f, &[b"a\r\n12"]).unwrap();
+        assert!(f.gap(8));
+        assert_eq!(run(&mut f, &[b"\r\n0\r\n\r\n"]).unwrap().1, 7);
+        assert!(f.is_done());
+        let mut f = Framer::chunked(64);
+        assert!(!f.gap(1));
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = |pairs: &[(&str, &str)]| -> Headers {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert!(request_framer(&h(&[]), 64).unwrap().is_done());
+        assert!(matches!(
+            request_framer(&h(&[("content-length", "7")]), 64),
+            Ok(Framer::Length(7))
+        ));
+        let te = h(&[
+            ("Transfer-Encoding", "gzip, chunked"),
+            ("Content-Length", "3"),
+        ]);
+        assert!(matches!(
+            request_framer(&te, 64),
+            Ok(Framer::Chunked { .. })
+        ));
+        assert!(request_framer(&h(&[("Transfer-Encoding", "gzip")]), 64).is_err());
+        assert!(request_framer(&h(&[("Content-Length", "1, 2")]), 64).is_err());
+        assert!(request_framer(&h(&[("Content-Length", "-1")]), 64).is_err());
+        assert!(response_framer(200, false, &h(&[]), 64).unwrap().is_close());
+        assert!(
+            response_framer(200, true, &h(&[("Content-Length", "5")]), 64)
+                .unwrap()
+                .is_done()
+        );
+        assert!(response_framer(204, false, &h(&[]), 64).unwrap().is_done());
+        assert!(
+            response_framer(304, false, &h(&[("Content-Length", "5")]), 64)
+                .unwrap()
+                .is_done()
+        );
+        let big = h(&[("Content-Length", "100000000000")]);
+        assert!(matches!(
+            response_framer(200, false, &big, 64),
+            Ok(Framer::Length(100_000_000_000))
+        ));
+    }
+}
