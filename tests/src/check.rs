@@ -114,3 +114,19 @@ pub fn pair_with_mock(seen: &[SeenCall], mock: &[MockCall]) -> Vec<(SeenCall, Mo
 pub fn counter_sum(stats: &BTreeMap<String, u64>, needles: &[&str]) -> u64 {
     stats.iter().filter(|(k, _)| needles.iter().any(|n| k.contains(n))).map(|(_, v)| v).sum()
 }
+
+/// The rows that concern this test: written for one of `pids` (processes the
+/// test started, the mock included) or carrying one of the mock's request ids.
+/// The agent is system-wide, so rows of unrelated processes elsewhere on the
+/// host (another session's test) are left out, and reported on stderr.
+pub fn our_rows(rows: &[Value], pids: &[u32], request_ids: &[&str]) -> Vec<Value> {
+    let (ours, foreign): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|r| {
+        let pid = r.get("pid").and_then(Value::as_u64).unwrap_or_default() as u32;
+        let rid = r.get("request_id").and_then(Value::as_str).unwrap_or_default();
+        pids.contains(&pid) || request_ids.contains(&rid)
+    });
+    if !foreign.is_empty() {
+        eprintln!("note: {} rows from processes outside this test were ignored", foreign.len());
+    }
+    ours.into_iter().cloned().collect()
+}

@@ -182,18 +182,21 @@ impl Clients<'_> {
         calls
     }
 
-    /// curl GET of `bytes` bytes of binary data from the download host; returns the size received.
-    pub fn curl_download(&self, bytes: u64) -> u64 {
+    /// curl GET of `bytes` bytes of binary data from the download host;
+    /// returns (curl's pid, the size received).
+    pub fn curl_download(&self, bytes: u64) -> (u32, u64) {
         let out = run_bounded(self.ns.command("curl")
             .args(["-sS", "--http1.1", "-o", "/dev/null", "-w", "%{size_download}", "--cacert"]).arg(&self.ca.ca_pem)
             .arg(format!("https://{DOWNLOAD_HOST}/download/{bytes}")), CALL_TIMEOUT).expect_ok("curl download");
-        out.stdout.trim().parse().expect("size_download")
+        (out.pid, out.stdout.trim().parse().expect("size_download"))
     }
 
-    /// The stdlib TLS misbehaving client (`garbage` or `truncated`), run with /usr/bin/python3.
-    pub fn tls_misbehave(&self, kind: &str) -> String {
+    /// The stdlib TLS misbehaving client (`garbage` or `truncated`), run with
+    /// /usr/bin/python3; returns (its pid, its report line).
+    pub fn tls_misbehave(&self, kind: &str) -> (u32, String) {
         let script = workspace_root().join("tests/clients/python/tls_garbage.py");
-        run_bounded(self.ns.command("/usr/bin/python3").arg(script).args(["--kind", kind, "--host", API_HOST])
-            .arg("--ca").arg(&self.ca.ca_pem), Duration::from_secs(30)).expect_ok("tls_garbage.py").stdout
+        let out = run_bounded(self.ns.command("/usr/bin/python3").arg(script).args(["--kind", kind, "--host", API_HOST])
+            .arg("--ca").arg(&self.ca.ca_pem), Duration::from_secs(30)).expect_ok("tls_garbage.py");
+        (out.pid, out.stdout)
     }
 }

@@ -122,11 +122,11 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
     println!("selftest: {} client calls matched the mock log exactly", pairs.len());
 
     // Downloads and misbehaving TLS clients; the mock keeps serving.
-    assert_eq!(c.curl_download(1 << 20), 1 << 20);
-    assert_eq!(c.curl_download(50 << 20), 50 << 20);
+    assert_eq!(c.curl_download(1 << 20).1, 1 << 20);
+    assert_eq!(c.curl_download(50 << 20).1, 50 << 20);
     assert_eq!(mock.downloads(), (2, (1 << 20) + (50 << 20)));
-    println!("garbage: {}", c.tls_misbehave("garbage").trim());
-    println!("truncated: {}", c.tls_misbehave("truncated").trim());
+    println!("garbage: {}", c.tls_misbehave("garbage").1.trim());
+    println!("truncated: {}", c.tls_misbehave("truncated").1.trim());
     let after = c.curl_chat("gpt-4o-mini", Mode::Stream, 2, 0);
     assert_eq!(after.status, 200);
     assert!(mock.is_alive());
