@@ -1,1 +1,14 @@
+//! End-to-end harness for llm-observer: network namespaces, a throwaway CA, the
+//! mock OpenAI provider, real clients (curl, Python and Node `openai` SDKs) and
+//! the agent process. Tests live in `tests/tests/*.rs`.
+//!
+//! Privileged tests take [`util::serial_guard`] so that they run one at a time,
+//! across test binaries too (the runner also uses `--test-threads=1`).
 
+pub mod agent;
+pub mod ca;
+pub mod check;
+pub mod clients;
+pub mod mock;
+pub mod netns;
+pub mod util;

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Drives the official `openai` Python SDK (unmodified) against the base URL in
+OPENAI_BASE_URL, trusting the CA in SSL_CERT_FILE (both documented env vars).
+
+Prints one JSON line per call: what this process saw (pid, tid, comm, ids, usage).
+"""
+import argparse
+import json
+import os
+import threading
+import time
+
+import openai
+
+
+def comm():
+    with open("/proc/self/comm") as f:
+        return f.read().strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--mode", choices=["stream", "nonstream"], default="nonstream")
+    ap.add_argument("--model", default="gpt-4o-mini")
+    ap.add_argument("--words", type=int, default=5, help="words in the user message")
+    ap.add_argument("--max-tokens", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=30.0)
+    args = ap.parse_args()
+    # max_retries=0: every call is exactly one HTTP exchange (the SDK retries 429/5xx by default).
+    client = openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY", "sk-mock-e2e-0000000000001234"),
+                           max_retries=0, timeout=args.timeout)
+    for i in range(args.count):
+        messages = [{"role": "system", "content": "You are a test."},
+                    {"role": "user", "content": " ".join("word%d" % j for j in range(args.words + i))}]
+        kw = {"model": args.model, "messages": messages}
+        if args.max_tokens:
+            kw["max_tokens"] = args.max_tokens
+        out = {"client": "python", "pid": os.getpid(), "tid": threading.get_native_id(),
+               "comm": comm(), "mode": args.mode, "model": args.model, "index": i}
+        t0 = time.monotonic()
+        try:
+            if args.mode == "stream":
+                raw = client.chat.completions.with_raw_response.create(
+                    stream=True, stream_options={"include_usage": True}, **kw)
+                out["request_id"] = raw.headers.get("x-request-id", "")
+                out["status"] = raw.status_code
+                usage, rid, rmodel, text, finish = None, "", "", "", ""
+                for chunk in raw.parse():
+                    rid, rmodel = chunk.id, chunk.model
+                    for c in chunk.choices:
+                        text += c.delta.content or ""
+                        finish = c.finish_reason or finish
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+            else:
+                raw = client.chat.completions.with_raw_response.create(**kw)
+                out["request_id"] = raw.headers.get("x-request-id", "")
+                out["status"] = raw.status_code
+                c = raw.parse()
+                usage, rid, rmodel = c.usage, c.id, c.model
+                text, finish = c.choices[0].message.content, c.choices[0].finish_reason
+            out.update(response_id=rid, response_model=rmodel, content=text, finish_reason=finish,
+                       prompt_tokens=usage.prompt_tokens if usage else None,
+                       completion_tokens=usage.completion_tokens if usage else None)
+        except openai.APIStatusError as e:
+            out.update(status=e.status_code, request_id=e.request_id or "", error=str(e.type or ""))
+        out["elapsed_ms"] = round((time.monotonic() - t0) * 1000, 3)
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

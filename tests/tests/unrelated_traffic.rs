@@ -1,0 +1,85 @@
+//! Beside a few LLM calls, plain HTTPS downloads (binary, up to 50 MB) run
+//! for 60 s (E2E_DOWNLOAD_SECS overrides; loop bounded in count too): the agent
+//! stays up, records exactly the LLM calls and counts the skipped exchanges.
+
+use e2e::agent::Agent;
+use e2e::ca::TestCa;
+use e2e::check::{assert_rows_match, counter_sum, our_rows, pair_with_mock};
+use e2e::clients::{Clients, Mode};
+use e2e::mock::Mock;
+use e2e::netns::{Netns, DOWNLOAD_HOST};
+use e2e::util::{privileged_or_skip, serial_guard, TempDir};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const MAX_DOWNLOADS: usize = 400;
+
+#[test]
+fn downloads_are_not_recorded_and_do_not_disturb_llm_calls() {
+    if !privileged_or_skip("unrelated_traffic") {
+        return;
+    }
+    let _serial = serial_guard();
+    let secs: u64 = std::env::var("E2E_DOWNLOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let tmp = TempDir::new("unrelated");
+    let Some(mut agent) = Agent::start(tmp.path(), &[]) else { return };
+    let ns = Netns::with_test_hosts();
+    let ca = TestCa::create(tmp.path());
+    let mock = Mock::start(&ns, &ca, tmp.path());
+    let c = Clients { ns: &ns, ca: &ca };
+    // Warm-up node process: see openai_e2e.rs (attach on exec of static OpenSSL).
+    c.node_chat(0, Mode::Stream, "gpt-4o-mini", 1, 0);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let mut seen = vec![c.curl_chat("gpt-4o-mini", Mode::Stream, 4, 0)];
+    seen.extend(c.python_chat(2, Mode::NonStream, "gpt-4o-mini", 3, 0));
+    let (dl_pids, dl_bytes, more) = std::thread::scope(|s| {
+        let downloads = s.spawn(|| {
+            let (mut pids, mut bytes) = (Vec::new(), 0u64);
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            for i in 0..MAX_DOWNLOADS {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let n: u64 = match i % 4 { 3 => 50 << 20, 2 => 4096, _ => 256 << 10 };
+                let (pid, got) = c.curl_download(n);
+                assert_eq!(got, n, "download size");
+                pids.push(pid);
+                bytes += got;
+            }
+            (pids, bytes)
+        });
+        let llm = s.spawn(|| {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                v.extend(c.node_chat(2, Mode::Stream, "gpt-4o-mini", 5, 0));
+                std::thread::sleep(Duration::from_secs(secs / 4));
+            }
+            v
+        });
+        let (p, b) = downloads.join().expect("download thread");
+        (p, b, llm.join().expect("llm thread"))
+    });
+    seen.extend(more);
+    seen.push(c.curl_chat("gpt-4o-mini", Mode::NonStream, 2, 3));
+    assert_eq!(mock.downloads(), (dl_pids.len(), dl_bytes));
+    agent.assert_alive("after the downloads");
+
+    let pairs = pair_with_mock(&seen, &mock.calls());
+    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
+    let mut pids: Vec<u32> = seen.iter().map(|s| s.pid).chain(dl_pids.iter().copied()).collect();
+    pids.push(mock.pid());
+    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
+    let rows = our_rows(&rows, &pids, &ids);
+    for r in &rows {
+        assert_ne!(r.get("server_address").and_then(Value::as_str), Some(DOWNLOAD_HOST), "download recorded: {r}");
+        assert!(!r.get("path").and_then(Value::as_str).unwrap_or_default().starts_with("/download"), "download recorded: {r}");
+    }
+    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    let stats = agent.wait_stats(Duration::from_secs(5), |s| counter_sum(s, &["exchanges_non_llm"]) > 0);
+    assert!(counter_sum(&stats, &["exchanges_non_llm"]) > 0, "no skipped non-LLM exchanges counted: {stats:?}");
+    agent.assert_alive("at the end");
+    println!("unrelated_traffic: {} downloads ({} MiB), {} LLM rows; stats {stats:?}",
+        dl_pids.len(), dl_bytes >> 20, rows.len());
+    agent.stop();
+}

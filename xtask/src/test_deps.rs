@@ -1,0 +1,71 @@
+//! Installs what the end-to-end tests' real clients need (idempotent; fast
+//! when already done): a Python venv at `<root>/.state/venv` with the pinned
+//! `openai` SDK, and `tests/clients/node/node_modules` from its lock file.
+//! Checks the system tools and names the Debian package of a missing one.
+//!
+//! Wire it from main.rs as e.g. `test_deps::install(&root)?` (not done here).
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// Pinned `openai` Python SDK (honours `OPENAI_BASE_URL`, `SSL_CERT_FILE`).
+pub const PY_OPENAI: &str = "openai==3.57.0";
+/// The Node SDK is pinned in tests/clients/node/package.json (+ package-lock.json).
+const NODE_DIR: &str = "tests/clients/node";
+
+/// (tool, Debian package)
+const TOOLS: &[(&str, &str)] = &[
+    ("curl", "curl"), ("openssl", "openssl"), ("ip", "iproute2"),
+    ("/usr/bin/python3", "python3"), ("/usr/bin/node", "nodejs"), ("npm", "npm"),
+];
+
+fn found(tool: &str) -> bool {
+    if tool.contains('/') {
+        return Path::new(tool).exists();
+    }
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let st = cmd.status().with_context(|| format!("spawn {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed: {st}");
+    }
+    Ok(())
+}
+
+pub fn install(root: &Path) -> Result<()> {
+    for (tool, pkg) in TOOLS {
+        if !found(tool) {
+            bail!("`{tool}` not found: install it with `apt-get install {pkg}`");
+        }
+    }
+    if Command::new("/usr/bin/python3").args(["-c", "import ensurepip, venv"]).status().map(|s| !s.success()).unwrap_or(true) {
+        bail!("python3 cannot create venvs: install it with `apt-get install python3-venv`");
+    }
+
+    let venv = root.join(".state/venv");
+    let py = venv.join("bin/python");
+    let marker = venv.join(".e2e-openai-pin");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(PY_OPENAI) {
+        if !py.exists() {
+            run(Command::new("/usr/bin/python3").arg("-m").arg("venv").arg(&venv))?;
+        }
+        run(Command::new(&py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", PY_OPENAI]))?;
+        std::fs::write(&marker, PY_OPENAI).context("write venv marker")?;
+    }
+
+    let node_dir = root.join(NODE_DIR);
+    let installed = node_dir.join("node_modules/.package-lock.json");
+    let lock = node_dir.join("package-lock.json");
+    let stale = match (std::fs::metadata(&installed), std::fs::metadata(&lock)) {
+        (Ok(i), Ok(l)) => i.modified()? < l.modified()?,
+        _ => true,
+    };
+    if stale {
+        let sub = if lock.exists() { "ci" } else { "install" };
+        run(Command::new("npm").arg(sub).args(["--no-audit", "--no-fund"]).current_dir(&node_dir))?;
+    }
+    Ok(())
+}
