@@ -12,7 +12,7 @@ use observer_common::chunk::{dir, ChunkHeader};
 
 use crate::protocol::{
     exchange::{Exchange, Role},
-    http1::{Direction, Http1Conn, Interest, Limits, Segment},
+    http1::{ConnStats as HttpStats, Direction, Http1Conn, Interest, Limits, Segment},
 };
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -45,6 +45,22 @@ pub struct ConnStats {
     pub evicted_full: u64,
 }
 
+/// HTTP-layer counters summed over connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpTotals {
+    pub invalid: u64,
+    pub bytes_skipped: u64,
+    pub orphan_responses: u64,
+}
+
+impl HttpTotals {
+    fn add(&mut self, s: &HttpStats) {
+        self.invalid += s.invalid;
+        self.bytes_skipped += s.bytes_skipped;
+        self.orphan_responses += s.orphan_responses;
+    }
+}
+
 struct Conn {
     http: Http1Conn,
     next: [Option<u64>; 2],
@@ -58,11 +74,13 @@ pub struct ConnTrack {
     max_conns: usize,
     idle_ns: u64,
     pub stats: ConnStats,
+    /// HTTP counters of connections already ended.
+    closed_http: HttpTotals,
 }
 
 impl ConnTrack {
     pub fn new(max_conns: usize, idle_ns: u64) -> Self {
-        Self { conns: HashMap::new(), max_conns, idle_ns, stats: ConnStats::default() }
+        Self { conns: HashMap::new(), max_conns, idle_ns, stats: ConnStats::default(), closed_http: HttpTotals::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -119,7 +137,7 @@ impl ConnTrack {
     /// The SSL object was freed.
     pub fn on_close(&mut self, key: ConnKey, ts_ns: u64, out: &mut Vec<Done>) {
         if let Some(conn) = self.conns.remove(&key) {
-            finish(key, conn, ts_ns, out);
+            finish(key, conn, ts_ns, &mut self.closed_http, out);
         }
     }
 
@@ -149,8 +167,16 @@ impl ConnTrack {
         }
     }
 
-    /// Sum of the HTTP layer's counters over live connections is not kept;
-    /// callers read per-connection stats when connections end.
+    /// HTTP counters over ended and live connections.
+    pub fn http_totals(&self) -> HttpTotals {
+        let mut t = self.closed_http;
+        for c in self.conns.values() {
+            t.add(c.http.stats());
+        }
+        t
+    }
+
+    /// Ends every connection (shutdown).
     pub fn drain_all(&mut self, ts_ns: u64, out: &mut Vec<Done>) {
         let keys: Vec<ConnKey> = self.conns.keys().copied().collect();
         for key in keys {
@@ -159,9 +185,10 @@ impl ConnTrack {
     }
 }
 
-fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, out: &mut Vec<Done>) {
+fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out: &mut Vec<Done>) {
     let mut exchanges = Vec::new();
     conn.http.close(ts_ns, &mut exchanges);
+    totals.add(conn.http.stats());
     let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
     out.extend(exchanges.into_iter().map(|exchange| Done { key, role, lib, uid, exchange }));
 }

@@ -287,6 +287,7 @@ impl Processor {
                     continue;
                 }
             };
+            self.stats.add("provider_body_defects", u64::from(call.body_defects));
             let proc = self.procs.get(done.key.pid).clone();
             if !self.selected(done.key.pid, &proc.comm) {
                 self.stats.add("records_filtered", 1);
@@ -309,7 +310,11 @@ impl Processor {
         self.conntrack.evict_idle(now_ns, &mut self.done);
         self.flush_done();
         let s = self.conntrack.stats;
+        let h = self.conntrack.http_totals();
         for (name, v) in [
+            ("http_invalid", h.invalid),
+            ("http_bytes_skipped", h.bytes_skipped),
+            ("http_orphan_responses", h.orphan_responses),
             ("conn_total", s.connections),
             ("conn_gaps", s.gaps),
             ("conn_gap_bytes", s.gap_bytes),

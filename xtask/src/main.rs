@@ -83,7 +83,7 @@ fn build(root: &Path, release: bool) -> Result<()> {
     if release {
         cmd.arg("--release");
     }
-    run(&mut cmd)
+    exec(&mut cmd)
 }
 
 /// `cargo` from the environment cargo gave us, in the workspace root.
@@ -94,7 +94,7 @@ fn cargo(root: &Path) -> Command {
 }
 
 /// Runs a command, failing with its command line when it fails.
-fn run(cmd: &mut Command) -> Result<()> {
+fn exec(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");

@@ -7,7 +7,7 @@ use std::{path::Path, process::Command};
 
 use anyhow::{bail, Result};
 
-use crate::{is_root, run};
+use crate::{exec, is_root};
 
 const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf", "llvm-22-dev"];
 /// Tools the agent and tests use at run time.
@@ -35,7 +35,7 @@ fn ebpf_toolchain() -> Result<String> {
     let missing: Vec<&str> = DEBIAN_PACKAGES.iter().copied().filter(|p| !dpkg_installed(p)).collect();
     apt_install(&missing)?;
     if !rustup_lists("debian-web") {
-        run(Command::new("rustup").args(["toolchain", "link", "debian-web", "/usr"]))?;
+        exec(Command::new("rustup").args(["toolchain", "link", "debian-web", "/usr"]))?;
     }
     Ok("debian-web".into())
 }
@@ -67,7 +67,7 @@ fn install_bpf_linker(toolchain: &str) -> Result<()> {
         // /usr/bin/llvm-config is LLVM 14 here: point at LLVM 22.
         cmd.env("LLVM_PREFIX", "/usr/lib/llvm-22").args(["--no-default-features", "--features", "llvm-22"]);
     }
-    run(&mut cmd)
+    exec(&mut cmd)
 }
 
 fn dpkg_installed(pkg: &str) -> bool {
@@ -91,6 +91,6 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
         bail!("missing Debian packages {packages:?}: run `sudo apt-get install {}`", packages.join(" "));
     }
     let lock = ["-o", "DPkg::Lock::Timeout=600"];
-    run(Command::new("apt-get").args(lock).args(["update", "-q"]))?;
-    run(Command::new("apt-get").args(lock).args(["install", "-y", "-q", "--no-install-recommends"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"))
+    exec(Command::new("apt-get").args(lock).args(["update", "-q"]))?;
+    exec(Command::new("apt-get").args(lock).args(["install", "-y", "-q", "--no-install-recommends"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"))
 }

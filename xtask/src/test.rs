@@ -6,18 +6,18 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::{cargo, require_root, run, test_deps};
+use crate::{cargo, exec, require_root, test_deps};
 
 pub fn run_tests(root: &Path, filter: Option<&str>, lint: bool) -> Result<()> {
     if lint {
-        run(cargo(root).args(["fmt", "--all", "--check"]))?;
-        run(cargo(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        exec(cargo(root).args(["fmt", "--all", "--check"]))?;
+        exec(cargo(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     }
-    run(cargo(root).args(["build", "-p", "observer"]))?;
+    exec(cargo(root).args(["build", "-p", "observer"]))?;
     let mut unit = cargo(root);
     unit.args(["test", "--workspace", "--exclude", "e2e"]);
     unit.args(filter);
-    run(&mut unit)?;
+    exec(&mut unit)?;
     require_root("the end-to-end tests")?;
     test_deps::install(root)?;
     let mut e2e = cargo(root);
@@ -25,6 +25,6 @@ pub fn run_tests(root: &Path, filter: Option<&str>, lint: bool) -> Result<()> {
     e2e.arg("--");
     e2e.args(filter);
     e2e.arg("--test-threads=1");
-    run(&mut e2e)
+    exec(&mut e2e)
 }
 
