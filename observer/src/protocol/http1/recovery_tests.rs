@@ -175,3 +175,55 @@ fn switching_protocols_goes_opaque() {
     f.w(b"\x81\x85abcd").close();
     assert_eq!((f.out.len(), f.conn.stats().invalid), (0, 0));
 }
+
+/// Random bytes, splits and gaps around valid messages: no panic, bounded state.
+#[test]
+fn noise_never_panics() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pieces: [&[u8]; 6] = [
+        b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\x1f\x8b\x08\x00",
+        b"\r\n\r\n",
+        b"3;x\r\nab",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+    ];
+    let limits = Limits {
+        max_header_bytes: 256,
+        max_body_bytes: 256,
+    };
+    for round in 0..200 {
+        let mut f = Feed::with(limits, keep);
+        for _ in 0..60 {
+            let dir = if next() % 2 == 0 {
+                Direction::Write
+            } else {
+                Direction::Read
+            };
+            match next() % 5 {
+                0 => {
+                    let noise: Vec<u8> = (0..next() % 40).map(|_| next() as u8).collect();
+                    f.data(dir, &noise, next() % 2 == 0);
+                }
+                1 => {
+                    f.gap(dir, next() % 100);
+                }
+                _ => {
+                    let p = pieces[(next() % 6) as usize];
+                    let at = (next() as usize) % (p.len() + 1);
+                    f.data(dir, &p[..at], true).data(dir, &p[at..], false);
+                }
+            }
+        }
+        f.close();
+        let s = f.conn.stats();
+        assert!(s.exchanges as usize == f.out.len(), "round {round}");
+        assert!(f.out.iter().all(|e| e.request.body.len() <= 256));
+    }
+}
