@@ -9,6 +9,8 @@ mod conn;
 mod framing;
 mod head;
 #[cfg(test)]
+mod recovery_tests;
+#[cfg(test)]
 mod split_tests;
 #[cfg(test)]
 mod tests;
