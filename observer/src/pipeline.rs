@@ -106,7 +106,8 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         .map_err(|_| PipelineError::Thread("capture"))?;
 
     let mut discovery = Discovery::default();
-    let attached = attach_all(&mut probes, discovery.scan_all());
+    let targets = discovery.scan_all();
+    let attached = attach_all(&mut probes, &mut discovery, targets);
     (cfg.on_ready)(attached);
     let disc = thread::Builder::new()
         .name("discovery".into())
@@ -120,7 +121,8 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
 }
 
 /// Attaches the OpenSSL probe table to each target; returns how many files.
-fn attach_all(probes: &mut Probes, targets: Vec<crate::discovery::Target>) -> usize {
+/// A file whose attach failed is forgotten, so a later scan retries it.
+fn attach_all(probes: &mut Probes, discovery: &mut Discovery, targets: Vec<crate::discovery::Target>) -> usize {
     let mut files = 0;
     for t in targets {
         match probes.attach(&t.path, &t.symbols, table::OPENSSL, t.lib) {
@@ -128,7 +130,10 @@ fn attach_all(probes: &mut Probes, targets: Vec<crate::discovery::Target>) -> us
                 files += 1;
                 tracing::info!(target = %t.shown, probes = n, "attached");
             }
-            Err(err) => tracing::warn!(%err, "not attached"),
+            Err(err) => {
+                discovery.forget(t.id);
+                tracing::warn!(%err, "not attached");
+            }
         }
     }
     files
@@ -158,10 +163,12 @@ fn discovery_loop(mut probes: Probes, mut discovery: Discovery, execs: mpsc::Rec
         let (ready, later): (Vec<_>, Vec<_>) = due.drain(..).partition(|d| d.0 <= now);
         due = later;
         for (_, pid) in ready {
-            attach_all(&mut probes, discovery.scan_pid(pid));
+            let targets = discovery.scan_pid(pid);
+            attach_all(&mut probes, &mut discovery, targets);
         }
         if now >= next_full {
-            attach_all(&mut probes, discovery.scan_all());
+            let targets = discovery.scan_all();
+            attach_all(&mut probes, &mut discovery, targets);
             next_full = now + FULL_RESCAN;
         }
     }

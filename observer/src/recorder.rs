@@ -71,7 +71,7 @@ pub fn build(ctx: &RecordContext, done: &Done, call: &LlmCall, proc: &ProcessInf
         response_id: call.response_id.clone(),
         tls_library: lib::name(done.lib).to_string(),
         role: done.role.map_or("client", |r| r.as_str()).to_string(),
-        partial: done.exchange.partial,
+        partial: done.exchange.partial || call.error_type == "incomplete",
         ..CallRecord::default()
     }
 }

@@ -26,6 +26,8 @@ pub struct Target {
     pub shown: String,
     pub lib: u16,
     pub symbols: HashMap<&'static str, u64>,
+    /// (device, inode) of the file.
+    pub id: (u64, u64),
 }
 
 /// Library directories scanned at start.
@@ -38,6 +40,11 @@ const LIB_DIRS: &[&str] = &[
     "/usr/local/lib",
     "/usr/local/lib64",
 ];
+
+/// Executables known to link OpenSSL statically and export its symbols,
+/// looked for in [`BIN_DIRS`] at start so their first run is covered.
+const STATIC_TLS_BINARIES: &[&str] = &["node", "nodejs"];
+const BIN_DIRS: &[&str] = &["/usr/bin", "/usr/local/bin", "/bin", "/opt/node/bin"];
 
 /// Remembers which inodes were examined, so each file is parsed once.
 #[derive(Default)]
@@ -62,6 +69,15 @@ impl Discovery {
                 }
             }
         }
+        for dir in BIN_DIRS {
+            for name in STATIC_TLS_BINARIES {
+                let path = Path::new(dir).join(name);
+                if path.exists() {
+                    let shown = path.display().to_string();
+                    found.extend(self.examine(path, shown));
+                }
+            }
+        }
         if let Ok(entries) = fs::read_dir("/proc") {
             for entry in entries.flatten() {
                 if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
@@ -77,8 +93,10 @@ impl Discovery {
         let root = PathBuf::from(format!("/proc/{pid}/root"));
         let mut found = Vec::new();
         if let Ok(exe) = fs::read_link(format!("/proc/{pid}/exe")) {
-            // /proc/PID/exe opens the very inode even if the path is gone.
-            found.extend(self.examine(PathBuf::from(format!("/proc/{pid}/exe")), exe.display().to_string()));
+            // The executable as the process sees it, through its root, so the
+            // kernel can resolve the path after the process is gone.
+            let inside = root.join(exe.to_string_lossy().trim_start_matches('/'));
+            found.extend(self.examine(inside, exe.display().to_string()));
         }
         let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) else { return found };
         let mut paths: Vec<&str> = maps.lines().filter_map(mapped_path).filter(|p| is_libssl(basename(p))).collect();
@@ -90,10 +108,16 @@ impl Discovery {
         found
     }
 
+    /// The file may be examined again (its attach failed).
+    pub fn forget(&mut self, id: (u64, u64)) {
+        self.examined.remove(&id);
+    }
+
     /// Parses `path` once per inode; a target if it exports the TLS symbols.
     fn examine(&mut self, path: PathBuf, shown: String) -> Option<Target> {
         let meta = fs::metadata(&path).ok()?;
-        if !meta.is_file() || !self.examined.insert((meta.dev(), meta.ino())) {
+        let id = (meta.dev(), meta.ino());
+        if !meta.is_file() || !self.examined.insert(id) {
             return None;
         }
         let symbols = match elf::tls_symbols(&path) {
@@ -107,24 +131,8 @@ impl Discovery {
         if !(symbols.contains_key("SSL_write") && symbols.contains_key("SSL_read")) {
             return None;
         }
-        // A stable path for the kernel: for /proc/PID/exe, resolve the link
-        // through the process root so the attach survives the process.
-        Some(Target { path: stable_path(&path), shown, lib: lib::OPENSSL, symbols })
+        Some(Target { path, shown, lib: lib::OPENSSL, symbols, id })
     }
-}
-
-/// `/proc/PID/exe` → `/proc/PID/root/<exe path>` when that still names the file.
-fn stable_path(path: &Path) -> PathBuf {
-    let s = path.to_string_lossy();
-    if let Some(pid) = s.strip_prefix("/proc/").and_then(|r| r.strip_suffix("/exe")) {
-        if let Ok(exe) = fs::read_link(path) {
-            let inside = Path::new("/proc").join(pid).join("root").join(exe.to_string_lossy().trim_start_matches('/'));
-            if inside.exists() {
-                return inside;
-            }
-        }
-    }
-    path.to_path_buf()
 }
 
 /// The path column of a /proc/PID/maps line, if it names a file.

@@ -95,7 +95,8 @@ pub struct Exchange {
     pub request: Request,
     pub response: Option<Response>,
     /// Some bytes of this exchange were lost (ring-buffer drop, capture cap,
-    /// body limit) or the stream ended early.
+    /// body limit, undecodable body) or no response was seen. A response that
+    /// ended early has `complete == false` instead.
     pub partial: bool,
     /// Bodies were kept (the classifier found the request interesting).
     pub bodies_kept: bool,

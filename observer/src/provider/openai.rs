@@ -174,10 +174,12 @@ fn read_completion(resp: &Response, success: bool, call: &mut LlmCall) -> Option
     (!resp.complete).then_some(BodyError::Incomplete)
 }
 
-/// A `text/event-stream` response of `chat.completion.chunk` events. The stream
-/// is incomplete when its framing did not end, or when it ended without
-/// `[DONE]` although every byte was kept (`partial` = bytes were lost, so a
-/// missing `[DONE]` proves nothing).
+/// A `text/event-stream` response of `chat.completion.chunk` events. A stream
+/// that delivered `[DONE]` is complete even when the client closed before the
+/// HTTP framing ended (SDKs stop reading at `[DONE]`). Without `[DONE]` it is
+/// incomplete when its framing did not end, or when it ended although every
+/// byte was kept (`partial` = bytes were lost, so a missing `[DONE]` proves
+/// nothing).
 fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<BodyError> {
     let (events, stats) = sse::decode_all(&resp.body);
     let defects = stats.lossy_lines + stats.dropped_lines + stats.dropped_events;
@@ -227,7 +229,7 @@ fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<Bod
     }
     if let Some(t) = error {
         Some(BodyError::Api(t))
-    } else if !resp.complete || (!done && !partial) {
+    } else if !done && (!resp.complete || !partial) {
         Some(BodyError::Incomplete)
     } else {
         None

@@ -158,7 +158,7 @@ impl Http1Conn {
             self.sides[dir.index()] = Side::new();
         }
         while let Some(mut p) = self.pending.pop_front() {
-            p.ex.partial |= !p.req_done || !p.resp_done;
+            p.ex.partial |= !p.req_done || p.ex.response.is_none();
             self.emit(p, out);
         }
         self.stats.closed_ns = Some(ts_ns);
@@ -301,6 +301,8 @@ impl Http1Conn {
                         self.end_body(dir, true, out);
                     }
                 } else {
+                    // The gap hit framing bytes: the body's end is unknown.
+                    cur.lost = true;
                     self.end_body(dir, false, out);
                     self.sides[dir.index()].state = State::Resync;
                 }

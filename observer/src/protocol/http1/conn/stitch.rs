@@ -175,7 +175,7 @@ impl Http1Conn {
         let mut cur = *cur;
         let trailers = cur.framer.take_trailers();
         let decoded = cur.body.take().map(BodyDecoder::finish).unwrap_or_default();
-        let partial = cur.lost || decoded.partial || !complete;
+        let partial = cur.lost || decoded.partial;
         match cur.target {
             Target::Orphan => {}
             Target::Request => {
@@ -234,7 +234,7 @@ impl Http1Conn {
 
     pub(super) fn emit(&mut self, p: Pending, out: &mut Vec<Exchange>) {
         let mut ex = p.ex;
-        ex.partial |= ex.response.as_ref().is_none_or(|r| !r.complete);
+        ex.partial |= ex.response.is_none();
         self.stats.exchanges += 1;
         out.push(ex);
     }
