@@ -51,7 +51,11 @@ fn default_toolchain() -> String {
     let linked = Command::new("rustup")
         .args(["toolchain", "list"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("debian-web")))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("debian-web"))
+        })
         .unwrap_or(false);
     if linked { "debian-web" } else { "nightly" }.to_string()
 }

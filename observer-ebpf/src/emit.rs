@@ -56,7 +56,11 @@ fn chunk(call: &PendingCall, pos: u64, len: u64, off: u64, n: u64) -> bool {
     // Clamp as an unsigned 64-bit value right before the helper, so the
     // verifier sees a bounded, non-negative size.
     let size = n & 0xffff;
-    let size = if size > CHUNK_DATA_LEN as u64 { CHUNK_DATA_LEN as u64 } else { size };
+    let size = if size > CHUNK_DATA_LEN as u64 {
+        CHUNK_DATA_LEN as u64
+    } else {
+        size
+    };
     // SAFETY: `p` points to a reserved DataChunk; the helper checks the user pointer.
     let rc = unsafe {
         bpf_probe_read_user(

@@ -28,10 +28,21 @@ pub fn on_entry(ctx: &ProbeContext, dir: u16, ex: bool) -> u32 {
     let (Some(ssl), Some(buf)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
         return 0;
     };
-    let count_ptr = if ex { ctx.arg::<u64>(3).unwrap_or(0) } else { 0 };
+    let count_ptr = if ex {
+        ctx.arg::<u64>(3).unwrap_or(0)
+    } else {
+        0
+    };
     // SAFETY: helper valid in uprobes; the cookie is the library id.
     let lib = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u16;
-    let call = PendingCall { ssl, buf, count_ptr, dir, lib, _pad: 0 };
+    let call = PendingCall {
+        ssl,
+        buf,
+        count_ptr,
+        dir,
+        lib,
+        _pad: 0,
+    };
     if PENDING.insert(pid_tgid, call, 0).is_err() {
         count(counters::PENDING_FULL, 1);
     }
@@ -67,7 +78,11 @@ pub fn on_return(ctx: &RetProbeContext) -> u32 {
         count(counters::CALLS_EMPTY, 1);
         return 0;
     }
-    let key = StreamKey { ssl: call.ssl, pid: (pid_tgid >> 32) as u32, dir: call.dir as u32 };
+    let key = StreamKey {
+        ssl: call.ssl,
+        pid: (pid_tgid >> 32) as u32,
+        dir: call.dir as u32,
+    };
     // SAFETY: the value is copied out immediately.
     let pos = unsafe { POSITIONS.get(&key) }.copied().unwrap_or(0);
     let _ = POSITIONS.insert(&key, &(pos + len), 0);
@@ -82,7 +97,9 @@ pub fn on_free(ctx: &ProbeContext) -> u32 {
     if pid == self_pid() {
         return 0;
     }
-    let Some(ssl) = ctx.arg::<u64>(0) else { return 0 };
+    let Some(ssl) = ctx.arg::<u64>(0) else {
+        return 0;
+    };
     let mut known = false;
     for dir in 0..2u32 {
         let key = StreamKey { ssl, pid, dir };
@@ -96,7 +113,10 @@ pub fn on_free(ctx: &ProbeContext) -> u32 {
         count(counters::CONTROL_LOST, 1);
         return 0;
     };
-    entry.write(ConnEvent { event: header(kind::CLOSE), conn: ssl });
+    entry.write(ConnEvent {
+        event: header(kind::CLOSE),
+        conn: ssl,
+    });
     entry.submit(0);
     0
 }

@@ -30,7 +30,10 @@ fn emit(event_kind: u32) {
         count(counters::CONTROL_LOST, 1);
         return;
     };
-    entry.write(ProcEvent { event: header(event_kind), comm: bpf_get_current_comm().unwrap_or_default() });
+    entry.write(ProcEvent {
+        event: header(event_kind),
+        comm: bpf_get_current_comm().unwrap_or_default(),
+    });
     entry.submit(0);
 }
 

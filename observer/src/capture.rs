@@ -6,10 +6,21 @@ use observer_common::chunk::{kind, ChunkHeader, ConnEvent, EventHeader, ProcEven
 /// One decoded ring-buffer record. `Data` borrows the record's bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CaptureEvent<'a> {
-    Data { header: ChunkHeader, bytes: &'a [u8] },
-    Close { event: EventHeader, conn: u64 },
-    Exec { event: EventHeader, comm: String },
-    Exit { event: EventHeader },
+    Data {
+        header: ChunkHeader,
+        bytes: &'a [u8],
+    },
+    Close {
+        event: EventHeader,
+        conn: u64,
+    },
+    Exec {
+        event: EventHeader,
+        comm: String,
+    },
+    Exit {
+        event: EventHeader,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,16 +39,24 @@ pub fn decode(record: &[u8]) -> Result<CaptureEvent<'_>, DecodeError> {
             let header: ChunkHeader = read(record)?;
             let start = size_of::<ChunkHeader>();
             let end = start.saturating_add(header.captured as usize);
-            let bytes = record.get(start..end).ok_or(DecodeError::Short(record.len()))?;
+            let bytes = record
+                .get(start..end)
+                .ok_or(DecodeError::Short(record.len()))?;
             Ok(CaptureEvent::Data { header, bytes })
         }
         kind::CLOSE => {
             let e: ConnEvent = read(record)?;
-            Ok(CaptureEvent::Close { event: e.event, conn: e.conn })
+            Ok(CaptureEvent::Close {
+                event: e.event,
+                conn: e.conn,
+            })
         }
         kind::EXEC => {
             let e: ProcEvent = read(record)?;
-            Ok(CaptureEvent::Exec { event: e.event, comm: comm_string(&e.comm) })
+            Ok(CaptureEvent::Exec {
+                event: e.event,
+                comm: comm_string(&e.comm),
+            })
         }
         kind::EXIT => Ok(CaptureEvent::Exit { event }),
         other => Err(DecodeError::Kind(other)),
@@ -81,7 +100,13 @@ mod tests {
     #[test]
     fn decodes_a_data_chunk_with_its_captured_bytes_only() {
         let header = ChunkHeader {
-            event: EventHeader { kind: kind::DATA, pid: 7, tid: 8, uid: 0, ts_ns: 99 },
+            event: EventHeader {
+                kind: kind::DATA,
+                pid: 7,
+                tid: 8,
+                uid: 0,
+                ts_ns: 99,
+            },
             conn: 0xdead,
             pos: 10,
             call_pos: 10,
@@ -93,15 +118,27 @@ mod tests {
         };
         let mut rec = bytes_of(&header);
         rec.extend_from_slice(b"hello-and-padding");
-        assert_eq!(decode(&rec), Ok(CaptureEvent::Data { header, bytes: b"hello" }));
+        assert_eq!(
+            decode(&rec),
+            Ok(CaptureEvent::Data {
+                header,
+                bytes: b"hello"
+            })
+        );
     }
 
     #[test]
     fn rejects_short_and_unknown_records() {
         assert_eq!(decode(&[1, 0, 0]), Err(DecodeError::Short(3)));
-        let e = EventHeader { kind: 77, ..Default::default() };
+        let e = EventHeader {
+            kind: 77,
+            ..Default::default()
+        };
         assert_eq!(decode(&bytes_of(&e)), Err(DecodeError::Kind(77)));
-        let mut h = ChunkHeader { captured: 100, ..Default::default() };
+        let mut h = ChunkHeader {
+            captured: 100,
+            ..Default::default()
+        };
         h.event.kind = kind::DATA;
         assert_eq!(decode(&bytes_of(&h)), Err(DecodeError::Short(64)));
     }
@@ -110,7 +147,20 @@ mod tests {
     fn decodes_exec_comm() {
         let mut comm = [0u8; COMM_LEN];
         comm[..4].copy_from_slice(b"curl");
-        let e = ProcEvent { event: EventHeader { kind: kind::EXEC, pid: 3, ..Default::default() }, comm };
-        assert_eq!(decode(&bytes_of(&e)), Ok(CaptureEvent::Exec { event: e.event, comm: "curl".into() }));
+        let e = ProcEvent {
+            event: EventHeader {
+                kind: kind::EXEC,
+                pid: 3,
+                ..Default::default()
+            },
+            comm,
+        };
+        assert_eq!(
+            decode(&bytes_of(&e)),
+            Ok(CaptureEvent::Exec {
+                event: e.event,
+                comm: "curl".into()
+            })
+        );
     }
 }

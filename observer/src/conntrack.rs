@@ -80,7 +80,13 @@ pub struct ConnTrack {
 
 impl ConnTrack {
     pub fn new(max_conns: usize, idle_ns: u64) -> Self {
-        Self { conns: HashMap::new(), max_conns, idle_ns, stats: ConnStats::default(), closed_http: HttpTotals::default() }
+        Self {
+            conns: HashMap::new(),
+            max_conns,
+            idle_ns,
+            stats: ConnStats::default(),
+            closed_http: HttpTotals::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -92,15 +98,30 @@ impl ConnTrack {
     }
 
     /// One data chunk from the kernel.
-    pub fn on_data(&mut self, h: &ChunkHeader, bytes: &[u8], interest: &dyn Interest, out: &mut Vec<Done>) {
-        let key = ConnKey { pid: h.event.pid, conn: h.conn };
+    pub fn on_data(
+        &mut self,
+        h: &ChunkHeader,
+        bytes: &[u8],
+        interest: &dyn Interest,
+        out: &mut Vec<Done>,
+    ) {
+        let key = ConnKey {
+            pid: h.event.pid,
+            conn: h.conn,
+        };
         if !self.conns.contains_key(&key) && self.conns.len() >= self.max_conns {
             self.evict_oldest(out);
         }
         let stats = &mut self.stats;
         let conn = self.conns.entry(key).or_insert_with(|| {
             stats.connections += 1;
-            Conn { http: Http1Conn::new(Limits::default()), next: [None, None], last_ns: 0, lib: h.lib, uid: h.event.uid }
+            Conn {
+                http: Http1Conn::new(Limits::default()),
+                next: [None, None],
+                last_ns: 0,
+                lib: h.lib,
+                uid: h.event.uid,
+            }
         });
         conn.last_ns = h.event.ts_ns;
         if conn.http.role() == Some(Role::Server) {
@@ -122,16 +143,34 @@ impl ConnTrack {
         if h.pos > expected {
             self.stats.gaps += 1;
             self.stats.gap_bytes += h.pos - expected;
-            conn.http.push(direction, Segment::Gap { len: h.pos - expected }, interest, &mut Vec::new());
+            conn.http.push(
+                direction,
+                Segment::Gap {
+                    len: h.pos - expected,
+                },
+                interest,
+                &mut Vec::new(),
+            );
         } else if h.pos < expected {
             data = &bytes[(expected - h.pos) as usize..];
         }
         conn.next[side] = Some(end);
-        let seg = Segment::Data { ts_ns: h.event.ts_ns, tid: h.event.tid, bytes: data, call_start: h.pos == h.call_pos };
+        let seg = Segment::Data {
+            ts_ns: h.event.ts_ns,
+            tid: h.event.tid,
+            bytes: data,
+            call_start: h.pos == h.call_pos,
+        };
         let mut exchanges = Vec::new();
         conn.http.push(direction, seg, interest, &mut exchanges);
         let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
-        out.extend(exchanges.into_iter().map(|exchange| Done { key, role, lib, uid, exchange }));
+        out.extend(exchanges.into_iter().map(|exchange| Done {
+            key,
+            role,
+            lib,
+            uid,
+            exchange,
+        }));
     }
 
     /// The SSL object was freed.
@@ -143,7 +182,12 @@ impl ConnTrack {
 
     /// The process exited: all its connections end.
     pub fn on_exit(&mut self, pid: u32, ts_ns: u64, out: &mut Vec<Done>) {
-        let keys: Vec<ConnKey> = self.conns.keys().filter(|k| k.pid == pid).copied().collect();
+        let keys: Vec<ConnKey> = self
+            .conns
+            .keys()
+            .filter(|k| k.pid == pid)
+            .copied()
+            .collect();
         for key in keys {
             self.on_close(key, ts_ns, out);
         }
@@ -152,7 +196,12 @@ impl ConnTrack {
     /// Ends connections idle since before `now_ns - idle`.
     pub fn evict_idle(&mut self, now_ns: u64, out: &mut Vec<Done>) {
         let cutoff = now_ns.saturating_sub(self.idle_ns);
-        let keys: Vec<ConnKey> = self.conns.iter().filter(|(_, c)| c.last_ns < cutoff).map(|(k, _)| *k).collect();
+        let keys: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.last_ns < cutoff)
+            .map(|(k, _)| *k)
+            .collect();
         self.stats.evicted_idle += keys.len() as u64;
         for key in keys {
             self.on_close(key, now_ns, out);
@@ -190,5 +239,11 @@ fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out
     conn.http.close(ts_ns, &mut exchanges);
     totals.add(conn.http.stats());
     let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
-    out.extend(exchanges.into_iter().map(|exchange| Done { key, role, lib, uid, exchange }));
+    out.extend(exchanges.into_iter().map(|exchange| Done {
+        key,
+        role,
+        lib,
+        uid,
+        exchange,
+    }));
 }

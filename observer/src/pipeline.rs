@@ -91,7 +91,10 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         conntrack: ConnTrack::new(65_536, 300 * 1_000_000_000),
         procs: ProcessCache::default(),
         stats: Stats::default(),
-        ctx: RecordContext { host: cfg.host, realtime_offset_ns: realtime_offset_ns() },
+        ctx: RecordContext {
+            host: cfg.host,
+            realtime_offset_ns: realtime_offset_ns(),
+        },
         pids: cfg.pids,
         comms: cfg.comms,
         records: record_tx,
@@ -114,15 +117,23 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         .spawn(move || discovery_loop(probes, discovery, exec_rx))
         .map_err(|_| PipelineError::Thread("discovery"))?;
 
-    let stats = capture.join().map_err(|_| PipelineError::Thread("capture panicked"))?;
-    sink.join().map_err(|_| PipelineError::Thread("sink panicked"))?;
-    disc.join().map_err(|_| PipelineError::Thread("discovery panicked"))?;
+    let stats = capture
+        .join()
+        .map_err(|_| PipelineError::Thread("capture panicked"))?;
+    sink.join()
+        .map_err(|_| PipelineError::Thread("sink panicked"))?;
+    disc.join()
+        .map_err(|_| PipelineError::Thread("discovery panicked"))?;
     Ok(stats)
 }
 
 /// Attaches the OpenSSL probe table to each target; returns how many files.
 /// A file whose attach failed is forgotten, so a later scan retries it.
-fn attach_all(probes: &mut Probes, discovery: &mut Discovery, targets: Vec<crate::discovery::Target>) -> usize {
+fn attach_all(
+    probes: &mut Probes,
+    discovery: &mut Discovery,
+    targets: Vec<crate::discovery::Target>,
+) -> usize {
     let mut files = 0;
     for t in targets {
         match probes.attach(&t.path, &t.symbols, table::OPENSSL, t.lib) {
@@ -141,8 +152,12 @@ fn attach_all(probes: &mut Probes, discovery: &mut Discovery, targets: Vec<crate
 
 /// Re-scans a new process a few times: libraries are mapped after exec, some
 /// (Python's ssl module) only when first imported.
-const RESCAN_AFTER: [Duration; 4] =
-    [Duration::ZERO, Duration::from_millis(100), Duration::from_secs(1), Duration::from_secs(5)];
+const RESCAN_AFTER: [Duration; 4] = [
+    Duration::ZERO,
+    Duration::from_millis(100),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+];
 const FULL_RESCAN: Duration = Duration::from_secs(30);
 
 fn discovery_loop(mut probes: Probes, mut discovery: Discovery, execs: mpsc::Receiver<u32>) {
@@ -150,7 +165,12 @@ fn discovery_loop(mut probes: Probes, mut discovery: Discovery, execs: mpsc::Rec
     let mut next_full = Instant::now() + FULL_RESCAN;
     loop {
         let now = Instant::now();
-        let wake = due.iter().map(|d| d.0).min().unwrap_or(next_full).min(next_full);
+        let wake = due
+            .iter()
+            .map(|d| d.0)
+            .min()
+            .unwrap_or(next_full)
+            .min(next_full);
         match execs.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(pid) => {
                 let now = Instant::now();
@@ -211,7 +231,11 @@ fn capture_loop(
 }
 
 fn wait_readable(ring: &RingBuf<MapData>, timeout: Duration) {
-    let mut pfd = libc::pollfd { fd: ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: ring.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd for the duration of the call.
     unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
 }
@@ -252,12 +276,20 @@ impl Processor {
             CaptureEvent::Data { header, bytes } => {
                 self.stats.add("events_data", 1);
                 self.stats.add("events_data_bytes", bytes.len() as u64);
-                self.conntrack.on_data(&header, bytes, &LlmInterest, &mut self.done);
+                self.conntrack
+                    .on_data(&header, bytes, &LlmInterest, &mut self.done);
                 self.flush_done();
             }
             CaptureEvent::Close { event, conn } => {
                 self.stats.add("events_close", 1);
-                self.conntrack.on_close(ConnKey { pid: event.pid, conn }, event.ts_ns, &mut self.done);
+                self.conntrack.on_close(
+                    ConnKey {
+                        pid: event.pid,
+                        conn,
+                    },
+                    event.ts_ns,
+                    &mut self.done,
+                );
                 self.flush_done();
             }
             CaptureEvent::Exec { event, comm } => {
@@ -267,7 +299,8 @@ impl Processor {
             }
             CaptureEvent::Exit { event } => {
                 self.stats.add("events_exit", 1);
-                self.conntrack.on_exit(event.pid, event.ts_ns, &mut self.done);
+                self.conntrack
+                    .on_exit(event.pid, event.ts_ns, &mut self.done);
                 self.flush_done();
                 self.procs.on_exit(event.pid);
             }
@@ -294,7 +327,8 @@ impl Processor {
                     continue;
                 }
             };
-            self.stats.add("provider_body_defects", u64::from(call.body_defects));
+            self.stats
+                .add("provider_body_defects", u64::from(call.body_defects));
             let proc = self.procs.get(done.key.pid).clone();
             if !self.selected(done.key.pid, &proc.comm) {
                 self.stats.add("records_filtered", 1);
@@ -309,7 +343,8 @@ impl Processor {
     }
 
     fn selected(&self, pid: u32, comm: &str) -> bool {
-        (self.pids.is_empty() || self.pids.contains(&pid)) && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm))
+        (self.pids.is_empty() || self.pids.contains(&pid))
+            && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm))
     }
 
     /// Once a second: idle connections end; gauges refresh.
@@ -349,7 +384,10 @@ fn monotonic_ns() -> u64 {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

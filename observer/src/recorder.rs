@@ -55,7 +55,11 @@ pub fn build(ctx: &RecordContext, done: &Done, call: &LlmCall, proc: &ProcessInf
         usage_source: call.usage.source.as_str().to_string(),
         cost_usd: 0.0,
         price_known: false,
-        ttft_us: if call.first_token_ns > 0 { us(call.first_token_ns) } else { 0 },
+        ttft_us: if call.first_token_ns > 0 {
+            us(call.first_token_ns)
+        } else {
+            0
+        },
         duration_us: resp.map_or(0, |r| us(r.end_ns)),
         request_bytes: req.body_len,
         response_bytes: resp.map_or(0, |r| r.body_len),
@@ -82,7 +86,10 @@ pub fn host_port(host: &str) -> (String, u16) {
     if let Some(rest) = host.strip_prefix('[') {
         // [v6]:port
         let (addr, tail) = rest.split_once(']').unwrap_or((rest, ""));
-        let port = tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(443);
+        let port = tail
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(443);
         return (addr.to_string(), port);
     }
     match host.rsplit_once(':') {
@@ -92,15 +99,27 @@ pub fn host_port(host: &str) -> (String, u16) {
 }
 
 /// Query parameters that carry secrets.
-const SECRET_PARAMS: &[&str] = &["key", "api_key", "api-key", "apikey", "access_token", "token", "sig"];
+const SECRET_PARAMS: &[&str] = &[
+    "key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+    "token",
+    "sig",
+];
 
 /// The path with secret query values replaced by `REDACTED`.
 pub fn redact_path(path: &str) -> String {
-    let Some((base, query)) = path.split_once('?') else { return path.to_string() };
+    let Some((base, query)) = path.split_once('?') else {
+        return path.to_string();
+    };
     let parts: Vec<String> = query
         .split('&')
         .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => format!("{k}=REDACTED"),
+            Some((k, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => {
+                format!("{k}=REDACTED")
+            }
             _ => kv.to_string(),
         })
         .collect();
@@ -121,8 +140,14 @@ mod tests {
 
     #[test]
     fn redacts_secret_query_values() {
-        assert_eq!(redact_path("/v1beta/models/x:generateContent?key=AIzaSECRET&alt=sse"), "/v1beta/models/x:generateContent?key=REDACTED&alt=sse");
+        assert_eq!(
+            redact_path("/v1beta/models/x:generateContent?key=AIzaSECRET&alt=sse"),
+            "/v1beta/models/x:generateContent?key=REDACTED&alt=sse"
+        );
         assert_eq!(redact_path("/v1/chat/completions"), "/v1/chat/completions");
-        assert_eq!(redact_path("/a?api-version=2024-06-01"), "/a?api-version=2024-06-01");
+        assert_eq!(
+            redact_path("/a?api-version=2024-06-01"),
+            "/a?api-version=2024-06-01"
+        );
     }
 }

@@ -14,7 +14,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `LLM_OBSERVER_BIN`, else `<workspace>/target/debug/llm-observer`.
 pub fn binary() -> PathBuf {
-    std::env::var_os("LLM_OBSERVER_BIN").map(PathBuf::from)
+    std::env::var_os("LLM_OBSERVER_BIN")
+        .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/debug/llm-observer"))
 }
 
@@ -45,20 +46,45 @@ impl Agent {
         let stats_file = dir.join("stats.json");
         let stdout = dir.join("agent.stdout");
         let stderr = dir.join("agent.stderr");
-        let child = Command::new(&bin).arg("run").arg("--jsonl").arg(&jsonl).arg("--stats-file").arg(&stats_file)
-            .args(extra_args).env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .stdin(Stdio::null()).stdout(File::create(&stdout).expect("agent stdout"))
+        let child = Command::new(&bin)
+            .arg("run")
+            .arg("--jsonl")
+            .arg(&jsonl)
+            .arg("--stats-file")
+            .arg(&stats_file)
+            .args(extra_args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("agent stdout"))
             .stderr(File::create(&stderr).expect("agent stderr"))
-            .spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-        let mut a = Agent { child: Some(child), jsonl, stats_file, stdout, stderr };
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let mut a = Agent {
+            child: Some(child),
+            jsonl,
+            stats_file,
+            stdout,
+            stderr,
+        };
         let ready = poll_until(READY_TIMEOUT, || {
             if let Some(st) = a.exit_status() {
-                panic!("agent exited before ready ({st}); stderr tail:\n{}", a.stderr_tail());
+                panic!(
+                    "agent exited before ready ({st}); stderr tail:\n{}",
+                    a.stderr_tail()
+                );
             }
-            let out = fs::read_to_string(&a.stdout).unwrap_or_default() + &fs::read_to_string(&a.stderr).unwrap_or_default();
+            let out = fs::read_to_string(&a.stdout).unwrap_or_default()
+                + &fs::read_to_string(&a.stderr).unwrap_or_default();
             out.lines().any(|l| l.contains("ready")).then_some(())
         });
-        assert!(ready.is_some(), "agent printed no `ready` line within {READY_TIMEOUT:?}; stderr tail:\n{}", a.stderr_tail());
+        assert!(
+            ready.is_some(),
+            "agent printed no `ready` line within {READY_TIMEOUT:?}; stderr tail:\n{}",
+            a.stderr_tail()
+        );
         Some(a)
     }
 
@@ -67,7 +93,9 @@ impl Agent {
     }
 
     fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     pub fn is_alive(&mut self) -> bool {
@@ -77,7 +105,10 @@ impl Agent {
     /// Panics (with the stderr tail) if the agent has exited.
     pub fn assert_alive(&mut self, when: &str) {
         if let Some(st) = self.exit_status() {
-            panic!("agent died {when} ({st}); stderr tail:\n{}", self.stderr_tail());
+            panic!(
+                "agent died {when} ({st}); stderr tail:\n{}",
+                self.stderr_tail()
+            );
         }
     }
 
@@ -88,9 +119,17 @@ impl Agent {
     /// All complete JSONL rows written so far (a trailing partial line is ignored).
     pub fn rows(&self) -> Vec<Value> {
         let s = fs::read_to_string(&self.jsonl).unwrap_or_default();
-        let complete = match s.rfind('\n') { Some(i) => &s[..=i], None => "" };
-        complete.lines().filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("agent wrote a bad JSONL line {l:?}: {e}")))
+        let complete = match s.rfind('\n') {
+            Some(i) => &s[..=i],
+            None => "",
+        };
+        complete
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("agent wrote a bad JSONL line {l:?}: {e}"))
+            })
             .collect()
     }
 
@@ -106,12 +145,21 @@ impl Agent {
     pub fn stats(&self) -> BTreeMap<String, u64> {
         let s = fs::read_to_string(&self.stats_file).unwrap_or_default();
         let v: Value = serde_json::from_str(&s).unwrap_or(Value::Null);
-        v.as_object().map(|o| o.iter().filter_map(|(k, v)| v.as_u64().map(|n| (k.clone(), n))).collect())
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| v.as_u64().map(|n| (k.clone(), n)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Waits until the stats file satisfies `f` (it is rewritten every second).
-    pub fn wait_stats(&self, timeout: Duration, f: impl Fn(&BTreeMap<String, u64>) -> bool) -> BTreeMap<String, u64> {
+    pub fn wait_stats(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&BTreeMap<String, u64>) -> bool,
+    ) -> BTreeMap<String, u64> {
         poll_until(timeout, || Some(self.stats()).filter(|s| f(s))).unwrap_or_else(|| self.stats())
     }
 
@@ -124,9 +172,17 @@ impl Agent {
         let Some(st) = st else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("agent did not exit within {STOP_TIMEOUT:?} of SIGTERM; stderr tail:\n{}", self.stderr_tail());
+            panic!(
+                "agent did not exit within {STOP_TIMEOUT:?} of SIGTERM; stderr tail:\n{}",
+                self.stderr_tail()
+            );
         };
-        assert!(st.success(), "agent exited with {st} after SIGTERM ({:?}); stderr tail:\n{}", t0.elapsed(), self.stderr_tail());
+        assert!(
+            st.success(),
+            "agent exited with {st} after SIGTERM ({:?}); stderr tail:\n{}",
+            t0.elapsed(),
+            self.stderr_tail()
+        );
         st
     }
 }

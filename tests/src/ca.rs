@@ -16,26 +16,86 @@ pub struct TestCa {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    run_bounded(Command::new("openssl").current_dir(dir).args(args), Duration::from_secs(60))
-        .expect_ok(&format!("openssl {}", args.join(" ")));
+    run_bounded(
+        Command::new("openssl").current_dir(dir).args(args),
+        Duration::from_secs(60),
+    )
+    .expect_ok(&format!("openssl {}", args.join(" ")));
 }
 
 impl TestCa {
     pub fn create(dir: &Path) -> TestCa {
         let dir = dir.join("ca");
         fs::create_dir_all(&dir).expect("mkdir ca");
-        openssl(&dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
-            "-out", "ca.pem", "-days", "2", "-subj", "/CN=llm-observer e2e test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-        openssl(&dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
-            "-out", "server.csr", "-subj", &format!("/CN={API_HOST}")]);
-        fs::write(dir.join("ext.cnf"), format!(
-            "subjectAltName=DNS:{API_HOST},DNS:{DOWNLOAD_HOST}\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"))
-            .expect("write ext.cnf");
-        openssl(&dir, &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
-        TestCa { ca_pem: dir.join("ca.pem"), server_pem: dir.join("server.pem"), server_key: dir.join("server.key") }
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=llm-observer e2e test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                &format!("/CN={API_HOST}"),
+            ],
+        );
+        fs::write(
+            dir.join("ext.cnf"),
+            format!(
+                "subjectAltName=DNS:{API_HOST},DNS:{DOWNLOAD_HOST}\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .expect("write ext.cnf");
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+        TestCa {
+            ca_pem: dir.join("ca.pem"),
+            server_pem: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        }
     }
 }

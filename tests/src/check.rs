@@ -7,13 +7,19 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
 fn rs<'a>(row: &'a Value, k: &str) -> &'a str {
-    row.get(k).and_then(Value::as_str).unwrap_or_else(|| panic!("row lacks string field `{k}`: {row}"))
+    row.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("row lacks string field `{k}`: {row}"))
 }
 fn ru(row: &Value, k: &str) -> u64 {
-    row.get(k).and_then(Value::as_u64).unwrap_or_else(|| panic!("row lacks integer field `{k}`: {row}"))
+    row.get(k)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("row lacks integer field `{k}`: {row}"))
 }
 fn rb(row: &Value, k: &str) -> bool {
-    row.get(k).and_then(Value::as_bool).unwrap_or_else(|| panic!("row lacks bool field `{k}`: {row}"))
+    row.get(k)
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| panic!("row lacks bool field `{k}`: {row}"))
 }
 
 /// The agent's `error_type` for an HTTP status (design.md vocabulary).
@@ -33,20 +39,57 @@ pub fn assert_rows_match(rows: &[Value], calls: &[(SeenCall, MockCall)], exclude
     let mut by_id: HashMap<&str, Vec<&Value>> = HashMap::new();
     for r in rows {
         let pid = r.get("pid").and_then(Value::as_u64).unwrap_or_default() as u32;
-        assert!(!exclude_pids.contains(&pid), "row from an excluded pid {pid} (mock server?): {r}");
-        by_id.entry(r.get("request_id").and_then(Value::as_str).unwrap_or_default()).or_default().push(r);
+        assert!(
+            !exclude_pids.contains(&pid),
+            "row from an excluded pid {pid} (mock server?): {r}"
+        );
+        by_id
+            .entry(
+                r.get("request_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
+            .or_default()
+            .push(r);
     }
     let expected: Vec<&str> = calls.iter().map(|(s, _)| s.request_id.as_str()).collect();
-    let unexpected: Vec<_> = rows.iter().filter(|r| !expected.contains(&r.get("request_id").and_then(Value::as_str).unwrap_or_default())).collect();
-    let missing: Vec<_> = calls.iter().filter(|(s, _)| !by_id.contains_key(s.request_id.as_str()))
-        .map(|(s, _)| format!("{} {} pid {} {}", s.client, s.request_id, s.pid, s.model)).collect();
-    assert!(missing.is_empty() && unexpected.is_empty(),
+    let unexpected: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            !expected.contains(
+                &r.get("request_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let missing: Vec<_> = calls
+        .iter()
+        .filter(|(s, _)| !by_id.contains_key(s.request_id.as_str()))
+        .map(|(s, _)| format!("{} {} pid {} {}", s.client, s.request_id, s.pid, s.model))
+        .collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
         "rows != calls: {} rows for {} calls\nmissing ({}):\n{}\nunexpected ({}):\n{}",
-        rows.len(), calls.len(), missing.len(), missing.join("\n"), unexpected.len(),
-        unexpected.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"));
+        rows.len(),
+        calls.len(),
+        missing.len(),
+        missing.join("\n"),
+        unexpected.len(),
+        unexpected
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     for (seen, m) in calls {
         let rs_for = &by_id[seen.request_id.as_str()];
-        assert_eq!(rs_for.len(), 1, "duplicate rows for {}: {rs_for:?}", seen.request_id);
+        assert_eq!(
+            rs_for.len(),
+            1,
+            "duplicate rows for {}: {rs_for:?}",
+            seen.request_id
+        );
         assert_row(rs_for[0], seen, m);
     }
     assert_eq!(rows.len(), calls.len(), "row count");
@@ -54,24 +97,69 @@ pub fn assert_rows_match(rows: &[Value], calls: &[(SeenCall, MockCall)], exclude
 
 /// One row against one call.
 pub fn assert_row(row: &Value, seen: &SeenCall, m: &MockCall) {
-    let ctx = format!("call {} via {} (pid {}) row {row}", m.request_id, seen.client, seen.pid);
-    assert_eq!(seen.request_id, m.request_id, "client and mock disagree: {ctx}");
-    for (k, want) in [("provider", "openai"), ("operation", "chat"), ("server_address", API_HOST),
-        ("method", "POST"), ("path", "/v1/chat/completions"), ("role", "client"), ("tls_library", "openssl")] {
+    let ctx = format!(
+        "call {} via {} (pid {}) row {row}",
+        m.request_id, seen.client, seen.pid
+    );
+    assert_eq!(
+        seen.request_id, m.request_id,
+        "client and mock disagree: {ctx}"
+    );
+    for (k, want) in [
+        ("provider", "openai"),
+        ("operation", "chat"),
+        ("server_address", API_HOST),
+        ("method", "POST"),
+        ("path", "/v1/chat/completions"),
+        ("role", "client"),
+        ("tls_library", "openssl"),
+    ] {
         assert_eq!(rs(row, k), want, "{k}: {ctx}");
     }
     assert_eq!(ru(row, "server_port"), 443, "server_port: {ctx}");
     assert_eq!(rs(row, "request_model"), m.model, "request_model: {ctx}");
-    assert_eq!(rs(row, "response_model"), m.response_model, "response_model: {ctx}");
+    assert_eq!(
+        rs(row, "response_model"),
+        m.response_model,
+        "response_model: {ctx}"
+    );
     assert_eq!(rs(row, "response_id"), m.response_id, "response_id: {ctx}");
     assert_eq!(rb(row, "stream"), m.stream, "stream: {ctx}");
-    assert_eq!(ru(row, "status_code"), u64::from(m.status), "status_code: {ctx}");
-    assert_eq!(rs(row, "error_type"), expected_error_type(m.status), "error_type: {ctx}");
-    assert_eq!(rs(row, "finish_reason"), m.finish_reason, "finish_reason: {ctx}");
-    assert_eq!(ru(row, "input_tokens"), m.prompt_tokens, "input_tokens: {ctx}");
-    assert_eq!(ru(row, "output_tokens"), m.completion_tokens, "output_tokens: {ctx}");
-    assert_eq!(ru(row, "cache_read_tokens"), m.cached_tokens, "cache_read_tokens: {ctx}");
-    assert_eq!(ru(row, "reasoning_tokens"), m.reasoning_tokens, "reasoning_tokens: {ctx}");
+    assert_eq!(
+        ru(row, "status_code"),
+        u64::from(m.status),
+        "status_code: {ctx}"
+    );
+    assert_eq!(
+        rs(row, "error_type"),
+        expected_error_type(m.status),
+        "error_type: {ctx}"
+    );
+    assert_eq!(
+        rs(row, "finish_reason"),
+        m.finish_reason,
+        "finish_reason: {ctx}"
+    );
+    assert_eq!(
+        ru(row, "input_tokens"),
+        m.prompt_tokens,
+        "input_tokens: {ctx}"
+    );
+    assert_eq!(
+        ru(row, "output_tokens"),
+        m.completion_tokens,
+        "output_tokens: {ctx}"
+    );
+    assert_eq!(
+        ru(row, "cache_read_tokens"),
+        m.cached_tokens,
+        "cache_read_tokens: {ctx}"
+    );
+    assert_eq!(
+        ru(row, "reasoning_tokens"),
+        m.reasoning_tokens,
+        "reasoning_tokens: {ctx}"
+    );
     // Errors carry no usage object: nothing reported, nothing to estimate from.
     let usage_source = if m.status == 200 { "provider" } else { "none" };
     assert_eq!(rs(row, "usage_source"), usage_source, "usage_source: {ctx}");
@@ -84,7 +172,10 @@ pub fn assert_row(row: &Value, seen: &SeenCall, m: &MockCall) {
     let (ttft, dur) = (ru(row, "ttft_us"), ru(row, "duration_us"));
     assert!(dur > 0, "duration_us > 0: {ctx}");
     if m.status == 200 {
-        assert!(ttft > 0 && ttft <= dur, "0 < ttft_us ({ttft}) <= duration_us ({dur}): {ctx}");
+        assert!(
+            ttft > 0 && ttft <= dur,
+            "0 < ttft_us ({ttft}) <= duration_us ({dur}): {ctx}"
+        );
     }
 }
 
@@ -93,26 +184,54 @@ pub fn assert_row(row: &Value, seen: &SeenCall, m: &MockCall) {
 pub fn pair_with_mock(seen: &[SeenCall], mock: &[MockCall]) -> Vec<(SeenCall, MockCall)> {
     let by_id: HashMap<&str, &MockCall> = mock.iter().map(|m| (m.request_id.as_str(), m)).collect();
     assert_eq!(by_id.len(), mock.len(), "mock request ids are not unique");
-    assert_eq!(seen.len(), mock.len(), "clients saw {} calls, mock served {}", seen.len(), mock.len());
-    seen.iter().map(|s| {
-        let m = *by_id.get(s.request_id.as_str()).unwrap_or_else(|| panic!("mock never served {s:?}"));
-        assert_eq!(s.status, m.status, "status {s:?} vs {m:?}");
-        assert_eq!(s.model, m.model, "model {s:?} vs {m:?}");
-        assert_eq!(s.stream, m.stream, "stream {s:?} vs {m:?}");
-        if m.status == 200 {
-            assert_eq!(s.response_id, m.response_id, "response_id {s:?} vs {m:?}");
-            assert_eq!(s.response_model, m.response_model, "response_model {s:?} vs {m:?}");
-            assert_eq!(s.prompt_tokens, Some(m.prompt_tokens), "prompt_tokens {s:?} vs {m:?}");
-            assert_eq!(s.completion_tokens, Some(m.completion_tokens), "completion_tokens {s:?} vs {m:?}");
-            assert_eq!(s.finish_reason, m.finish_reason, "finish_reason {s:?} vs {m:?}");
-        }
-        (s.clone(), m.clone())
-    }).collect()
+    assert_eq!(
+        seen.len(),
+        mock.len(),
+        "clients saw {} calls, mock served {}",
+        seen.len(),
+        mock.len()
+    );
+    seen.iter()
+        .map(|s| {
+            let m = *by_id
+                .get(s.request_id.as_str())
+                .unwrap_or_else(|| panic!("mock never served {s:?}"));
+            assert_eq!(s.status, m.status, "status {s:?} vs {m:?}");
+            assert_eq!(s.model, m.model, "model {s:?} vs {m:?}");
+            assert_eq!(s.stream, m.stream, "stream {s:?} vs {m:?}");
+            if m.status == 200 {
+                assert_eq!(s.response_id, m.response_id, "response_id {s:?} vs {m:?}");
+                assert_eq!(
+                    s.response_model, m.response_model,
+                    "response_model {s:?} vs {m:?}"
+                );
+                assert_eq!(
+                    s.prompt_tokens,
+                    Some(m.prompt_tokens),
+                    "prompt_tokens {s:?} vs {m:?}"
+                );
+                assert_eq!(
+                    s.completion_tokens,
+                    Some(m.completion_tokens),
+                    "completion_tokens {s:?} vs {m:?}"
+                );
+                assert_eq!(
+                    s.finish_reason, m.finish_reason,
+                    "finish_reason {s:?} vs {m:?}"
+                );
+            }
+            (s.clone(), m.clone())
+        })
+        .collect()
 }
 
 /// Sum of the counters whose name contains any of `needles`.
 pub fn counter_sum(stats: &BTreeMap<String, u64>, needles: &[&str]) -> u64 {
-    stats.iter().filter(|(k, _)| needles.iter().any(|n| k.contains(n))).map(|(_, v)| v).sum()
+    stats
+        .iter()
+        .filter(|(k, _)| needles.iter().any(|n| k.contains(n)))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 /// The rows that concern this test: written for one of `pids` (processes the
@@ -122,11 +241,17 @@ pub fn counter_sum(stats: &BTreeMap<String, u64>, needles: &[&str]) -> u64 {
 pub fn our_rows(rows: &[Value], pids: &[u32], request_ids: &[&str]) -> Vec<Value> {
     let (ours, foreign): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|r| {
         let pid = r.get("pid").and_then(Value::as_u64).unwrap_or_default() as u32;
-        let rid = r.get("request_id").and_then(Value::as_str).unwrap_or_default();
+        let rid = r
+            .get("request_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         pids.contains(&pid) || request_ids.contains(&rid)
     });
     if !foreign.is_empty() {
-        eprintln!("note: {} rows from processes outside this test were ignored", foreign.len());
+        eprintln!(
+            "note: {} rows from processes outside this test were ignored",
+            foreign.len()
+        );
     }
     ours.into_iter().cloned().collect()
 }

@@ -22,7 +22,10 @@ pub enum Mode {
 
 impl Mode {
     pub fn arg(self) -> &'static str {
-        match self { Mode::Stream => "stream", Mode::NonStream => "nonstream" }
+        match self {
+            Mode::Stream => "stream",
+            Mode::NonStream => "nonstream",
+        }
     }
 }
 
@@ -52,17 +55,26 @@ pub struct Clients<'a> {
 }
 
 fn sv(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn parse_sdk_line(line: &str) -> SeenCall {
-    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("bad client line {line:?}: {e}"));
+    let v: Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("bad client line {line:?}: {e}"));
     SeenCall {
-        client: sv(&v, "client"), pid: v["pid"].as_u64().expect("pid") as u32,
-        tid: v.get("tid").and_then(Value::as_u64).map(|t| t as u32), comm: sv(&v, "comm"),
-        model: sv(&v, "model"), stream: sv(&v, "mode") == "stream",
-        status: v["status"].as_u64().expect("status") as u16, request_id: sv(&v, "request_id"),
-        response_id: sv(&v, "response_id"), response_model: sv(&v, "response_model"),
+        client: sv(&v, "client"),
+        pid: v["pid"].as_u64().expect("pid") as u32,
+        tid: v.get("tid").and_then(Value::as_u64).map(|t| t as u32),
+        comm: sv(&v, "comm"),
+        model: sv(&v, "model"),
+        stream: sv(&v, "mode") == "stream",
+        status: v["status"].as_u64().expect("status") as u16,
+        request_id: sv(&v, "request_id"),
+        response_id: sv(&v, "response_id"),
+        response_model: sv(&v, "response_model"),
         prompt_tokens: v.get("prompt_tokens").and_then(Value::as_u64),
         completion_tokens: v.get("completion_tokens").and_then(Value::as_u64),
         finish_reason: sv(&v, "finish_reason"),
@@ -96,7 +108,10 @@ pub struct CurlResponse {
 
 impl CurlResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -107,40 +122,86 @@ impl Clients<'_> {
 
     /// One `curl` process POSTing `body` to the chat completions endpoint.
     pub fn curl_raw(&self, body: &Value) -> CurlResponse {
-        let out = run_bounded(self.ns.command("curl")
-            .args(["-sS", "-i", "-N", "--http1.1", "--cacert"]).arg(&self.ca.ca_pem)
-            .args(["-H", "content-type: application/json", "-H", &format!("authorization: Bearer {API_KEY}"),
-                "--data-binary", &body.to_string(), &format!("https://{API_HOST}/v1/chat/completions")]),
-            CALL_TIMEOUT).expect_ok("curl chat");
-        let (head, body) = out.stdout.split_once("\r\n\r\n").expect("curl -i output has headers");
+        let out = run_bounded(
+            self.ns
+                .command("curl")
+                .args(["-sS", "-i", "-N", "--http1.1", "--cacert"])
+                .arg(&self.ca.ca_pem)
+                .args([
+                    "-H",
+                    "content-type: application/json",
+                    "-H",
+                    &format!("authorization: Bearer {API_KEY}"),
+                    "--data-binary",
+                    &body.to_string(),
+                    &format!("https://{API_HOST}/v1/chat/completions"),
+                ]),
+            CALL_TIMEOUT,
+        )
+        .expect_ok("curl chat");
+        let (head, body) = out
+            .stdout
+            .split_once("\r\n\r\n")
+            .expect("curl -i output has headers");
         let mut lines = head.lines();
-        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok())
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
             .expect("status line");
-        let headers = lines.filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
-        CurlResponse { pid: out.pid, status, headers, body: body.to_string() }
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        CurlResponse {
+            pid: out.pid,
+            status,
+            headers,
+            body: body.to_string(),
+        }
     }
 
     /// One chat call made by curl; parses JSON or SSE like a client would.
     pub fn curl_chat(&self, model: &str, mode: Mode, words: usize, max_tokens: u32) -> SeenCall {
         let r = self.curl_raw(&chat_body(model, mode, words, max_tokens));
         let mut seen = SeenCall {
-            client: "curl".into(), pid: r.pid, tid: None, comm: "curl".into(), model: model.into(),
-            stream: mode == Mode::Stream, status: r.status,
+            client: "curl".into(),
+            pid: r.pid,
+            tid: None,
+            comm: "curl".into(),
+            model: model.into(),
+            stream: mode == Mode::Stream,
+            status: r.status,
             request_id: r.header("x-request-id").unwrap_or_default().into(),
-            response_id: String::new(), response_model: String::new(), prompt_tokens: None,
-            completion_tokens: None, finish_reason: String::new(),
+            response_id: String::new(),
+            response_model: String::new(),
+            prompt_tokens: None,
+            completion_tokens: None,
+            finish_reason: String::new(),
         };
         let objs: Vec<Value> = if mode == Mode::Stream && r.status == 200 {
-            r.body.split("\n\n").filter_map(|e| e.strip_prefix("data: "))
-                .filter(|d| *d != "[DONE]").map(|d| serde_json::from_str(d).expect("SSE json")).collect()
+            r.body
+                .split("\n\n")
+                .filter_map(|e| e.strip_prefix("data: "))
+                .filter(|d| *d != "[DONE]")
+                .map(|d| serde_json::from_str(d).expect("SSE json"))
+                .collect()
         } else {
             vec![serde_json::from_str(&r.body).expect("JSON body")]
         };
         for o in &objs {
-            if let Some(id) = o.get("id").and_then(Value::as_str) { seen.response_id = id.into(); }
-            if let Some(m) = o.get("model").and_then(Value::as_str) { seen.response_model = m.into(); }
-            if let Some(f) = o.pointer("/choices/0/finish_reason").and_then(Value::as_str) { seen.finish_reason = f.into(); }
+            if let Some(id) = o.get("id").and_then(Value::as_str) {
+                seen.response_id = id.into();
+            }
+            if let Some(m) = o.get("model").and_then(Value::as_str) {
+                seen.response_model = m.into();
+            }
+            if let Some(f) = o
+                .pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+            {
+                seen.finish_reason = f.into();
+            }
             if let Some(u) = o.get("usage").filter(|u| !u.is_null()) {
                 seen.prompt_tokens = u["prompt_tokens"].as_u64();
                 seen.completion_tokens = u["completion_tokens"].as_u64();
@@ -150,33 +211,87 @@ impl Clients<'_> {
     }
 
     /// One Python process making `count` calls with the openai SDK.
-    pub fn python_chat(&self, count: usize, mode: Mode, model: &str, words: usize, max_tokens: u32) -> Vec<SeenCall> {
+    pub fn python_chat(
+        &self,
+        count: usize,
+        mode: Mode,
+        model: &str,
+        words: usize,
+        max_tokens: u32,
+    ) -> Vec<SeenCall> {
         let py = Self::python_bin();
-        assert!(py.exists(), "{} missing: install the client deps (xtask test_deps::install)", py.display());
+        assert!(
+            py.exists(),
+            "{} missing: install the client deps (xtask test_deps::install)",
+            py.display()
+        );
         let script = workspace_root().join("tests/clients/python/openai_client.py");
-        let out = run_bounded(self.ns.command("env")
-            .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1")).arg(format!("OPENAI_API_KEY={API_KEY}"))
-            .arg(format!("SSL_CERT_FILE={}", self.ca.ca_pem.display())).arg(&py).arg(&script)
-            .args(["--count", &count.to_string(), "--mode", mode.arg(), "--model", model,
-                "--words", &words.to_string(), "--max-tokens", &max_tokens.to_string()]),
-            CALL_TIMEOUT).expect_ok("python openai client");
+        let out = run_bounded(
+            self.ns
+                .command("env")
+                .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
+                .arg(format!("OPENAI_API_KEY={API_KEY}"))
+                .arg(format!("SSL_CERT_FILE={}", self.ca.ca_pem.display()))
+                .arg(&py)
+                .arg(&script)
+                .args([
+                    "--count",
+                    &count.to_string(),
+                    "--mode",
+                    mode.arg(),
+                    "--model",
+                    model,
+                    "--words",
+                    &words.to_string(),
+                    "--max-tokens",
+                    &max_tokens.to_string(),
+                ]),
+            CALL_TIMEOUT,
+        )
+        .expect_ok("python openai client");
         let calls: Vec<SeenCall> = out.stdout.lines().map(parse_sdk_line).collect();
         assert_eq!(calls.len(), count, "python client output:\n{}", out.stdout);
         calls
     }
 
     /// One Node process making `count` calls with the openai SDK (0 = warm-up only).
-    pub fn node_chat(&self, count: usize, mode: Mode, model: &str, words: usize, max_tokens: u32) -> Vec<SeenCall> {
+    pub fn node_chat(
+        &self,
+        count: usize,
+        mode: Mode,
+        model: &str,
+        words: usize,
+        max_tokens: u32,
+    ) -> Vec<SeenCall> {
         let dir = workspace_root().join("tests/clients/node");
-        assert!(dir.join("node_modules/openai").exists(),
-            "{}/node_modules/openai missing: install the client deps (xtask test_deps::install)", dir.display());
-        let out = run_bounded(self.ns.command("env")
-            .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1")).arg(format!("OPENAI_API_KEY={API_KEY}"))
-            .arg(format!("NODE_EXTRA_CA_CERTS={}", self.ca.ca_pem.display())).arg(NODE)
-            .arg(dir.join("openai_client.js"))
-            .args(["--count", &count.to_string(), "--mode", mode.arg(), "--model", model,
-                "--words", &words.to_string(), "--max-tokens", &max_tokens.to_string()]),
-            CALL_TIMEOUT).expect_ok("node openai client");
+        assert!(
+            dir.join("node_modules/openai").exists(),
+            "{}/node_modules/openai missing: install the client deps (xtask test_deps::install)",
+            dir.display()
+        );
+        let out = run_bounded(
+            self.ns
+                .command("env")
+                .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
+                .arg(format!("OPENAI_API_KEY={API_KEY}"))
+                .arg(format!("NODE_EXTRA_CA_CERTS={}", self.ca.ca_pem.display()))
+                .arg(NODE)
+                .arg(dir.join("openai_client.js"))
+                .args([
+                    "--count",
+                    &count.to_string(),
+                    "--mode",
+                    mode.arg(),
+                    "--model",
+                    model,
+                    "--words",
+                    &words.to_string(),
+                    "--max-tokens",
+                    &max_tokens.to_string(),
+                ]),
+            CALL_TIMEOUT,
+        )
+        .expect_ok("node openai client");
         let calls: Vec<SeenCall> = out.stdout.lines().map(parse_sdk_line).collect();
         assert_eq!(calls.len(), count, "node client output:\n{}", out.stdout);
         calls
@@ -185,9 +300,23 @@ impl Clients<'_> {
     /// curl GET of `bytes` bytes of binary data from the download host;
     /// returns (curl's pid, the size received).
     pub fn curl_download(&self, bytes: u64) -> (u32, u64) {
-        let out = run_bounded(self.ns.command("curl")
-            .args(["-sS", "--http1.1", "-o", "/dev/null", "-w", "%{size_download}", "--cacert"]).arg(&self.ca.ca_pem)
-            .arg(format!("https://{DOWNLOAD_HOST}/download/{bytes}")), CALL_TIMEOUT).expect_ok("curl download");
+        let out = run_bounded(
+            self.ns
+                .command("curl")
+                .args([
+                    "-sS",
+                    "--http1.1",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{size_download}",
+                    "--cacert",
+                ])
+                .arg(&self.ca.ca_pem)
+                .arg(format!("https://{DOWNLOAD_HOST}/download/{bytes}")),
+            CALL_TIMEOUT,
+        )
+        .expect_ok("curl download");
         (out.pid, out.stdout.trim().parse().expect("size_download"))
     }
 
@@ -195,8 +324,16 @@ impl Clients<'_> {
     /// /usr/bin/python3; returns (its pid, its report line).
     pub fn tls_misbehave(&self, kind: &str) -> (u32, String) {
         let script = workspace_root().join("tests/clients/python/tls_garbage.py");
-        let out = run_bounded(self.ns.command("/usr/bin/python3").arg(script).args(["--kind", kind, "--host", API_HOST])
-            .arg("--ca").arg(&self.ca.ca_pem), Duration::from_secs(30)).expect_ok("tls_garbage.py");
+        let out = run_bounded(
+            self.ns
+                .command("/usr/bin/python3")
+                .arg(script)
+                .args(["--kind", kind, "--host", API_HOST])
+                .arg("--ca")
+                .arg(&self.ca.ca_pem),
+            Duration::from_secs(30),
+        )
+        .expect_ok("tls_garbage.py");
         (out.pid, out.stdout)
     }
 }

@@ -31,7 +31,10 @@ pub struct MockCall {
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 fn n(v: &Value, k: &str) -> u64 {
     v.get(k).and_then(Value::as_u64).unwrap_or_default()
@@ -52,19 +55,35 @@ impl Mock {
         let script = workspace_root().join("tests/mock/openai_mock.py");
         let out = File::create(&stdout).expect("mock stdout");
         let err = out.try_clone().expect("dup");
-        let child = ns.command(MOCK_PYTHON)
-            .arg(&script).arg("--cert").arg(&ca.server_pem).arg("--key").arg(&ca.server_key)
-            .arg("--log").arg(&log)
-            .stdin(Stdio::null()).stdout(out).stderr(err)
-            .spawn().expect("spawn mock");
+        let child = ns
+            .command(MOCK_PYTHON)
+            .arg(&script)
+            .arg("--cert")
+            .arg(&ca.server_pem)
+            .arg("--key")
+            .arg(&ca.server_key)
+            .arg("--log")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn mock");
         let mut m = Mock { child, log, stdout };
         let up = poll_until(Duration::from_secs(15), || {
             if let Ok(Some(st)) = m.child.try_wait() {
                 panic!("mock exited early ({st}):\n{}", tail(&m.stdout, 30));
             }
-            fs::read_to_string(&m.stdout).ok().filter(|s| s.contains("mock listening")).map(|_| ())
+            fs::read_to_string(&m.stdout)
+                .ok()
+                .filter(|s| s.contains("mock listening"))
+                .map(|_| ())
         });
-        assert!(up.is_some(), "mock did not listen within 15 s:\n{}", tail(&m.stdout, 30));
+        assert!(
+            up.is_some(),
+            "mock did not listen within 15 s:\n{}",
+            tail(&m.stdout, 30)
+        );
         m
     }
 
@@ -78,28 +97,49 @@ impl Mock {
     }
 
     fn entries(&self) -> Vec<Value> {
-        fs::read_to_string(&self.log).unwrap_or_default().lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad mock log line {l:?}: {e}")))
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad mock log line {l:?}: {e}"))
+            })
             .collect()
     }
 
     /// Every chat call served so far, in order.
     pub fn calls(&self) -> Vec<MockCall> {
-        self.entries().iter().filter(|v| s(v, "kind") == "chat").map(|v| MockCall {
-            request_id: s(v, "request_id"), model: s(v, "model"),
-            stream: v.get("stream").and_then(Value::as_bool).unwrap_or_default(),
-            include_usage: v.get("include_usage").and_then(Value::as_bool).unwrap_or_default(),
-            status: n(v, "status") as u16, response_id: s(v, "response_id"),
-            response_model: s(v, "response_model"), prompt_tokens: n(v, "prompt_tokens"),
-            completion_tokens: n(v, "completion_tokens"), cached_tokens: n(v, "cached_tokens"),
-            reasoning_tokens: n(v, "reasoning_tokens"), error_type: s(v, "error_type"),
-            finish_reason: s(v, "finish_reason"),
-        }).collect()
+        self.entries()
+            .iter()
+            .filter(|v| s(v, "kind") == "chat")
+            .map(|v| MockCall {
+                request_id: s(v, "request_id"),
+                model: s(v, "model"),
+                stream: v.get("stream").and_then(Value::as_bool).unwrap_or_default(),
+                include_usage: v
+                    .get("include_usage")
+                    .and_then(Value::as_bool)
+                    .unwrap_or_default(),
+                status: n(v, "status") as u16,
+                response_id: s(v, "response_id"),
+                response_model: s(v, "response_model"),
+                prompt_tokens: n(v, "prompt_tokens"),
+                completion_tokens: n(v, "completion_tokens"),
+                cached_tokens: n(v, "cached_tokens"),
+                reasoning_tokens: n(v, "reasoning_tokens"),
+                error_type: s(v, "error_type"),
+                finish_reason: s(v, "finish_reason"),
+            })
+            .collect()
     }
 
     /// (number of downloads served, total bytes).
     pub fn downloads(&self) -> (usize, u64) {
-        let d: Vec<u64> = self.entries().iter().filter(|v| s(v, "kind") == "download").map(|v| n(v, "bytes")).collect();
+        let d: Vec<u64> = self
+            .entries()
+            .iter()
+            .filter(|v| s(v, "kind") == "download")
+            .map(|v| n(v, "bytes"))
+            .collect();
         (d.len(), d.iter().sum())
     }
 }
@@ -107,7 +147,11 @@ impl Mock {
 impl Drop for Mock {
     fn drop(&mut self) {
         signal(self.child.id(), libc::SIGTERM);
-        if poll_until(Duration::from_secs(3), || self.child.try_wait().ok().flatten()).is_none() {
+        if poll_until(Duration::from_secs(3), || {
+            self.child.try_wait().ok().flatten()
+        })
+        .is_none()
+        {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

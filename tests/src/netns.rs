@@ -59,8 +59,14 @@ impl Netns {
 
     /// Pids of the processes in the namespace.
     pub fn pids(&self) -> Vec<u32> {
-        let out = run_bounded(Command::new("ip").args(["netns", "pids", &self.name]), Duration::from_secs(10));
-        out.stdout.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+        let out = run_bounded(
+            Command::new("ip").args(["netns", "pids", &self.name]),
+            Duration::from_secs(10),
+        );
+        out.stdout
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 }
 
@@ -69,7 +75,9 @@ impl Drop for Netns {
         for pid in self.pids() {
             signal(pid, libc::SIGKILL);
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
         let _ = fs::remove_dir_all(&self.etc_dir);
     }
 }

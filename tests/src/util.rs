@@ -10,7 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The workspace root (parent of the `tests/` crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// `CI=true` (or `1`): tests that cannot run must fail, never skip.
@@ -59,7 +62,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// A short name unique on this machine for this run (pid + counter + time).
 pub fn unique_suffix() -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_micros()).unwrap_or(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_micros())
+        .unwrap_or(0);
     format!("{}-{n}-{t:x}", std::process::id())
 }
 
@@ -100,21 +106,38 @@ pub struct Finished {
 impl Finished {
     /// Panics with the command's output unless it exited 0.
     pub fn expect_ok(self, what: &str) -> Finished {
-        assert!(self.status.success(), "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
 
 /// Runs `cmd` to completion, killing it (and panicking) after `timeout`.
 pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Finished {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped())
-        .spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let pid = child.id();
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || { let mut s = Vec::new(); let _ = out.read_to_end(&mut s); s });
-    let t_err = std::thread::spawn(move || { let mut s = Vec::new(); let _ = err.read_to_end(&mut s); s });
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
@@ -130,7 +153,12 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Finished {
     };
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-    Finished { pid, status, stdout, stderr }
+    Finished {
+        pid,
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 /// Polls `f` every 50 ms until it returns Some or `timeout` passes.

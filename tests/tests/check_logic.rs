@@ -10,18 +10,42 @@ use std::panic::catch_unwind;
 fn call(i: u32, status: u16, stream: bool) -> (SeenCall, MockCall) {
     let ok = status == 200;
     let m = MockCall {
-        request_id: format!("req_{i:032x}"), model: "gpt-4o-mini".into(), stream, include_usage: stream, status,
-        response_id: if ok { format!("chatcmpl-{i}") } else { String::new() },
-        response_model: if ok { "gpt-4o-mini-2024-07-18".into() } else { String::new() },
-        prompt_tokens: if ok { 10 + u64::from(i) } else { 0 }, completion_tokens: if ok { 8 } else { 0 },
-        cached_tokens: 0, reasoning_tokens: 0, error_type: String::new(),
+        request_id: format!("req_{i:032x}"),
+        model: "gpt-4o-mini".into(),
+        stream,
+        include_usage: stream,
+        status,
+        response_id: if ok {
+            format!("chatcmpl-{i}")
+        } else {
+            String::new()
+        },
+        response_model: if ok {
+            "gpt-4o-mini-2024-07-18".into()
+        } else {
+            String::new()
+        },
+        prompt_tokens: if ok { 10 + u64::from(i) } else { 0 },
+        completion_tokens: if ok { 8 } else { 0 },
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+        error_type: String::new(),
         finish_reason: if ok { "stop".into() } else { String::new() },
     };
     let s = SeenCall {
-        client: "python".into(), pid: 1000 + i, tid: Some(1000 + i), comm: "python".into(), model: m.model.clone(),
-        stream, status, request_id: m.request_id.clone(), response_id: m.response_id.clone(),
-        response_model: m.response_model.clone(), prompt_tokens: Some(m.prompt_tokens),
-        completion_tokens: Some(m.completion_tokens), finish_reason: m.finish_reason.clone(),
+        client: "python".into(),
+        pid: 1000 + i,
+        tid: Some(1000 + i),
+        comm: "python".into(),
+        model: m.model.clone(),
+        stream,
+        status,
+        request_id: m.request_id.clone(),
+        response_id: m.response_id.clone(),
+        response_model: m.response_model.clone(),
+        prompt_tokens: Some(m.prompt_tokens),
+        completion_tokens: Some(m.completion_tokens),
+        finish_reason: m.finish_reason.clone(),
     };
     (s, m)
 }
@@ -56,16 +80,43 @@ fn contract_rows_pass_and_each_deviation_fails() {
     let mut dup = rows.clone();
     dup.push(rows[0].clone());
     assert!(fails(dup, calls.clone()), "duplicate row");
-    assert!(fails(mutate(0, "input_tokens", json!(12)), calls.clone()), "input_tokens");
-    assert!(fails(mutate(1, "output_tokens", json!(7)), calls.clone()), "output_tokens");
-    assert!(fails(mutate(0, "stream", json!(false)), calls.clone()), "stream");
-    assert!(fails(mutate(2, "error_type", json!("")), calls.clone()), "error_type");
-    assert!(fails(mutate(0, "comm", json!("python3")), calls.clone()), "comm");
+    assert!(
+        fails(mutate(0, "input_tokens", json!(12)), calls.clone()),
+        "input_tokens"
+    );
+    assert!(
+        fails(mutate(1, "output_tokens", json!(7)), calls.clone()),
+        "output_tokens"
+    );
+    assert!(
+        fails(mutate(0, "stream", json!(false)), calls.clone()),
+        "stream"
+    );
+    assert!(
+        fails(mutate(2, "error_type", json!("")), calls.clone()),
+        "error_type"
+    );
+    assert!(
+        fails(mutate(0, "comm", json!("python3")), calls.clone()),
+        "comm"
+    );
     assert!(fails(mutate(1, "pid", json!(5)), calls.clone()), "pid");
-    assert!(fails(mutate(0, "ttft_us", json!(0)), calls.clone()), "ttft 0");
-    assert!(fails(mutate(0, "ttft_us", json!(9001)), calls.clone()), "ttft > duration");
-    assert!(fails(mutate(1, "role", json!("server")), calls.clone()), "role");
-    assert!(fails(mutate(1, "partial", json!(true)), calls.clone()), "partial");
+    assert!(
+        fails(mutate(0, "ttft_us", json!(0)), calls.clone()),
+        "ttft 0"
+    );
+    assert!(
+        fails(mutate(0, "ttft_us", json!(9001)), calls.clone()),
+        "ttft > duration"
+    );
+    assert!(
+        fails(mutate(1, "role", json!("server")), calls.clone()),
+        "role"
+    );
+    assert!(
+        fails(mutate(1, "partial", json!(true)), calls.clone()),
+        "partial"
+    );
     let mut extra = rows.clone();
     extra.push(json!({"pid": 42, "request_id": "req_x"}));
     assert!(fails(extra, calls.clone()), "row from the mock's pid");
@@ -75,8 +126,16 @@ fn contract_rows_pass_and_each_deviation_fails() {
     mixed.push(json!({"pid": 7, "request_id": "req_elsewhere"}));
     let ids: Vec<&str> = calls.iter().map(|(s, _)| s.request_id.as_str()).collect();
     assert_eq!(our_rows(&mixed, &[1001, 42], &ids).len(), 3);
-    assert_eq!(our_rows(&[json!({"pid": 42, "request_id": ""})], &[1001, 42], &ids).len(), 1);
+    assert_eq!(
+        our_rows(&[json!({"pid": 42, "request_id": ""})], &[1001, 42], &ids).len(),
+        1
+    );
 
-    let stats = [("http_invalid".to_string(), 2u64), ("records".to_string(), 5)].into_iter().collect();
+    let stats = [
+        ("http_invalid".to_string(), 2u64),
+        ("records".to_string(), 5),
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(counter_sum(&stats, &["invalid"]), 2);
 }

@@ -18,7 +18,9 @@ fn garbage_and_truncated_tls_streams_do_not_disturb_recording() {
     }
     let _serial = serial_guard();
     let tmp = TempDir::new("garbage");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else { return };
+    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+        return;
+    };
     let ns = Netns::with_test_hosts();
     let ca = TestCa::create(tmp.path());
     let mock = Mock::start(&ns, &ca, tmp.path());
@@ -43,7 +45,10 @@ fn garbage_and_truncated_tls_streams_do_not_disturb_recording() {
             v.extend(c.python_chat(3, Mode::NonStream, "o4-mini", 2, 3));
             v
         });
-        (bad.join().expect("garbage thread"), good.join().expect("calls thread"))
+        (
+            bad.join().expect("garbage thread"),
+            good.join().expect("calls thread"),
+        )
     });
     seen.push(c.curl_chat("gpt-4o-mini", Mode::Stream, 9, 0));
     agent.assert_alive("after the garbage");
@@ -51,14 +56,24 @@ fn garbage_and_truncated_tls_streams_do_not_disturb_recording() {
     let pairs = pair_with_mock(&seen, &mock.calls());
     assert_eq!(pairs.len(), 17);
     let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
-    let mut pids: Vec<u32> = seen.iter().map(|s| s.pid).chain(bad_pids.iter().copied()).collect();
+    let mut pids: Vec<u32> = seen
+        .iter()
+        .map(|s| s.pid)
+        .chain(bad_pids.iter().copied())
+        .collect();
     pids.push(mock.pid());
     let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
     // The truncated request never completes its headers, so no row may exist for it.
     assert_rows_match(&our_rows(&rows, &pids, &ids), &pairs, &[mock.pid()]);
     let stats = agent.wait_stats(Duration::from_secs(5), |s| counter_sum(s, &["invalid"]) > 0);
-    assert!(counter_sum(&stats, &["invalid"]) > 0, "no invalid-HTTP counter went up: {stats:?}");
+    assert!(
+        counter_sum(&stats, &["invalid"]) > 0,
+        "no invalid-HTTP counter went up: {stats:?}"
+    );
     agent.assert_alive("at the end");
-    println!("garbage: {} calls recorded exactly; stats {stats:?}", pairs.len());
+    println!(
+        "garbage: {} calls recorded exactly; stats {stats:?}",
+        pairs.len()
+    );
     agent.stop();
 }

@@ -15,33 +15,57 @@ use std::time::Duration;
 /// Checks curl's decoded body against the documented SSE framing of a chat
 /// completion stream with `stream_options.include_usage`.
 fn assert_sse_framing(body: &str, pieces: usize) -> Value {
-    assert!(body.ends_with("data: [DONE]\n\n"), "stream must end with data: [DONE]: {body:?}");
+    assert!(
+        body.ends_with("data: [DONE]\n\n"),
+        "stream must end with data: [DONE]: {body:?}"
+    );
     let events: Vec<&str> = body.split_terminator("\n\n").collect();
-    assert_eq!(events.len(), 1 + pieces + 1 + 1 + 1, "role + pieces + finish + usage + DONE: {body}");
-    let objs: Vec<Value> = events[..events.len() - 1].iter().map(|e| {
-        let d = e.strip_prefix("data: ").unwrap_or_else(|| panic!("event without `data: ` prefix: {e:?}"));
-        assert!(!d.contains('\n'), "one line per event");
-        serde_json::from_str(d).expect("event JSON")
-    }).collect();
+    assert_eq!(
+        events.len(),
+        1 + pieces + 1 + 1 + 1,
+        "role + pieces + finish + usage + DONE: {body}"
+    );
+    let objs: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| {
+            let d = e
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("event without `data: ` prefix: {e:?}"));
+            assert!(!d.contains('\n'), "one line per event");
+            serde_json::from_str(d).expect("event JSON")
+        })
+        .collect();
     let id = objs[0]["id"].as_str().expect("id");
     assert!(id.starts_with("chatcmpl-"), "{id}");
     for o in &objs {
         assert_eq!(o["object"], "chat.completion.chunk");
         assert_eq!(o["id"], id, "every chunk has the same id");
-        assert_eq!(o["created"], objs[0]["created"], "every chunk has the same created");
-        assert!(o.get("usage").is_some(), "with include_usage every chunk has a usage key");
+        assert_eq!(
+            o["created"], objs[0]["created"],
+            "every chunk has the same created"
+        );
+        assert!(
+            o.get("usage").is_some(),
+            "with include_usage every chunk has a usage key"
+        );
     }
     assert_eq!(objs[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(objs[0]["choices"][0]["delta"]["content"], "");
     for o in &objs[1..=pieces] {
-        assert!(o["choices"][0]["delta"]["content"].as_str().is_some_and(|c| !c.is_empty()));
+        assert!(o["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()));
         assert!(o["choices"][0]["finish_reason"].is_null() && o["usage"].is_null());
     }
     let finish = &objs[pieces + 1];
     assert_eq!(finish["choices"][0]["delta"], serde_json::json!({}));
     assert!(finish["choices"][0]["finish_reason"].is_string());
     let last = &objs[pieces + 2];
-    assert_eq!(last["choices"], serde_json::json!([]), "usage chunk has empty choices");
+    assert_eq!(
+        last["choices"],
+        serde_json::json!([]),
+        "usage chunk has empty choices"
+    );
     last["usage"].clone()
 }
 
@@ -53,8 +77,16 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
     let _serial = serial_guard();
     let tmp = TempDir::new("selftest");
     let ns = Netns::with_test_hosts();
-    let hosts = run_bounded(ns.command("getent").args(["hosts", API_HOST]), Duration::from_secs(10)).expect_ok("getent");
-    assert!(hosts.stdout.starts_with("127.0.0.1"), "netns hosts: {}", hosts.stdout);
+    let hosts = run_bounded(
+        ns.command("getent").args(["hosts", API_HOST]),
+        Duration::from_secs(10),
+    )
+    .expect_ok("getent");
+    assert!(
+        hosts.stdout.starts_with("127.0.0.1"),
+        "netns hosts: {}",
+        hosts.stdout
+    );
     let ca = TestCa::create(tmp.path());
     let mut mock = Mock::start(&ns, &ca, tmp.path());
     let c = Clients { ns: &ns, ca: &ca };
@@ -62,10 +94,22 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
     // Raw wire checks with curl.
     let r = c.curl_raw(&chat_body("gpt-4o-mini", Mode::Stream, 4, 3));
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), Some("text/event-stream; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/event-stream; charset=utf-8")
+    );
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
-    for h in ["x-request-id", "openai-organization", "openai-processing-ms", "openai-version"] {
-        assert!(r.header(h).is_some_and(|v| !v.is_empty()), "missing header {h}: {:?}", r.headers);
+    for h in [
+        "x-request-id",
+        "openai-organization",
+        "openai-processing-ms",
+        "openai-version",
+    ] {
+        assert!(
+            r.header(h).is_some_and(|v| !v.is_empty()),
+            "missing header {h}: {:?}",
+            r.headers
+        );
     }
     let usage = assert_sse_framing(&r.body, 3);
     // system "You are a test." (4 words) + 4 user words + 3 per message.
@@ -74,7 +118,11 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
     assert_eq!(usage["total_tokens"], 17);
     let r = c.curl_raw(&chat_body("gpt-4o-mini", Mode::NonStream, 2, 0));
     assert_eq!(r.header("content-type"), Some("application/json"));
-    let len: usize = r.header("content-length").expect("content-length").parse().unwrap();
+    let len: usize = r
+        .header("content-length")
+        .expect("content-length")
+        .parse()
+        .unwrap();
     assert_eq!(len, r.body.len());
     let obj: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(obj["object"], "chat.completion");
@@ -106,7 +154,12 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
     let pairs = pair_with_mock(&seen, &served);
     assert_eq!(pairs.len(), 14);
     let comms: Vec<&str> = seen.iter().map(|s| s.comm.as_str()).collect();
-    assert!(comms.contains(&"curl") && comms.contains(&"node") && comms.iter().any(|c| c.starts_with("python")), "{comms:?}");
+    assert!(
+        comms.contains(&"curl")
+            && comms.contains(&"node")
+            && comms.iter().any(|c| c.starts_with("python")),
+        "{comms:?}"
+    );
     for (s, m) in &pairs {
         assert!(!s.request_id.is_empty());
         if m.model == "o4-mini" {
@@ -116,10 +169,16 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
             assert_eq!(m.cached_tokens, m.prompt_tokens / 2);
         }
         if m.stream {
-            assert!(m.include_usage, "every streaming client asked for include_usage");
+            assert!(
+                m.include_usage,
+                "every streaming client asked for include_usage"
+            );
         }
     }
-    println!("selftest: {} client calls matched the mock log exactly", pairs.len());
+    println!(
+        "selftest: {} client calls matched the mock log exactly",
+        pairs.len()
+    );
 
     // Downloads and misbehaving TLS clients; the mock keeps serving.
     assert_eq!(c.curl_download(1 << 20).1, 1 << 20);
@@ -135,7 +194,11 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
     let name = ns.name().to_string();
     drop(mock);
     drop(ns);
-    let list = run_bounded(Command::new("ip").args(["netns", "list"]), Duration::from_secs(10)).stdout;
+    let list = run_bounded(
+        Command::new("ip").args(["netns", "list"]),
+        Duration::from_secs(10),
+    )
+    .stdout;
     assert!(!list.contains(&name), "namespace {name} left behind");
     assert!(!std::path::Path::new("/etc/netns").join(&name).exists());
 }

@@ -18,7 +18,9 @@ fn openai_calls_from_curl_python_node_are_recorded_exactly() {
     }
     let _serial = serial_guard();
     let tmp = TempDir::new("openai");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else { return };
+    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+        return;
+    };
     let ns = Netns::with_test_hosts();
     let ca = TestCa::create(tmp.path());
     let mock = Mock::start(&ns, &ca, tmp.path());
@@ -54,7 +56,10 @@ fn openai_calls_from_curl_python_node_are_recorded_exactly() {
             v.extend(c.node_chat(8, Mode::NonStream, "gpt-4o-mini", 3, 6));
             v
         });
-        [curl, py, node].into_iter().flat_map(|h| h.join().expect("client thread")).collect()
+        [curl, py, node]
+            .into_iter()
+            .flat_map(|h| h.join().expect("client thread"))
+            .collect()
     });
     let pairs = pair_with_mock(&seen, &mock.calls());
     assert_eq!(pairs.len(), 52);
@@ -67,6 +72,11 @@ fn openai_calls_from_curl_python_node_are_recorded_exactly() {
     let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
     let rows = our_rows(&rows, &pids, &ids);
     assert_rows_match(&rows, &pairs, &[mock.pid()]);
-    println!("openai_e2e: {} calls, {} rows matched exactly; stats {:?}", pairs.len(), rows.len(), agent.stats());
+    println!(
+        "openai_e2e: {} calls, {} rows matched exactly; stats {:?}",
+        pairs.len(),
+        rows.len(),
+        agent.stats()
+    );
     agent.stop();
 }

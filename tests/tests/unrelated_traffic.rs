@@ -20,9 +20,14 @@ fn downloads_are_not_recorded_and_do_not_disturb_llm_calls() {
         return;
     }
     let _serial = serial_guard();
-    let secs: u64 = std::env::var("E2E_DOWNLOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let secs: u64 = std::env::var("E2E_DOWNLOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let tmp = TempDir::new("unrelated");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else { return };
+    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+        return;
+    };
     let ns = Netns::with_test_hosts();
     let ca = TestCa::create(tmp.path());
     let mock = Mock::start(&ns, &ca, tmp.path());
@@ -41,7 +46,11 @@ fn downloads_are_not_recorded_and_do_not_disturb_llm_calls() {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let n: u64 = match i % 4 { 3 => 50 << 20, 2 => 4096, _ => 256 << 10 };
+                let n: u64 = match i % 4 {
+                    3 => 50 << 20,
+                    2 => 4096,
+                    _ => 256 << 10,
+                };
                 let (pid, got) = c.curl_download(n);
                 assert_eq!(got, n, "download size");
                 pids.push(pid);
@@ -67,19 +76,42 @@ fn downloads_are_not_recorded_and_do_not_disturb_llm_calls() {
 
     let pairs = pair_with_mock(&seen, &mock.calls());
     let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
-    let mut pids: Vec<u32> = seen.iter().map(|s| s.pid).chain(dl_pids.iter().copied()).collect();
+    let mut pids: Vec<u32> = seen
+        .iter()
+        .map(|s| s.pid)
+        .chain(dl_pids.iter().copied())
+        .collect();
     pids.push(mock.pid());
     let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
     let rows = our_rows(&rows, &pids, &ids);
     for r in &rows {
-        assert_ne!(r.get("server_address").and_then(Value::as_str), Some(DOWNLOAD_HOST), "download recorded: {r}");
-        assert!(!r.get("path").and_then(Value::as_str).unwrap_or_default().starts_with("/download"), "download recorded: {r}");
+        assert_ne!(
+            r.get("server_address").and_then(Value::as_str),
+            Some(DOWNLOAD_HOST),
+            "download recorded: {r}"
+        );
+        assert!(
+            !r.get("path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .starts_with("/download"),
+            "download recorded: {r}"
+        );
     }
     assert_rows_match(&rows, &pairs, &[mock.pid()]);
-    let stats = agent.wait_stats(Duration::from_secs(5), |s| counter_sum(s, &["exchanges_non_llm"]) > 0);
-    assert!(counter_sum(&stats, &["exchanges_non_llm"]) > 0, "no skipped non-LLM exchanges counted: {stats:?}");
+    let stats = agent.wait_stats(Duration::from_secs(5), |s| {
+        counter_sum(s, &["exchanges_non_llm"]) > 0
+    });
+    assert!(
+        counter_sum(&stats, &["exchanges_non_llm"]) > 0,
+        "no skipped non-LLM exchanges counted: {stats:?}"
+    );
     agent.assert_alive("at the end");
-    println!("unrelated_traffic: {} downloads ({} MiB), {} LLM rows; stats {stats:?}",
-        dl_pids.len(), dl_bytes >> 20, rows.len());
+    println!(
+        "unrelated_traffic: {} downloads ({} MiB), {} LLM rows; stats {stats:?}",
+        dl_pids.len(),
+        dl_bytes >> 20,
+        rows.len()
+    );
     agent.stop();
 }

@@ -60,7 +60,9 @@ fn main() -> Result<()> {
             let bin = root.join("target/release/llm-observer");
             let mut cmd = Command::new(&bin);
             cmd.arg("run").args(&args);
-            let status = cmd.status().with_context(|| format!("starting {}", bin.display()))?;
+            let status = cmd
+                .status()
+                .with_context(|| format!("starting {}", bin.display()))?;
             if !status.success() {
                 bail!("llm-observer exited with {status}");
             }
@@ -74,7 +76,10 @@ fn main() -> Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn build(root: &Path, release: bool) -> Result<()> {
@@ -105,7 +110,11 @@ fn exec(cmd: &mut Command) -> Result<()> {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|u| u.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 

@@ -11,7 +11,14 @@ use crate::{cargo, exec, require_root, test_deps};
 pub fn run_tests(root: &Path, filter: Option<&str>, lint: bool) -> Result<()> {
     if lint {
         exec(cargo(root).args(["fmt", "--all", "--check"]))?;
-        exec(cargo(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        exec(cargo(root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
     }
     exec(cargo(root).args(["build", "-p", "observer"]))?;
     let mut unit = cargo(root);
@@ -21,10 +28,10 @@ pub fn run_tests(root: &Path, filter: Option<&str>, lint: bool) -> Result<()> {
     require_root("the end-to-end tests")?;
     test_deps::install(root)?;
     let mut e2e = cargo(root);
-    e2e.args(["test", "-p", "e2e"]).env("LLM_OBSERVER_BIN", root.join("target/debug/llm-observer"));
+    e2e.args(["test", "-p", "e2e"])
+        .env("LLM_OBSERVER_BIN", root.join("target/debug/llm-observer"));
     e2e.arg("--");
     e2e.args(filter);
     e2e.arg("--test-threads=1");
     exec(&mut e2e)
 }
-

@@ -16,15 +16,20 @@ const NODE_DIR: &str = "tests/clients/node";
 
 /// (tool, Debian package)
 const TOOLS: &[(&str, &str)] = &[
-    ("curl", "curl"), ("openssl", "openssl"), ("ip", "iproute2"),
-    ("/usr/bin/python3", "python3"), ("/usr/bin/node", "nodejs"), ("npm", "npm"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
+    ("ip", "iproute2"),
+    ("/usr/bin/python3", "python3"),
+    ("/usr/bin/node", "nodejs"),
+    ("npm", "npm"),
 ];
 
 fn found(tool: &str) -> bool {
     if tool.contains('/') {
         return Path::new(tool).exists();
     }
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -41,7 +46,12 @@ pub fn install(root: &Path) -> Result<()> {
             bail!("`{tool}` not found: install it with `apt-get install {pkg}`");
         }
     }
-    if Command::new("/usr/bin/python3").args(["-c", "import ensurepip, venv"]).status().map(|s| !s.success()).unwrap_or(true) {
+    if Command::new("/usr/bin/python3")
+        .args(["-c", "import ensurepip, venv"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
         bail!("python3 cannot create venvs: install it with `apt-get install python3-venv`");
     }
 
@@ -50,9 +60,19 @@ pub fn install(root: &Path) -> Result<()> {
     let marker = venv.join(".e2e-openai-pin");
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(PY_OPENAI) {
         if !py.exists() {
-            run(Command::new("/usr/bin/python3").arg("-m").arg("venv").arg(&venv))?;
+            run(Command::new("/usr/bin/python3")
+                .arg("-m")
+                .arg("venv")
+                .arg(&venv))?;
         }
-        run(Command::new(&py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", PY_OPENAI]))?;
+        run(Command::new(&py).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            PY_OPENAI,
+        ]))?;
         std::fs::write(&marker, PY_OPENAI).context("write venv marker")?;
     }
 
@@ -65,7 +85,10 @@ pub fn install(root: &Path) -> Result<()> {
     };
     if stale {
         let sub = if lock.exists() { "ci" } else { "install" };
-        run(Command::new("npm").arg(sub).args(["--no-audit", "--no-fund"]).current_dir(&node_dir))?;
+        run(Command::new("npm")
+            .arg(sub)
+            .args(["--no-audit", "--no-fund"])
+            .current_dir(&node_dir))?;
     }
     Ok(())
 }

@@ -45,10 +45,18 @@ impl ProcessCache {
 
 fn read_proc(pid: u32) -> ProcessInfo {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let exe = fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string()).unwrap_or_default();
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline).trim_end_matches('\0').replace('\0', " ");
-    ProcessInfo { comm: comm.trim_end().to_string(), exe, cmdline }
+    let cmdline = String::from_utf8_lossy(&cmdline)
+        .trim_end_matches('\0')
+        .replace('\0', " ");
+    ProcessInfo {
+        comm: comm.trim_end().to_string(),
+        exe,
+        cmdline,
+    }
 }
 
 #[cfg(test)]
@@ -59,7 +67,10 @@ mod tests {
     fn reads_this_process() {
         let mut cache = ProcessCache::default();
         let me = cache.get(std::process::id()).clone();
-        assert_eq!(me.exe, std::env::current_exe().unwrap().display().to_string());
+        assert_eq!(
+            me.exe,
+            std::env::current_exe().unwrap().display().to_string()
+        );
         assert!(!me.comm.is_empty() && me.comm.len() <= 15, "{me:?}");
         assert!(me.cmdline.contains(&me.comm[..me.comm.len().min(8)]) || !me.cmdline.is_empty());
     }

@@ -42,26 +42,42 @@ pub fn run(_args: DoctorArgs) -> bool {
 fn checks() -> Vec<(&'static str, Verdict)> {
     let privileged = has_privileges();
     let mut out = vec![
-        ("kernel", kernel_check(&fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default())),
+        (
+            "kernel",
+            kernel_check(&fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()),
+        ),
         ("btf", btf_check(Path::new("/sys/kernel/btf/vmlinux"))),
         ("privileges", privileges_check(privileged)),
         ("tracefs", tracefs_check(privileged)),
         ("bpffs", bpffs_check()),
     ];
-    out.push(("ebpf", if privileged { load_check() } else { Verdict::Warn("not tried without privileges".into()) }));
+    out.push((
+        "ebpf",
+        if privileged {
+            load_check()
+        } else {
+            Verdict::Warn("not tried without privileges".into())
+        },
+    ));
     out.push(("tls targets", targets_check()));
     out
 }
 
 /// Kernel ≥ 5.8 (ring buffer).
 pub fn kernel_check(release: &str) -> Verdict {
-    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if (major, minor) >= (5, 8) {
         Verdict::Pass(format!("{} (>= 5.8)", release.trim()))
     } else {
         Verdict::Fail {
-            what: format!("kernel {} is older than 5.8 (no BPF ring buffer)", release.trim()),
+            what: format!(
+                "kernel {} is older than 5.8 (no BPF ring buffer)",
+                release.trim()
+            ),
             fix: "run on a kernel >= 5.8".into(),
         }
     }
@@ -97,11 +113,14 @@ fn privileges_check(privileged: bool) -> Verdict {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     if privileged {
-        Verdict::Pass(format!("euid {euid} with CAP_BPF/CAP_PERFMON or CAP_SYS_ADMIN"))
+        Verdict::Pass(format!(
+            "euid {euid} with CAP_BPF/CAP_PERFMON or CAP_SYS_ADMIN"
+        ))
     } else {
         Verdict::Fail {
             what: format!("euid {euid} lacks CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)"),
-            fix: "run as root (sudo llm-observer …) or grant cap_bpf,cap_perfmon,cap_sys_admin".into(),
+            fix: "run as root (sudo llm-observer …) or grant cap_bpf,cap_perfmon,cap_sys_admin"
+                .into(),
         }
     }
 }
@@ -111,7 +130,9 @@ fn tracefs_check(privileged: bool) -> Verdict {
         return Verdict::Pass(format!("{dir} mounted"));
     }
     if privileged {
-        return Verdict::Warn("not mounted; `llm-observer run` mounts it at /sys/kernel/tracing".into());
+        return Verdict::Warn(
+            "not mounted; `llm-observer run` mounts it at /sys/kernel/tracing".into(),
+        );
     }
     Verdict::Fail {
         what: "tracefs not mounted or not readable".into(),
@@ -124,21 +145,32 @@ fn bpffs_check() -> Verdict {
     if mounts.lines().any(|l| l.split(' ').nth(2) == Some("bpf")) {
         Verdict::Pass("mounted".into())
     } else {
-        Verdict::Warn("not mounted (not needed: the agent pins nothing); mount -t bpf bpf /sys/fs/bpf".into())
+        Verdict::Warn(
+            "not mounted (not needed: the agent pins nothing); mount -t bpf bpf /sys/fs/bpf".into(),
+        )
     }
 }
 
 fn load_check() -> Verdict {
-    match Probes::load(&ProbeConfig { ring_bytes: 1024 * 1024, ..ProbeConfig::default() }) {
+    match Probes::load(&ProbeConfig {
+        ring_bytes: 1024 * 1024,
+        ..ProbeConfig::default()
+    }) {
         Ok(_) => Verdict::Pass("programs load and tracepoints attach".into()),
-        Err(err) => Verdict::Fail { what: err.to_string(), fix: "see the error; run as root on a BTF kernel".into() },
+        Err(err) => Verdict::Fail {
+            what: err.to_string(),
+            fix: "see the error; run as root on a BTF kernel".into(),
+        },
     }
 }
 
 fn targets_check() -> Verdict {
     let targets = Discovery::default().scan_all();
     if targets.is_empty() {
-        Verdict::Warn("no OpenSSL library or SSL-exporting executable found yet (new ones are found at exec)".into())
+        Verdict::Warn(
+            "no OpenSSL library or SSL-exporting executable found yet (new ones are found at exec)"
+                .into(),
+        )
     } else {
         let shown: Vec<&str> = targets.iter().map(|t| t.shown.as_str()).collect();
         Verdict::Pass(format!("{} file(s): {}", shown.len(), shown.join(", ")))
@@ -151,9 +183,15 @@ mod tests {
 
     #[test]
     fn kernel_versions() {
-        assert!(matches!(kernel_check("6.18.44-fc-v782\n"), Verdict::Pass(_)));
+        assert!(matches!(
+            kernel_check("6.18.44-fc-v782\n"),
+            Verdict::Pass(_)
+        ));
         assert!(matches!(kernel_check("5.8.0"), Verdict::Pass(_)));
-        assert!(matches!(kernel_check("5.4.0-150-generic"), Verdict::Fail { .. }));
+        assert!(matches!(
+            kernel_check("5.4.0-150-generic"),
+            Verdict::Fail { .. }
+        ));
         assert!(matches!(kernel_check(""), Verdict::Fail { .. }));
     }
 }

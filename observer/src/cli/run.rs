@@ -53,7 +53,10 @@ fn parse_ring_mib(s: &str) -> Result<u32, String> {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot open --jsonl {path}: {source}")]
-    Jsonl { path: String, source: std::io::Error },
+    Jsonl {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
     #[error(transparent)]
@@ -63,16 +66,25 @@ pub enum RunError {
 pub fn run(args: RunArgs) -> Result<(), RunError> {
     let jsonl_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let jsonl = match &args.jsonl {
-        Some(p) => Some(JsonlSink::open(p).map_err(|source| RunError::Jsonl { path: p.display().to_string(), source })?),
+        Some(p) => Some(JsonlSink::open(p).map_err(|source| RunError::Jsonl {
+            path: p.display().to_string(),
+            source,
+        })?),
         None => None,
     };
-    let sinks = Sinks { jsonl, console: (!args.quiet).then(|| ConsoleSink::new(jsonl_stdout)) };
+    let sinks = Sinks {
+        jsonl,
+        console: (!args.quiet).then(|| ConsoleSink::new(jsonl_stdout)),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).map_err(RunError::Signal)?;
     }
     let cfg = PipelineConfig {
-        probes: ProbeConfig { capture_max: args.capture_max, ring_bytes: args.ring_mib * 1024 * 1024 },
+        probes: ProbeConfig {
+            capture_max: args.capture_max,
+            ring_bytes: args.ring_mib * 1024 * 1024,
+        },
         sinks,
         stats_file: args.stats_file,
         pids: args.pids,
@@ -90,19 +102,27 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// `sd_notify(READY=1)` when started by systemd with `Type=notify`.
 fn notify_systemd_ready() {
-    use std::os::{linux::net::SocketAddrExt as _, unix::net::{SocketAddr, UnixDatagram}};
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    use std::os::{
+        linux::net::SocketAddrExt as _,
+        unix::net::{SocketAddr, UnixDatagram},
+    };
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
     let path = path.to_string_lossy().into_owned();
     let addr = match path.strip_prefix('@') {
         Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
         None => SocketAddr::from_pathname(&path),
     };
-    let sent = addr.and_then(|a| UnixDatagram::unbound().and_then(|s| s.send_to_addr(b"READY=1", &a)));
+    let sent =
+        addr.and_then(|a| UnixDatagram::unbound().and_then(|s| s.send_to_addr(b"READY=1", &a)));
     if let Err(err) = sent {
         tracing::warn!(%err, "sd_notify failed");
     }

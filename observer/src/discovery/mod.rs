@@ -59,7 +59,9 @@ impl Discovery {
     pub fn scan_all(&mut self) -> Vec<Target> {
         let mut found = Vec::new();
         for dir in LIB_DIRS {
-            let Ok(entries) = fs::read_dir(dir) else { continue };
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 if is_libssl(&name.to_string_lossy()) {
@@ -80,7 +82,11 @@ impl Discovery {
         }
         if let Ok(entries) = fs::read_dir("/proc") {
             for entry in entries.flatten() {
-                if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+                if let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<u32>().ok())
+                {
                     found.extend(self.scan_pid(pid));
                 }
             }
@@ -98,8 +104,14 @@ impl Discovery {
             let inside = root.join(exe.to_string_lossy().trim_start_matches('/'));
             found.extend(self.examine(inside, exe.display().to_string()));
         }
-        let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) else { return found };
-        let mut paths: Vec<&str> = maps.lines().filter_map(mapped_path).filter(|p| is_libssl(basename(p))).collect();
+        let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            return found;
+        };
+        let mut paths: Vec<&str> = maps
+            .lines()
+            .filter_map(mapped_path)
+            .filter(|p| is_libssl(basename(p)))
+            .collect();
         paths.dedup();
         for p in paths {
             let inside = root.join(p.trim_start_matches('/'));
@@ -131,7 +143,13 @@ impl Discovery {
         if !(symbols.contains_key("SSL_write") && symbols.contains_key("SSL_read")) {
             return None;
         }
-        Some(Target { path, shown, lib: lib::OPENSSL, symbols, id })
+        Some(Target {
+            path,
+            shown,
+            lib: lib::OPENSSL,
+            symbols,
+            id,
+        })
     }
 }
 
@@ -157,10 +175,16 @@ mod tests {
     #[test]
     fn parses_maps_lines() {
         let l = "7f1c2a000000-7f1c2a020000 r--p 00000000 fd:01 1234   /usr/lib/x86_64-linux-gnu/libssl.so.3";
-        assert_eq!(mapped_path(l), Some("/usr/lib/x86_64-linux-gnu/libssl.so.3"));
+        assert_eq!(
+            mapped_path(l),
+            Some("/usr/lib/x86_64-linux-gnu/libssl.so.3")
+        );
         assert_eq!(mapped_path("7f-8f rw-p 00000000 00:00 0 "), None);
         assert_eq!(mapped_path("7f-8f rw-p 00000000 00:00 0   [heap]"), None);
-        assert_eq!(mapped_path("7f-8f r-xp 0 fd:01 9 /tmp/x.so (deleted)"), None);
+        assert_eq!(
+            mapped_path("7f-8f r-xp 0 fd:01 9 /tmp/x.so (deleted)"),
+            None
+        );
     }
 
     #[test]
@@ -175,9 +199,20 @@ mod tests {
     fn each_inode_is_examined_once() {
         let mut d = Discovery::default();
         let first = d.scan_all();
-        assert!(d.scan_all().is_empty(), "second scan found {:?}", d.scan_all());
+        assert!(
+            d.scan_all().is_empty(),
+            "second scan found {:?}",
+            d.scan_all()
+        );
         if Path::new("/usr/lib/x86_64-linux-gnu/libssl.so.3").exists() {
-            assert_eq!(first.iter().filter(|t| t.shown.contains("libssl.so")).count(), 1, "{first:?}");
+            assert_eq!(
+                first
+                    .iter()
+                    .filter(|t| t.shown.contains("libssl.so"))
+                    .count(),
+                1,
+                "{first:?}"
+            );
         }
     }
 }

@@ -25,17 +25,28 @@ pub enum ProbeError {
     #[error("this agent was built without its eBPF programs (AYA_BUILD_SKIP): rebuild with `cargo xtask build`")]
     NoObject,
     #[error("loading the eBPF programs failed (run as root on a kernel >= 5.8 with BTF; see `llm-observer doctor`): {0}")]
-    Load(#[from] aya::EbpfError),
+    Load(#[from] Box<aya::EbpfError>),
     #[error("program {program}: {source} (see `llm-observer doctor`)")]
-    Program { program: &'static str, source: aya::programs::ProgramError },
+    Program {
+        program: &'static str,
+        source: Box<aya::programs::ProgramError>,
+    },
     #[error("map {0} missing from the eBPF object")]
     MissingMap(&'static str),
     #[error("map {name}: {source}")]
-    Map { name: &'static str, source: aya::maps::MapError },
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
     #[error("{path}: required symbol {symbol} not found")]
     MissingSymbol { path: String, symbol: &'static str },
     #[error("attaching {program} to {symbol} in {path}: {source}")]
-    Attach { program: &'static str, symbol: &'static str, path: String, source: aya::programs::ProgramError },
+    Attach {
+        program: &'static str,
+        symbol: &'static str,
+        path: String,
+        source: Box<aya::programs::ProgramError>,
+    },
 }
 
 /// Load-time settings.
@@ -49,7 +60,10 @@ pub struct ProbeConfig {
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        Self { capture_max: chunk::DEFAULT_CAPTURE_PER_CALL, ring_bytes: 16 * 1024 * 1024 }
+        Self {
+            capture_max: chunk::DEFAULT_CAPTURE_PER_CALL,
+            ring_bytes: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -72,18 +86,34 @@ impl Probes {
             .override_global(names::GLOBAL_CAPTURE_MAX, &capture_max, true)
             .override_global(names::GLOBAL_SELF_PID, &self_pid, true)
             .map_max_entries(names::MAP_EVENTS, cfg.ring_bytes)
-            .load(OBJECT)?;
+            .load(OBJECT)
+            .map_err(Box::new)?;
         for &program in table::UPROBE_PROGRAMS {
-            uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
+            uprobe(&mut ebpf, program)?
+                .load()
+                .map_err(|source| ProbeError::Program {
+                    program,
+                    source: Box::new(source),
+                })?;
         }
         for &(program, category, name) in table::TRACEPOINTS {
             let tp: &mut TracePoint = ebpf
                 .program_mut(program)
                 .ok_or(ProbeError::MissingMap(program))?
                 .try_into()
-                .map_err(|source| ProbeError::Program { program, source })?;
-            tp.load().map_err(|source| ProbeError::Program { program, source })?;
-            tp.attach(category, name).map_err(|source| ProbeError::Program { program, source })?;
+                .map_err(|source| ProbeError::Program {
+                    program,
+                    source: Box::new(source),
+                })?;
+            tp.load().map_err(|source| ProbeError::Program {
+                program,
+                source: Box::new(source),
+            })?;
+            tp.attach(category, name)
+                .map_err(|source| ProbeError::Program {
+                    program,
+                    source: Box::new(source),
+                })?;
         }
         Ok(Self { ebpf })
     }
@@ -99,12 +129,20 @@ impl Probes {
         lib: u16,
     ) -> Result<usize, ProbeError> {
         let shown = || path.display().to_string();
-        if let Some(missing) = specs.iter().find(|s| s.required && !symbols.contains_key(s.symbol)) {
-            return Err(ProbeError::MissingSymbol { path: shown(), symbol: missing.symbol });
+        if let Some(missing) = specs
+            .iter()
+            .find(|s| s.required && !symbols.contains_key(s.symbol))
+        {
+            return Err(ProbeError::MissingSymbol {
+                path: shown(),
+                symbol: missing.symbol,
+            });
         }
         let mut attached = 0;
         for spec in specs {
-            let Some(&offset) = symbols.get(spec.symbol) else { continue };
+            let Some(&offset) = symbols.get(spec.symbol) else {
+                continue;
+            };
             let program = uprobe(&mut self.ebpf, spec.program)?;
             let point = UProbeAttachPoint {
                 location: UProbeAttachLocation::AbsoluteOffset(offset),
@@ -113,22 +151,41 @@ impl Probes {
             match program.attach(point, path, UProbeScope::AllProcesses) {
                 Ok(_) => attached += 1,
                 Err(source) if spec.required => {
-                    return Err(ProbeError::Attach { program: spec.program, symbol: spec.symbol, path: shown(), source })
+                    return Err(ProbeError::Attach {
+                        program: spec.program,
+                        symbol: spec.symbol,
+                        path: shown(),
+                        source: Box::new(source),
+                    })
                 }
-                Err(err) => tracing::debug!(symbol = spec.symbol, path = %shown(), %err, "optional probe not attached"),
+                Err(err) => {
+                    tracing::debug!(symbol = spec.symbol, path = %shown(), %err, "optional probe not attached")
+                }
             }
         }
         Ok(attached)
     }
 
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
-        let map = self.ebpf.take_map(names::MAP_EVENTS).ok_or(ProbeError::MissingMap(names::MAP_EVENTS))?;
-        RingBuf::try_from(map).map_err(|source| ProbeError::Map { name: names::MAP_EVENTS, source })
+        let map = self
+            .ebpf
+            .take_map(names::MAP_EVENTS)
+            .ok_or(ProbeError::MissingMap(names::MAP_EVENTS))?;
+        RingBuf::try_from(map).map_err(|source| ProbeError::Map {
+            name: names::MAP_EVENTS,
+            source,
+        })
     }
 
     pub fn take_counters(&mut self) -> Result<KernelCounters, ProbeError> {
-        let map = self.ebpf.take_map(names::MAP_COUNTERS).ok_or(ProbeError::MissingMap(names::MAP_COUNTERS))?;
-        let map = PerCpuArray::try_from(map).map_err(|source| ProbeError::Map { name: names::MAP_COUNTERS, source })?;
+        let map = self
+            .ebpf
+            .take_map(names::MAP_COUNTERS)
+            .ok_or(ProbeError::MissingMap(names::MAP_COUNTERS))?;
+        let map = PerCpuArray::try_from(map).map_err(|source| ProbeError::Map {
+            name: names::MAP_COUNTERS,
+            source,
+        })?;
         Ok(KernelCounters { map })
     }
 }
@@ -138,7 +195,11 @@ pub const TRACEFS_DIRS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tr
 
 /// The mounted tracefs directory, if any.
 pub fn tracefs_dir() -> Option<&'static str> {
-    TRACEFS_DIRS.iter().copied().find(|d| Path::new(d).join("events/sched/sched_process_exec").exists())
+    TRACEFS_DIRS.iter().copied().find(|d| {
+        Path::new(d)
+            .join("events/sched/sched_process_exec")
+            .exists()
+    })
 }
 
 /// Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted (the
@@ -149,7 +210,15 @@ fn ensure_tracefs() {
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: NUL-terminated strings; no data argument.
-    let rc = unsafe { libc::mount(c"tracefs".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            c"tracefs".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc == 0 {
         tracing::info!("mounted tracefs at /sys/kernel/tracing");
     } else {
@@ -161,7 +230,10 @@ fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProb
     ebpf.program_mut(program)
         .ok_or(ProbeError::MissingMap(program))?
         .try_into()
-        .map_err(|source| ProbeError::Program { program, source })
+        .map_err(|source| ProbeError::Program {
+            program,
+            source: Box::new(source),
+        })
 }
 
 /// The kernel's per-CPU counters, summed over CPUs on read.

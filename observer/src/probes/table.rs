@@ -13,8 +13,18 @@ pub struct ProbeSpec {
     pub required: bool,
 }
 
-const fn probe(symbol: &'static str, program: &'static str, ret: bool, required: bool) -> ProbeSpec {
-    ProbeSpec { symbol, program, ret, required }
+const fn probe(
+    symbol: &'static str,
+    program: &'static str,
+    ret: bool,
+    required: bool,
+) -> ProbeSpec {
+    ProbeSpec {
+        symbol,
+        program,
+        ret,
+        required,
+    }
 }
 
 /// OpenSSL 1.1/3.x and API-compatible libraries. The `_ex` forms do not exist

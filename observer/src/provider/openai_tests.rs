@@ -131,7 +131,13 @@ fn stream_errors_and_incomplete_streams() {
     }
     // SDKs stop reading at [DONE] and close before the last chunk: complete.
     assert_eq!(parse_chat(&ex).error_type, "");
-    let mut ex = exchange(STREAM_REQ, 200, "text/event-stream", no_done.as_bytes(), Vec::new());
+    let mut ex = exchange(
+        STREAM_REQ,
+        200,
+        "text/event-stream",
+        no_done.as_bytes(),
+        Vec::new(),
+    );
     if let Some(r) = ex.response.as_mut() {
         r.complete = false;
     }

@@ -11,7 +11,11 @@ pub struct ConsoleSink {
 impl ConsoleSink {
     /// To stdout, or stderr when stdout carries JSONL.
     pub fn new(to_stderr: bool) -> Self {
-        let out: Box<dyn Write + Send> = if to_stderr { Box::new(io::stderr()) } else { Box::new(io::stdout()) };
+        let out: Box<dyn Write + Send> = if to_stderr {
+            Box::new(io::stderr())
+        } else {
+            Box::new(io::stdout())
+        };
         Self { out }
     }
 
@@ -26,7 +30,11 @@ impl ConsoleSink {
 
 /// `time comm[pid] provider model op in=… out=… ttft=…ms dur=…ms status [error]`
 pub fn summary(r: &CallRecord) -> String {
-    let model = if r.response_model.is_empty() { &r.request_model } else { &r.response_model };
+    let model = if r.response_model.is_empty() {
+        &r.request_model
+    } else {
+        &r.response_model
+    };
     let mut line = format!(
         "{} {}[{}] {} {} {}{} in={} out={} ttft={:.1}ms dur={:.1}ms {}",
         r.ts,

@@ -20,7 +20,9 @@ impl JsonlSink {
         } else {
             Box::new(OpenOptions::new().create(true).append(true).open(path)?)
         };
-        Ok(Self { out: BufWriter::new(out) })
+        Ok(Self {
+            out: BufWriter::new(out),
+        })
     }
 
     pub fn write(&mut self, record: &CallRecord) -> io::Result<()> {
