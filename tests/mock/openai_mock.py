@@ -14,7 +14,9 @@ Speaks OpenAI's wire format over TLS (HTTP/1.1 keep-alive, ALPN http/1.1 only):
   of content pieces (``max_completion_tokens`` / ``max_tokens``, default 8,
   capped at 64) plus reasoning tokens (model ``o4-mini``: 2); finish_reason is
   ``length`` when a max was given, else ``stop``.  Model names ending
-  in ``-cached`` report ``cached_tokens`` = prompt_tokens // 2.
+  in ``-cached`` report ``cached_tokens`` = prompt_tokens // 2.  Model names
+  ending in ``-long`` make each content piece 2 KiB long (large bodies: 64
+  pieces are 128 KiB), the token counts unchanged.
 * Error models: ``mock-429`` (rate limit, ``retry-after``), ``mock-500``,
   ``mock-401``: the API's error object ``{"error": {message,type,param,code}}``.
 * ``GET /download/<n>``: n bytes of binary data (any Host, e.g.
@@ -37,6 +39,7 @@ ORGANIZATION = "org-mockllmobserver"
 OPENAI_VERSION = "2020-10-01"
 RESPONSE_MODEL_SUFFIX = "-2024-07-18"
 REASONING_MODELS = {"o4-mini": 2}
+LONG_PIECE_PAD = 2044  # "w<i>" + pad + " " is about 2 KiB
 ERRORS = {
     "mock-429": (429, "Too Many Requests", {
         "message": "Rate limit reached for mock-429 in organization "
@@ -186,7 +189,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         response_model = model + RESPONSE_MODEL_SUFFIX
         response_id = "chatcmpl-" + uuid.uuid4().hex[:29]
         created = int(time.time())
-        words = ["w%d " % i for i in range(n)]
+        pad = "x" * LONG_PIECE_PAD if model.endswith("-long") else ""
+        words = ["w%d%s " % (i, pad) for i in range(n)]
         finish = "length" if (req.get("max_completion_tokens") or req.get("max_tokens")) else "stop"
         processing_ms = int((time.monotonic() - started) * 1000) + 1
         if not stream:

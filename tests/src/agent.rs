@@ -33,6 +33,12 @@ impl Agent {
     /// printing why) only when the binary is missing and CI is not set; under
     /// CI=true a missing binary, an early exit or no `ready` in time panics.
     pub fn start(dir: &Path, extra_args: &[&str]) -> Option<Agent> {
+        Agent::start_with_env(dir, extra_args, &[])
+    }
+
+    /// [`Agent::start`] with extra environment variables for the agent
+    /// (e.g. `NOTIFY_SOCKET`).
+    pub fn start_with_env(dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Option<Agent> {
         let bin = binary();
         if !bin.exists() {
             let msg = format!("agent binary {} not found (build it with `cargo build -p observer` or set LLM_OBSERVER_BIN)", bin.display());
@@ -57,6 +63,7 @@ impl Agent {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).expect("agent stdout"))
             .stderr(File::create(&stderr).expect("agent stderr"))

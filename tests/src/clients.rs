@@ -6,7 +6,7 @@ use crate::ca::TestCa;
 use crate::netns::{Netns, API_HOST, DOWNLOAD_HOST};
 use crate::util::{run_bounded, workspace_root};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const NODE: &str = "/usr/bin/node";
@@ -115,6 +115,55 @@ impl CurlResponse {
     }
 }
 
+/// What curl saw in response `r` to a chat call for `model` in `mode`
+/// (JSON or SSE parsed like a client would).
+pub fn curl_seen(r: &CurlResponse, model: &str, mode: Mode) -> SeenCall {
+    let mut seen = SeenCall {
+        client: "curl".into(),
+        pid: r.pid,
+        tid: None,
+        comm: "curl".into(),
+        model: model.into(),
+        stream: mode == Mode::Stream,
+        status: r.status,
+        request_id: r.header("x-request-id").unwrap_or_default().into(),
+        response_id: String::new(),
+        response_model: String::new(),
+        prompt_tokens: None,
+        completion_tokens: None,
+        finish_reason: String::new(),
+    };
+    let objs: Vec<Value> = if mode == Mode::Stream && r.status == 200 {
+        r.body
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).expect("SSE json"))
+            .collect()
+    } else {
+        vec![serde_json::from_str(&r.body).expect("JSON body")]
+    };
+    for o in &objs {
+        if let Some(id) = o.get("id").and_then(Value::as_str) {
+            seen.response_id = id.into();
+        }
+        if let Some(m) = o.get("model").and_then(Value::as_str) {
+            seen.response_model = m.into();
+        }
+        if let Some(f) = o
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+        {
+            seen.finish_reason = f.into();
+        }
+        if let Some(u) = o.get("usage").filter(|u| !u.is_null()) {
+            seen.prompt_tokens = u["prompt_tokens"].as_u64();
+            seen.completion_tokens = u["completion_tokens"].as_u64();
+        }
+    }
+    seen
+}
+
 impl Clients<'_> {
     pub fn python_bin() -> PathBuf {
         workspace_root().join(".state/venv/bin/python")
@@ -122,6 +171,17 @@ impl Clients<'_> {
 
     /// One `curl` process POSTing `body` to the chat completions endpoint.
     pub fn curl_raw(&self, body: &Value) -> CurlResponse {
+        self.curl_raw_data(&body.to_string())
+    }
+
+    /// One `curl` process POSTing the JSON in `path` as is (byte for byte, key
+    /// order kept; for bodies too large for one command-line argument).
+    pub fn curl_raw_file(&self, path: &Path) -> CurlResponse {
+        self.curl_raw_data(&format!("@{}", path.display()))
+    }
+
+    /// `data` is curl's `--data-binary` argument: the body, or `@file`.
+    fn curl_raw_data(&self, data: &str) -> CurlResponse {
         let out = run_bounded(
             self.ns
                 .command("curl")
@@ -133,7 +193,7 @@ impl Clients<'_> {
                     "-H",
                     &format!("authorization: Bearer {API_KEY}"),
                     "--data-binary",
-                    &body.to_string(),
+                    data,
                     &format!("https://{API_HOST}/v1/chat/completions"),
                 ]),
             CALL_TIMEOUT,
@@ -164,50 +224,7 @@ impl Clients<'_> {
     /// One chat call made by curl; parses JSON or SSE like a client would.
     pub fn curl_chat(&self, model: &str, mode: Mode, words: usize, max_tokens: u32) -> SeenCall {
         let r = self.curl_raw(&chat_body(model, mode, words, max_tokens));
-        let mut seen = SeenCall {
-            client: "curl".into(),
-            pid: r.pid,
-            tid: None,
-            comm: "curl".into(),
-            model: model.into(),
-            stream: mode == Mode::Stream,
-            status: r.status,
-            request_id: r.header("x-request-id").unwrap_or_default().into(),
-            response_id: String::new(),
-            response_model: String::new(),
-            prompt_tokens: None,
-            completion_tokens: None,
-            finish_reason: String::new(),
-        };
-        let objs: Vec<Value> = if mode == Mode::Stream && r.status == 200 {
-            r.body
-                .split("\n\n")
-                .filter_map(|e| e.strip_prefix("data: "))
-                .filter(|d| *d != "[DONE]")
-                .map(|d| serde_json::from_str(d).expect("SSE json"))
-                .collect()
-        } else {
-            vec![serde_json::from_str(&r.body).expect("JSON body")]
-        };
-        for o in &objs {
-            if let Some(id) = o.get("id").and_then(Value::as_str) {
-                seen.response_id = id.into();
-            }
-            if let Some(m) = o.get("model").and_then(Value::as_str) {
-                seen.response_model = m.into();
-            }
-            if let Some(f) = o
-                .pointer("/choices/0/finish_reason")
-                .and_then(Value::as_str)
-            {
-                seen.finish_reason = f.into();
-            }
-            if let Some(u) = o.get("usage").filter(|u| !u.is_null()) {
-                seen.prompt_tokens = u["prompt_tokens"].as_u64();
-                seen.completion_tokens = u["completion_tokens"].as_u64();
-            }
-        }
-        seen
+        curl_seen(&r, model, mode)
     }
 
     /// One Python process making `count` calls with the openai SDK.
@@ -263,6 +280,19 @@ impl Clients<'_> {
         words: usize,
         max_tokens: u32,
     ) -> Vec<SeenCall> {
+        self.node_chat_with(Path::new(NODE), count, mode, model, words, max_tokens)
+    }
+
+    /// [`Clients::node_chat`] run by the node executable `node` (e.g. a copy).
+    pub fn node_chat_with(
+        &self,
+        node: &Path,
+        count: usize,
+        mode: Mode,
+        model: &str,
+        words: usize,
+        max_tokens: u32,
+    ) -> Vec<SeenCall> {
         let dir = workspace_root().join("tests/clients/node");
         assert!(
             dir.join("node_modules/openai").exists(),
@@ -275,7 +305,7 @@ impl Clients<'_> {
                 .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
                 .arg(format!("OPENAI_API_KEY={API_KEY}"))
                 .arg(format!("NODE_EXTRA_CA_CERTS={}", self.ca.ca_pem.display()))
-                .arg(NODE)
+                .arg(node)
                 .arg(dir.join("openai_client.js"))
                 .args([
                     "--count",
@@ -335,5 +365,126 @@ impl Clients<'_> {
         )
         .expect_ok("tls_garbage.py");
         (out.pid, out.stdout)
+    }
+}
+
+/// A Python SDK client process started with `--wait-stdin`: it has imported
+/// the SDK and built its client, and makes its calls only after [`go`].
+///
+/// [`go`]: WaitingPython::go
+#[derive(Debug)]
+pub struct WaitingPython {
+    child: std::process::Child,
+    count: usize,
+}
+
+impl WaitingPython {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lets it make its calls; waits (bounded) for it to exit and returns what it saw.
+    pub fn go(mut self) -> Vec<SeenCall> {
+        use std::io::{Read, Write};
+        let mut stdin = self.child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"go\n")
+            .expect("write go to the python client");
+        drop(stdin);
+        let mut out = self.child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let st = crate::util::poll_until(CALL_TIMEOUT, || self.child.try_wait().ok().flatten());
+        let Some(st) = st else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("waiting python client did not finish within {CALL_TIMEOUT:?} of `go`");
+        };
+        let stdout = reader.join().unwrap_or_default();
+        assert!(st.success(), "waiting python client exited {st}:\n{stdout}");
+        let calls: Vec<SeenCall> = stdout.lines().map(parse_sdk_line).collect();
+        assert_eq!(calls.len(), self.count, "python client output:\n{stdout}");
+        calls
+    }
+}
+
+impl Drop for WaitingPython {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Clients<'_> {
+    /// Starts one Python SDK process that will make `count` calls once told to
+    /// ([`WaitingPython::go`]); returns after it reported it is waiting (≤ 60 s).
+    pub fn python_waiting(
+        &self,
+        count: usize,
+        mode: Mode,
+        model: &str,
+        words: usize,
+    ) -> WaitingPython {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let py = Self::python_bin();
+        assert!(
+            py.exists(),
+            "{} missing: install the client deps",
+            py.display()
+        );
+        let script = workspace_root().join("tests/clients/python/openai_client.py");
+        let mut child = self
+            .ns
+            .command("env")
+            .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
+            .arg(format!("OPENAI_API_KEY={API_KEY}"))
+            .arg(format!("SSL_CERT_FILE={}", self.ca.ca_pem.display()))
+            .arg(&py)
+            .arg(&script)
+            .args([
+                "--wait-stdin",
+                "--count",
+                &count.to_string(),
+                "--mode",
+                mode.arg(),
+                "--model",
+                model,
+                "--words",
+                &words.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the waiting python client");
+        let err = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let w = WaitingPython { child, count };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut said = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) if l.starts_with("waiting") => return w,
+                Ok(l) => said.push(l),
+                Err(e) => panic!(
+                    "python client never said `waiting` ({e}); stderr:\n{}",
+                    said.join("\n")
+                ),
+            }
+        }
     }
 }

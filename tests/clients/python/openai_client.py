@@ -7,6 +7,7 @@ Prints one JSON line per call: what this process saw (pid, tid, comm, ids, usage
 import argparse
 import json
 import os
+import sys
 import threading
 import time
 
@@ -26,10 +27,15 @@ def main():
     ap.add_argument("--words", type=int, default=5, help="words in the user message")
     ap.add_argument("--max-tokens", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--wait-stdin", action="store_true",
+                    help="build the client, print `waiting <pid>` on stderr, call only after a stdin line")
     args = ap.parse_args()
     # max_retries=0: every call is exactly one HTTP exchange (the SDK retries 429/5xx by default).
     client = openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY", "sk-mock-e2e-0000000000001234"),
                            max_retries=0, timeout=args.timeout)
+    if args.wait_stdin:
+        print("waiting %d" % os.getpid(), file=sys.stderr, flush=True)
+        sys.stdin.readline()
     for i in range(args.count):
         messages = [{"role": "system", "content": "You are a test."},
                     {"role": "user", "content": " ".join("word%d" % j for j in range(args.words + i))}]
