@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{LruHashMap, PerCpuArray, RingBuf},
 };
 use observer_common::{
     chunk::{PendingCall, StreamKey, DEFAULT_CAPTURE_PER_CALL},
@@ -17,9 +17,10 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
 #[map(name = "COUNTERS")]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
 
-/// Arguments of in-flight SSL calls, by pid_tgid.
+/// Arguments of in-flight SSL calls, by pid_tgid (LRU: a thread killed mid-call
+/// cannot leak its entry forever).
 #[map(name = "PENDING")]
-pub static PENDING: HashMap<u64, PendingCall> = HashMap::with_max_entries(16384, 0);
+pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(16384, 0);
 
 /// Next byte position per (process, SSL object, direction).
 #[map(name = "POSITIONS")]

@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod probes;
 pub mod protocol;
 pub mod provider;
+pub mod ratelimit;
 pub mod record;
 pub mod recorder;
 pub mod sink;

@@ -35,6 +35,7 @@ use crate::{
         http1::Interest,
     },
     provider,
+    ratelimit::LogLimit,
     record::CallRecord,
     recorder::{self, RecordContext},
     sink::Sinks,
@@ -100,6 +101,8 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         records: record_tx,
         execs: exec_tx,
         done: Vec::new(),
+        log: LogLimit::new(Duration::from_secs(60)),
+        kernel_lost: 0,
     };
     let stop = cfg.stop.clone();
     let stats_file = cfg.stats_file;
@@ -214,6 +217,7 @@ fn capture_loop(
             for (name, v) in counters.read() {
                 p.stats.set(name, v);
             }
+            p.warn_kernel_losses();
             if let Some(f) = stats_file {
                 if let Err(err) = p.stats.write_file(f) {
                     tracing::warn!(%err, file = %f.display(), "cannot write stats file");
@@ -260,6 +264,9 @@ struct Processor {
     records: mpsc::SyncSender<CallRecord>,
     execs: mpsc::Sender<u32>,
     done: Vec<Done>,
+    log: LogLimit,
+    /// `kernel_chunks_lost` at the last tick.
+    kernel_lost: u64,
 }
 
 impl Processor {
@@ -268,7 +275,9 @@ impl Processor {
             Ok(e) => e,
             Err(err) => {
                 self.stats.add("decode_errors", 1);
-                tracing::debug!(%err, "undecodable ring record");
+                if let Some(suppressed) = self.log.allow("decode") {
+                    tracing::warn!(%err, suppressed, "undecodable ring record skipped");
+                }
                 return;
             }
         };
@@ -323,7 +332,9 @@ impl Processor {
                 Ok(call) => call,
                 Err(err) => {
                     self.stats.add("provider_errors", 1);
-                    tracing::debug!(%err, "exchange not understood");
+                    if let Some(suppressed) = self.log.allow("provider") {
+                        tracing::warn!(%err, suppressed, "LLM exchange not understood, skipped");
+                    }
                     continue;
                 }
             };
@@ -338,6 +349,9 @@ impl Processor {
             self.stats.add("records", 1);
             if self.records.send(record).is_err() {
                 self.stats.add("records_dropped", 1);
+                if let Some(suppressed) = self.log.allow("sink") {
+                    tracing::error!(suppressed, "record dropped: the sink has stopped");
+                }
             }
         }
     }
@@ -368,6 +382,22 @@ impl Processor {
             ("process_cache", self.procs.len() as u64),
         ] {
             self.stats.set(name, v);
+        }
+    }
+
+    /// Ring-buffer losses since the last tick, logged (rate-limited).
+    fn warn_kernel_losses(&mut self) {
+        let lost = self.stats.get("kernel_chunks_lost");
+        if lost > self.kernel_lost {
+            if let Some(suppressed) = self.log.allow("ring") {
+                tracing::warn!(
+                    chunks = lost - self.kernel_lost,
+                    bytes_total = self.stats.get("kernel_bytes_lost"),
+                    suppressed,
+                    "ring buffer full: plaintext lost (raise --ring-mib)"
+                );
+            }
+            self.kernel_lost = lost;
         }
     }
 
