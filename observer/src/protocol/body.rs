@@ -1,48 +1,92 @@
-//! Content decoding of kept bodies: identity, gzip, deflate (zlib or raw).
+//! Content decoding of kept bodies: identity, gzip, deflate (zlib or raw), br,
+//! zstd, and stacks of them (`Content-Encoding: gzip, br` is undone br first).
 //!
 //! Bytes are decoded as they arrive, so timestamp marks point into the decoded
-//! body. Output is capped; nothing beyond the cap is allocated. Failures never
-//! panic: corrupt data falls back to the raw bytes, a truncated or gapped stream
-//! keeps the decoded prefix; both mark the body partial. Unknown encodings keep
-//! the raw bytes and are flagged partial (the body is not what the headers say).
-
-use std::io::{self, Write};
-
-use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+//! body. Output is capped; nothing beyond the cap is allocated, and decoding stops
+//! there (a decompression bomb costs at most the cap). Failures never panic:
+//! corrupt data keeps the decoded prefix, or the raw bytes when nothing decoded;
+//! a truncated or gapped stream keeps the decoded prefix; all of these mark the
+//! body partial. Unknown encodings keep the raw bytes and are flagged partial
+//! (the body is not what the headers say).
 
 use super::exchange::Mark;
+use stage::{Capped, Stage};
 
-/// A `Content-Encoding` this module understands.
+mod stage;
+
+/// One content coding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
     Identity,
     Gzip,
     Deflate,
-    /// br, zstd, stacked codings, anything else: kept raw.
+    Brotli,
+    Zstd,
+    /// Anything else: the body is kept raw.
     Unknown,
 }
 
 impl Coding {
+    fn from_token(token: &str) -> Coding {
+        const NAMES: [(&str, Coding); 6] = [
+            ("identity", Coding::Identity),
+            ("gzip", Coding::Gzip),
+            ("x-gzip", Coding::Gzip),
+            ("deflate", Coding::Deflate),
+            ("br", Coding::Brotli),
+            ("zstd", Coding::Zstd),
+        ];
+        NAMES
+            .iter()
+            .find(|(name, _)| token.eq_ignore_ascii_case(name))
+            .map_or(Coding::Unknown, |&(_, c)| c)
+    }
+}
+
+/// Most codings stacked in one `Content-Encoding`; more is kept raw.
+const MAX_STACK: usize = 4;
+
+/// The codings of a body, in the order they are undone (the header's reversed).
+/// Empty = identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Codings(Vec<Coding>);
+
+impl Codings {
     /// From the `Content-Encoding` header value (absent = identity).
-    pub fn from_header(value: Option<&str>) -> Coding {
-        let Some(value) = value else {
-            return Coding::Identity;
-        };
-        let mut found = Coding::Identity;
-        let tokens = value.split(',').map(str::trim);
-        for token in tokens.filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("identity")) {
-            if found != Coding::Identity {
-                return Coding::Unknown;
-            }
-            found = if token.eq_ignore_ascii_case("gzip") || token.eq_ignore_ascii_case("x-gzip") {
-                Coding::Gzip
-            } else if token.eq_ignore_ascii_case("deflate") {
-                Coding::Deflate
-            } else {
-                Coding::Unknown
-            };
+    pub fn from_header(value: Option<&str>) -> Codings {
+        let tokens = value.unwrap_or("").split(',').map(str::trim);
+        let mut list: Vec<Coding> = tokens
+            .filter(|t| !t.is_empty())
+            .map(Coding::from_token)
+            .filter(|&c| c != Coding::Identity)
+            .collect();
+        if list.len() > MAX_STACK || list.contains(&Coding::Unknown) {
+            return Codings(vec![Coding::Unknown]);
         }
-        found
+        list.reverse();
+        Codings(list)
+    }
+
+    /// In decoding order.
+    pub fn as_slice(&self) -> &[Coding] {
+        &self.0
+    }
+
+    fn is_identity(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn is_unknown(&self) -> bool {
+        self.0.contains(&Coding::Unknown)
+    }
+}
+
+impl From<Coding> for Codings {
+    fn from(c: Coding) -> Codings {
+        match c {
+            Coding::Identity => Codings(Vec::new()),
+            c => Codings(vec![c]),
+        }
     }
 }
 
@@ -56,117 +100,28 @@ pub struct Decoded {
     pub partial: bool,
 }
 
-/// A byte buffer that never grows beyond `cap`; extra bytes are dropped and flagged.
-#[derive(Debug)]
-struct Capped {
-    buf: Vec<u8>,
-    cap: usize,
-    truncated: bool,
-}
-
-impl Capped {
-    fn new(cap: usize) -> Self {
-        Capped {
-            buf: Vec::new(),
-            cap,
-            truncated: false,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let room = self.cap.saturating_sub(self.buf.len());
-        if bytes.len() > room {
-            self.truncated = true;
-        }
-        let n = bytes.len().min(room);
-        if n == 0 {
-            return;
-        }
-        let need = self.buf.len() + n;
-        if need > self.buf.capacity() {
-            let target = need.max(self.buf.capacity() * 2).min(self.cap);
-            self.buf.reserve_exact(target - self.buf.len());
-        }
-        self.buf.extend_from_slice(&bytes[..n]);
-    }
-}
-
-impl Write for Capped {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.push(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-enum Inflate {
-    Gzip(GzDecoder<Capped>),
-    Zlib(ZlibDecoder<Capped>),
-    Raw(DeflateDecoder<Capped>),
-}
-
-impl Inflate {
-    fn writer(&mut self) -> &mut dyn Write {
-        match self {
-            Inflate::Gzip(d) => d,
-            Inflate::Zlib(d) => d,
-            Inflate::Raw(d) => d,
-        }
-    }
-
-    fn out(&mut self) -> &mut Capped {
-        match self {
-            Inflate::Gzip(d) => d.get_mut(),
-            Inflate::Zlib(d) => d.get_mut(),
-            Inflate::Raw(d) => d.get_mut(),
-        }
-    }
-
-    fn try_finish(&mut self) -> io::Result<()> {
-        match self {
-            Inflate::Gzip(d) => d.try_finish(),
-            Inflate::Zlib(d) => d.try_finish(),
-            Inflate::Raw(d) => d.try_finish(),
-        }
-    }
-
-    /// Feeds all of `bytes`; bytes after the end of the compressed stream are ignored.
-    fn feed(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        let w = self.writer();
-        while !bytes.is_empty() {
-            let n = w.write(bytes)?;
-            if n == 0 {
-                break;
-            }
-            bytes = &bytes[n..];
-        }
-        // Move decoded output out of flate2's internal buffer now, so marks are exact.
-        w.flush()
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Running,
-    /// Corrupt compressed data: the raw bytes are the body.
+    /// Corrupt compressed data: the decoded prefix (or, if none, the raw bytes) is the body.
     Failed,
     /// Bytes were lost in a compressed stream: the decoded prefix is the body.
     Stalled,
+    /// The decoded body reached the cap: decoding stopped.
+    Full,
 }
 
 /// Decodes one body incrementally, keeping at most `cap` bytes.
 pub struct BodyDecoder {
-    coding: Coding,
+    codings: Codings,
     state: State,
     /// Wire bytes (for identity: the body itself; otherwise the fallback).
     raw: Capped,
     raw_marks: Vec<Mark>,
     raw_seq: Option<u64>,
     raw_total: u64,
-    inflate: Option<Inflate>,
+    /// The decoding chain (None for identity and unknown codings).
+    chain: Option<Box<dyn Stage + Send>>,
     dec_marks: Vec<Mark>,
     dec_seq: Option<u64>,
     lost: bool,
@@ -175,7 +130,7 @@ pub struct BodyDecoder {
 impl std::fmt::Debug for BodyDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BodyDecoder")
-            .field("coding", &self.coding)
+            .field("codings", &self.codings)
             .field("state", &self.state)
             .field("raw_total", &self.raw_total)
             .finish_non_exhaustive()
@@ -194,19 +149,25 @@ fn add_mark(marks: &mut Vec<Mark>, last_seq: &mut Option<u64>, seq: u64, mark: M
 }
 
 impl BodyDecoder {
-    pub fn new(coding: Coding, cap: usize) -> Self {
-        let inflate = match coding {
-            Coding::Gzip => Some(Inflate::Gzip(GzDecoder::new(Capped::new(cap)))),
-            _ => None,
+    pub fn new(codings: impl Into<Codings>, cap: usize) -> Self {
+        let codings = codings.into();
+        let compressed = !codings.is_identity() && !codings.is_unknown();
+        let chain = compressed
+            .then(|| stage::chain(codings.as_slice(), cap).ok())
+            .flatten();
+        let state = if compressed && chain.is_none() {
+            State::Failed
+        } else {
+            State::Running
         };
         BodyDecoder {
-            coding,
-            state: State::Running,
+            codings,
+            state,
             raw: Capped::new(cap),
             raw_marks: Vec::new(),
             raw_seq: None,
             raw_total: 0,
-            inflate,
+            chain,
             dec_marks: Vec::new(),
             dec_seq: None,
             lost: false,
@@ -219,7 +180,7 @@ impl BodyDecoder {
             return;
         }
         self.raw_total += bytes.len() as u64;
-        if self.state != State::Stalled {
+        if !matches!(self.state, State::Stalled | State::Full) {
             if !self.raw.truncated {
                 let mark = Mark {
                     offset: self.raw.buf.len(),
@@ -229,41 +190,38 @@ impl BodyDecoder {
             }
             self.raw.push(bytes);
         }
-        if self.state != State::Running || !matches!(self.coding, Coding::Gzip | Coding::Deflate) {
+        if self.state != State::Running {
             return;
         }
-        let mut first = bytes;
-        if self.inflate.is_none() {
-            // deflate: two bytes tell zlib from raw deflate; until then the raw buffer holds them
-            if self.raw.buf.len() < 2 {
-                return;
-            }
-            self.inflate = Some(deflate_for(&self.raw.buf, self.raw.cap));
-            first = &self.raw.buf;
-        }
-        let Some(inflate) = self.inflate.as_mut() else {
+        let Some(chain) = self.chain.as_mut() else {
             return;
         };
-        let before = inflate.out().buf.len();
-        let fed = inflate.feed(first);
-        let after = inflate.out().buf.len();
-        match fed {
-            Err(_) => self.state = State::Failed,
-            Ok(()) if after > before => {
-                let mark = Mark {
-                    offset: before,
-                    ts_ns,
-                };
-                add_mark(&mut self.dec_marks, &mut self.dec_seq, seq, mark);
-            }
-            Ok(()) => {}
+        let before = chain.sink().buf.len();
+        let fed = stage::feed(chain.as_mut(), bytes);
+        let sink = chain.sink();
+        let after = sink.buf.len();
+        if after > before {
+            let mark = Mark {
+                offset: before,
+                ts_ns,
+            };
+            add_mark(&mut self.dec_marks, &mut self.dec_seq, seq, mark);
+        }
+        if fed.is_err() {
+            self.state = if sink.truncated {
+                self.raw = Capped::new(0);
+                self.raw_marks = Vec::new();
+                State::Full
+            } else {
+                State::Failed
+            };
         }
     }
 
     /// Body bytes were lost (the count is the caller's).
     pub fn gap(&mut self) {
         self.lost = true;
-        if matches!(self.coding, Coding::Gzip | Coding::Deflate) && self.state == State::Running {
+        if self.chain.is_some() && self.state == State::Running {
             self.state = State::Stalled;
             self.raw = Capped::new(0);
             self.raw_marks = Vec::new();
@@ -277,42 +235,29 @@ impl BodyDecoder {
             body: d.raw.buf,
             marks: d.raw_marks,
         };
-        match (self.coding, self.state) {
-            (Coding::Identity, _) => raw(self, false),
-            (Coding::Unknown, _) => {
-                let partial = self.raw_total > 0;
-                raw(self, partial)
-            }
-            (_, State::Failed) => raw(self, true),
-            (_, _) if self.raw_total == 0 => Decoded::default(),
-            (_, state) => {
-                let Some(mut inflate) = self.inflate.take() else {
-                    return raw(self, true); // deflate with fewer than two bytes
-                };
-                let ended = state == State::Running && inflate.try_finish().is_ok();
-                let out = inflate.out();
-                Decoded {
-                    partial: !ended || out.truncated || self.lost,
-                    body: std::mem::take(&mut out.buf),
-                    marks: self.dec_marks,
-                }
-            }
+        if self.codings.is_identity() {
+            return raw(self, false);
         }
-    }
-}
-
-/// `Content-Encoding: deflate` is meant to be zlib, but some servers send raw deflate.
-fn deflate_for(first: &[u8], cap: usize) -> Inflate {
-    let zlib = first.len() >= 2
-        && first[0] & 0x0f == 8
-        && first[0] >> 4 <= 7
-        && (u16::from(first[0]) << 8 | u16::from(first[1])) % 31 == 0;
-    if zlib {
-        Inflate::Zlib(ZlibDecoder::new(Capped::new(cap)))
-    } else {
-        Inflate::Raw(DeflateDecoder::new(Capped::new(cap)))
+        if self.raw_total == 0 && self.state == State::Running {
+            return Decoded::default();
+        }
+        let Some(mut chain) = self.chain.take() else {
+            return raw(self, true); // unknown coding
+        };
+        if self.state == State::Failed && chain.sink().buf.is_empty() {
+            return raw(self, true);
+        }
+        let ended = self.state == State::Running && chain.finish().is_ok();
+        let out = chain.sink();
+        Decoded {
+            partial: !ended || out.truncated || self.lost,
+            body: std::mem::take(&mut out.buf),
+            marks: self.dec_marks,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_codecs;

@@ -6,6 +6,8 @@
 //! responses (pipelining); an exchange is emitted once both halves are done.
 
 mod conn;
+#[cfg(test)]
+mod expect_tests;
 mod framing;
 mod head;
 #[cfg(test)]

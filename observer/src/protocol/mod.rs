@@ -1,6 +1,7 @@
 //! Bytes → HTTP exchanges. Synchronous, pure, I/O-free.
 
 pub mod body;
+pub mod eventstream;
 pub mod exchange;
 pub mod http1;
 pub mod sse;

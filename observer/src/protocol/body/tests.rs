@@ -1,5 +1,7 @@
 //! Content decoding tests.
 
+use std::io::Write as _;
+
 use super::*;
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 use flate2::Compression;
@@ -19,15 +21,23 @@ fn decode_split(coding: Coding, wire: &[u8], at: usize) -> Decoded {
 
 #[test]
 fn coding_from_header() {
-    assert_eq!(Coding::from_header(None), Coding::Identity);
-    assert_eq!(Coding::from_header(Some("GZIP")), Coding::Gzip);
-    assert_eq!(Coding::from_header(Some("x-gzip")), Coding::Gzip);
+    let c = |v| Codings::from_header(v);
+    assert_eq!(c(None), Codings::default());
+    assert_eq!(c(Some("GZIP")), Coding::Gzip.into());
+    assert_eq!(c(Some("x-gzip")), Coding::Gzip.into());
+    assert_eq!(c(Some("identity, deflate")), Coding::Deflate.into());
+    assert_eq!(c(Some("br")), Coding::Brotli.into());
+    assert_eq!(c(Some(" ZSTD ")), Coding::Zstd.into());
     assert_eq!(
-        Coding::from_header(Some("identity, deflate")),
-        Coding::Deflate
+        c(Some("gzip, br")).as_slice(),
+        [Coding::Brotli, Coding::Gzip]
     );
-    assert_eq!(Coding::from_header(Some("br")), Coding::Unknown);
-    assert_eq!(Coding::from_header(Some("gzip, gzip")), Coding::Unknown);
+    assert_eq!(
+        c(Some("gzip, gzip")).as_slice(),
+        [Coding::Gzip, Coding::Gzip]
+    );
+    assert_eq!(c(Some("gzip, compress")), Coding::Unknown.into());
+    assert_eq!(c(Some("gzip,gzip,gzip,gzip,gzip")), Coding::Unknown.into());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! entry, finished bodies are filed, and exchanges leave in order.
 
 use super::{At, Cursor, Http1Conn, Pending, State, Target};
-use crate::protocol::body::{BodyDecoder, Coding};
+use crate::protocol::body::{BodyDecoder, Codings};
 use crate::protocol::exchange::{header, Exchange, Request, Response, Role};
 use crate::protocol::http1::framing::{request_framer, response_framer};
 use crate::protocol::http1::head::{ReqHead, RespHead};
@@ -53,7 +53,7 @@ impl Http1Conn {
         let kept = interest.wants(&h.method, &h.path, &h.headers);
         let body = kept.then(|| {
             BodyDecoder::new(
-                Coding::from_header(header(&h.headers, "content-encoding")),
+                Codings::from_header(header(&h.headers, "content-encoding")),
                 self.limits.max_body_bytes,
             )
         });
@@ -112,7 +112,7 @@ impl Http1Conn {
             .filter(|p| !p.resp_done && p.ex.response.is_none());
         let is_head = front.as_ref().is_some_and(|p| p.is_head);
         let framer = response_framer(h.status, is_head, &h.headers, self.limits.max_header_bytes);
-        let coding = Coding::from_header(header(&h.headers, "content-encoding"));
+        let coding = Codings::from_header(header(&h.headers, "content-encoding"));
         let side = &self.sides[dir.index()];
         let resp = Response {
             status: h.status,
