@@ -34,7 +34,7 @@ fn detects_openai_chat_completions_by_host_and_path() {
     ));
     // Wrong method, path, or host.
     assert!(!is_llm_request("GET", "/v1/chat/completions", &h));
-    assert!(!is_llm_request("POST", "/v1/embeddings", &h));
+    assert!(!is_llm_request("POST", "/v1/audio/speech", &h));
     assert!(!is_llm_request(
         "POST",
         "/v1/chat/completions",
@@ -300,4 +300,87 @@ fn fixture_streams_decode_alike_at_every_split() {
             assert_eq!((out, dec.stats()), whole, "{case}: split at {i}");
         }
     }
+}
+
+#[test]
+fn detects_openai_shapes_azure_and_compatible_hosts() {
+    let json = |host: &str| headers(&[("Host", host), ("Content-Type", "application/json")]);
+    let cases = [
+        ("api.openai.com", "/v1/responses", "openai", "responses"),
+        ("api.openai.com", "/v1/completions", "openai", "completions"),
+        ("api.openai.com", "/v1/embeddings", "openai", "embeddings"),
+        (
+            "res.openai.azure.com",
+            "/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21",
+            "azure_openai",
+            "chat",
+        ),
+        (
+            "res.cognitiveservices.azure.com",
+            "/openai/v1/responses",
+            "azure_openai",
+            "responses",
+        ),
+        (
+            "res.openai.azure.com",
+            "/openai/deployments/emb/embeddings",
+            "azure_openai",
+            "embeddings",
+        ),
+        (
+            "10.0.0.7:8000",
+            "/v1/chat/completions",
+            "openai_compatible",
+            "chat",
+        ),
+        (
+            "llm.internal",
+            "/api/v1/completions",
+            "openai_compatible",
+            "completions",
+        ),
+        (
+            "api.groq.com",
+            "/openai/v1/chat/completions",
+            "openai_compatible",
+            "chat",
+        ),
+        (
+            "api.perplexity.ai",
+            "/chat/completions",
+            "openai_compatible",
+            "chat",
+        ),
+    ];
+    for (host, path, provider, operation) in cases {
+        let a = detect("POST", path, &json(host)).unwrap_or_else(|| panic!("{host}{path}"));
+        assert_eq!(
+            (a.provider, a.operation),
+            (provider, operation),
+            "{host}{path}"
+        );
+    }
+    let no = [
+        ("api.openai.com", "/openai/v1/chat/completions"),
+        ("res.openai.azure.com", "/v1/chat/completions"),
+        ("example.com", "/chat/completions"),
+        ("example.com", "/v2/chat/completions"),
+        ("example.com", "/v1/chat/completions/extra"),
+        ("", "/v1/chat/completions"),
+    ];
+    for (host, path) in no {
+        assert!(!is_llm_request("POST", path, &json(host)), "{host}{path}");
+    }
+    // Unknown hosts need a JSON body.
+    let form = headers(&[("Host", "example.com"), ("Content-Type", "text/plain")]);
+    assert!(!is_llm_request("POST", "/v1/chat/completions", &form));
+    assert!(is_llm_request(
+        "POST",
+        "/v1/embeddings",
+        &headers(&[
+            ("Host", "h"),
+            ("content-type", "application/json; charset=utf-8")
+        ])
+    ));
+    assert_eq!(openai_compat::known_provider("API.Groq.com"), Some("groq"));
 }
