@@ -152,4 +152,6 @@ pub fn error_type_for_status(status: u16) -> &'static str {
 }
 
 #[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 mod tests;
