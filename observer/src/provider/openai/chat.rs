@@ -85,7 +85,9 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
                 .to_owned();
         }
         // Usage is cumulative: the last one seen wins, never a sum.
-        if let Some(usage) = chunk.get("usage").and_then(read_usage) {
+        // Groq reports stream usage in `x_groq.usage` of the last chunk.
+        let usage = chunk.get("usage").and_then(read_usage);
+        if let Some(usage) = usage.or_else(|| chunk.pointer("/x_groq/usage").and_then(read_usage)) {
             call.usage = usage;
         }
         let choices = chunk.get("choices").and_then(Value::as_array);
