@@ -60,6 +60,8 @@ pub struct LlmCall {
     pub first_token_ns: u64,
     pub organization: String,
     pub project: String,
+    /// Provider region where the API says (Azure `x-ms-region`); not a row column.
+    pub region: String,
     /// Parts of the bodies the adapter could not read (JSON that did not parse,
     /// SSE lines dropped or decoded lossily). The caller adds it to a counter.
     pub body_defects: u32,

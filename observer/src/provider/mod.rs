@@ -4,15 +4,31 @@
 //! shape, add it to [`ADAPTERS`], add fixtures under `tests/fixtures/<provider>/`
 //! and prices.
 
+pub mod azure_openai;
 pub mod call;
 pub mod json;
 pub mod openai;
+pub mod openai_compat;
 
 use crate::protocol::exchange::{header, Exchange, Headers};
 use call::{LlmCall, UsageSource};
 
 /// The registry, tried in order; the first adapter that matches wins.
-pub static ADAPTERS: &[Adapter] = &[openai::CHAT_COMPLETIONS];
+pub static ADAPTERS: &[Adapter] = &[
+    openai::CHAT_COMPLETIONS,
+    openai::COMPLETIONS,
+    openai::EMBEDDINGS,
+    openai::RESPONSES,
+    azure_openai::CHAT_COMPLETIONS,
+    azure_openai::COMPLETIONS,
+    azure_openai::EMBEDDINGS,
+    azure_openai::RESPONSES,
+    // Last: matches by API shape on hosts no adapter above claimed.
+    openai_compat::CHAT_COMPLETIONS,
+    openai_compat::COMPLETIONS,
+    openai_compat::EMBEDDINGS,
+    openai_compat::RESPONSES,
+];
 
 /// One API shape of one provider: how to recognise its requests and how to read
 /// an exchange into an [`LlmCall`].
@@ -108,7 +124,10 @@ pub fn parse(exchange: &Exchange) -> Result<LlmCall, ProviderError> {
         });
     };
     let mut call = (adapter.parse)(exchange);
-    call.provider = adapter.provider;
+    if call.provider.is_empty() {
+        // Adapters covering several providers (by host) set it themselves.
+        call.provider = adapter.provider;
+    }
     call.operation = adapter.operation;
     if call.usage.source == UsageSource::None {
         // Hook: token estimation (tokenize.rs, not written yet) fills usage here
@@ -132,5 +151,7 @@ pub fn error_type_for_status(status: u16) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod fixture_tests;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
+use super::super::{read_request, read_usage, ApiRequest};
 use super::*;
 use crate::protocol::exchange::{Exchange, Mark, Request, Response};
+use crate::provider::call::UsageSource;
 
 fn exchange(req_body: &str, status: u16, ctype: &str, body: &[u8], marks: Vec<Mark>) -> Exchange {
     Exchange {
@@ -39,7 +41,7 @@ const STREAM_REQ: &str = r#"{"model":"gpt-4o","stream":true}"#;
 #[test]
 fn request_fields_and_truncated_fallback() {
     let full = r#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}"#;
-    let mut want = ChatRequest {
+    let mut want = ApiRequest {
         model: "gpt-4o-mini".into(),
         stream: Some(true),
         include_usage: true,
@@ -51,7 +53,7 @@ fn request_fields_and_truncated_fallback() {
     let cut = &full.as_bytes()[..full.find("true").unwrap_or(0)];
     assert_eq!(
         read_request(cut),
-        ChatRequest {
+        ApiRequest {
             model: "gpt-4o-mini".into(),
             stream: None,
             include_usage: false,

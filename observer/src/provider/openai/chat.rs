@@ -1,0 +1,140 @@
+//! Chat Completions (`/v1/chat/completions`), legacy Completions
+//! (`/v1/completions`) and Embeddings (`/v1/embeddings`): one reader, since they
+//! share the body shapes.
+//!
+//! Request: `model`, `stream`, `stream_options.include_usage`.
+//! Response: a `chat.completion` / `text_completion` object (`choices[]`,
+//! `usage.prompt_tokens`, `usage.completion_tokens`), an embeddings `list`
+//! (`usage.prompt_tokens` only; no id), or (streams) `text/event-stream` of
+//! `data: {chunk}` events ended by `data: [DONE]`. Chat chunks carry
+//! `choices[].delta`, completions chunks `choices[].text`. With `include_usage`
+//! the last chunk before `[DONE]` has `"choices": []` and the usage of the whole
+//! call; other chunks carry `"usage": null`.
+
+use serde_json::Value;
+
+use super::{add_sse_defects, api_error_type, read_usage, scan_unparsed, BodyError};
+use crate::protocol::exchange::{Exchange, Response};
+use crate::protocol::sse;
+use crate::provider::call::LlmCall;
+use crate::provider::json;
+
+/// Reads a Chat Completions, Completions or Embeddings exchange.
+pub fn parse_chat(ex: &Exchange) -> LlmCall {
+    super::parse_with(ex, read_completion, read_stream)
+}
+
+/// A non-streaming response: a `chat.completion` object or an error object.
+pub(super) fn read_completion(
+    resp: &Response,
+    success: bool,
+    call: &mut LlmCall,
+) -> Option<BodyError> {
+    let Some(v) = json::parse(&resp.body) else {
+        return scan_unparsed(resp, success, call);
+    };
+    if let Some(err) = v.get("error").filter(|e| e.is_object()) {
+        return Some(BodyError::Api(api_error_type(err)));
+    }
+    call.response_id = json::str_at(&v, &["id"]).unwrap_or_default().to_owned();
+    call.response_model = json::str_at(&v, &["model"]).unwrap_or_default().to_owned();
+    call.finish_reason = first_choice(&v)
+        .and_then(|c| json::str_at(c, &["finish_reason"]))
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(usage) = v.get("usage").and_then(read_usage) {
+        call.usage = usage;
+    }
+    if success {
+        call.first_token_ns = resp.first_byte_ns;
+    }
+    (!resp.complete).then_some(BodyError::Incomplete)
+}
+
+/// A `text/event-stream` response of `chat.completion.chunk` events. A stream
+/// that delivered `[DONE]` is complete even when the client closed before the
+/// HTTP framing ended (SDKs stop reading at `[DONE]`). Without `[DONE]` it is
+/// incomplete when its framing did not end, or when it ended although every
+/// byte was kept (`partial` = bytes were lost, so a missing `[DONE]` proves
+/// nothing).
+pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<BodyError> {
+    let (events, stats) = sse::decode_all(&resp.body);
+    add_sse_defects(call, &stats);
+    let mut done = false;
+    let mut error = None;
+    for ev in &events {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+            call.body_defects = call.body_defects.saturating_add(1);
+            continue;
+        };
+        if let Some(err) = chunk.get("error").filter(|e| e.is_object()) {
+            error.get_or_insert(api_error_type(err));
+            continue;
+        }
+        if call.response_id.is_empty() {
+            call.response_id = json::str_at(&chunk, &["id"]).unwrap_or_default().to_owned();
+        }
+        if call.response_model.is_empty() {
+            call.response_model = json::str_at(&chunk, &["model"])
+                .unwrap_or_default()
+                .to_owned();
+        }
+        // Usage is cumulative: the last one seen wins, never a sum.
+        // Groq reports stream usage in `x_groq.usage` of the last chunk.
+        let usage = chunk.get("usage").and_then(read_usage);
+        if let Some(usage) = usage.or_else(|| chunk.pointer("/x_groq/usage").and_then(read_usage)) {
+            call.usage = usage;
+        }
+        let choices = chunk.get("choices").and_then(Value::as_array);
+        for choice in choices.into_iter().flatten() {
+            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if index == 0 {
+                if let Some(reason) = json::str_at(choice, &["finish_reason"]) {
+                    call.finish_reason = reason.to_owned();
+                }
+            }
+            let text = json::str_at(choice, &["text"]).is_some();
+            if call.first_token_ns == 0 && (text || delta_has_output(choice.get("delta"))) {
+                call.first_token_ns = resp.ts_at(ev.end_offset.saturating_sub(1));
+            }
+        }
+    }
+    if let Some(t) = error {
+        Some(BodyError::Api(t))
+    } else if !done && (!resp.complete || !partial) {
+        Some(BodyError::Incomplete)
+    } else {
+        None
+    }
+}
+
+/// Does a stream delta carry generated output (not just the role)?
+fn delta_has_output(delta: Option<&Value>) -> bool {
+    let Some(delta) = delta else {
+        return false;
+    };
+    let text = |k: &str| json::str_at(delta, &[k]).is_some();
+    let args = |call: &Value| json::str_at(call, &["function", "arguments"]).is_some();
+    text("content")
+        || text("refusal")
+        || text("reasoning_content")
+        || text("reasoning")
+        || json::str_at(delta, &["function_call", "arguments"]).is_some()
+        || delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .is_some_and(|calls| calls.iter().any(args))
+}
+
+fn first_choice(v: &Value) -> Option<&Value> {
+    v.get("choices")?.as_array()?.first()
+}
+
+#[cfg(test)]
+#[path = "chat_tests.rs"]
+mod tests;
