@@ -4,15 +4,17 @@
 //! shape, add it to [`ADAPTERS`], add fixtures under `tests/fixtures/<provider>/`
 //! and prices.
 
+pub mod anthropic;
 pub mod call;
 pub mod json;
 pub mod openai;
+pub mod wire;
 
 use crate::protocol::exchange::{header, Exchange, Headers};
 use call::{LlmCall, UsageSource};
 
 /// The registry, tried in order; the first adapter that matches wins.
-pub static ADAPTERS: &[Adapter] = &[openai::CHAT_COMPLETIONS];
+pub static ADAPTERS: &[Adapter] = &[openai::CHAT_COMPLETIONS, anthropic::MESSAGES];
 
 /// One API shape of one provider: how to recognise its requests and how to read
 /// an exchange into an [`LlmCall`].
@@ -134,3 +136,6 @@ pub fn error_type_for_status(status: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fixture_tests;

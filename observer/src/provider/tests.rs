@@ -170,7 +170,7 @@ fn split_http(raw: &[u8]) -> Raw {
     }
 }
 
-fn load_exchange(dir: &Path) -> Exchange {
+pub(super) fn load_exchange(dir: &Path) -> Exchange {
     let raw = std::fs::read(dir.join("request.http")).expect("request.http");
     let r = split_http(&raw);
     let mut parts = r.start_line.split(' ');
@@ -218,7 +218,7 @@ fn load_exchange(dir: &Path) -> Exchange {
     }
 }
 
-fn to_json(c: &LlmCall) -> Value {
+pub(super) fn to_json(c: &LlmCall) -> Value {
     json!({
         "provider": c.provider,
         "operation": c.operation,
@@ -242,7 +242,7 @@ fn to_json(c: &LlmCall) -> Value {
     })
 }
 
-fn fixture_root() -> PathBuf {
+pub(super) fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
