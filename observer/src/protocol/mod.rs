@@ -3,6 +3,7 @@
 pub mod body;
 pub mod exchange;
 pub mod http1;
+pub mod json_stream;
 pub mod sse;
 
 /// The contract every incremental parser shares.

@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod call;
+pub mod gemini;
 pub mod json;
 pub mod openai;
 pub mod wire;
@@ -14,7 +15,16 @@ use crate::protocol::exchange::{header, Exchange, Headers};
 use call::{LlmCall, UsageSource};
 
 /// The registry, tried in order; the first adapter that matches wins.
-pub static ADAPTERS: &[Adapter] = &[openai::CHAT_COMPLETIONS, anthropic::MESSAGES];
+pub static ADAPTERS: &[Adapter] = &[
+    openai::CHAT_COMPLETIONS,
+    anthropic::MESSAGES,
+    gemini::GENERATE_CONTENT,
+    gemini::EMBEDDINGS,
+    gemini::COUNT_TOKENS,
+    gemini::VERTEX_GENERATE_CONTENT,
+    gemini::VERTEX_EMBEDDINGS,
+    gemini::VERTEX_COUNT_TOKENS,
+];
 
 /// One API shape of one provider: how to recognise its requests and how to read
 /// an exchange into an [`LlmCall`].
