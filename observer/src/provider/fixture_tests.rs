@@ -63,6 +63,16 @@ fn anthropic_fixtures() {
     run_fixtures("anthropic", 7);
 }
 
+#[test]
+fn gemini_fixtures() {
+    run_fixtures("gemini", 7);
+}
+
+#[test]
+fn vertex_ai_fixtures() {
+    run_fixtures("vertex_ai", 2);
+}
+
 /// The response body of a fixture.
 fn body_of(provider: &str, case: &str) -> Vec<u8> {
     let ex = load_exchange(&fixture_root().join(provider).join(case));
@@ -76,6 +86,8 @@ fn sse_fixture_streams_decode_alike_at_every_split() {
         ("anthropic", "stream_tool_use"),
         ("anthropic", "stream_thinking"),
         ("anthropic", "stream_overloaded_error"),
+        ("gemini", "stream_sse"),
+        ("vertex_ai", "stream_sse_thoughts"),
     ];
     for (provider, case) in cases {
         let body = body_of(provider, case);
@@ -89,5 +101,22 @@ fn sse_fixture_streams_decode_alike_at_every_split() {
             dec.finish(&mut out);
             assert_eq!((out, dec.stats()), whole, "{provider}/{case}: split at {i}");
         }
+    }
+}
+
+#[test]
+fn json_array_fixture_stream_decodes_alike_at_every_split() {
+    use crate::protocol::json_stream::{decode_all, JsonArrayDecoder};
+    let body = body_of("gemini", "stream_json_array");
+    let whole = decode_all(&body);
+    assert_eq!(whole.0.len(), 3);
+    assert!(whole.2, "array closed");
+    for i in 0..=body.len() {
+        let mut dec = JsonArrayDecoder::new();
+        let mut out = Vec::new();
+        dec.push(&body[..i], &mut out);
+        dec.push(&body[i..], &mut out);
+        dec.finish(&mut out);
+        assert_eq!((out, dec.stats(), dec.closed()), whole, "split at {i}");
     }
 }
