@@ -21,7 +21,13 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/o
 /// One ring record: header bytes followed by the data.
 fn record(conn: u64, d: u16, pos: u64, data: &[u8], ts: u64) -> Vec<u8> {
     let h = ChunkHeader {
-        event: EventHeader { kind: kind::DATA, pid: 77, tid: 77, uid: 0, ts_ns: ts },
+        event: EventHeader {
+            kind: kind::DATA,
+            pid: 77,
+            tid: 77,
+            uid: 0,
+            ts_ns: ts,
+        },
         conn,
         pos,
         call_pos: pos,
@@ -33,7 +39,10 @@ fn record(conn: u64, d: u16, pos: u64, data: &[u8], ts: u64) -> Vec<u8> {
     };
     // SAFETY: ChunkHeader is plain integers.
     let mut v = unsafe {
-        std::slice::from_raw_parts((&h as *const ChunkHeader).cast::<u8>(), size_of::<ChunkHeader>())
+        std::slice::from_raw_parts(
+            (&h as *const ChunkHeader).cast::<u8>(),
+            size_of::<ChunkHeader>(),
+        )
     }
     .to_vec();
     v.extend_from_slice(data);
@@ -57,8 +66,14 @@ fn fixture(case: &str, file: &str) -> Vec<u8> {
 }
 
 fn workload() -> (Vec<Vec<u8>>, u64, u64) {
-    let chat = (fixture("chat_nonstream", "request.http"), fixture("chat_nonstream", "response.http"));
-    let stream = (fixture("chat_stream_usage", "request.http"), fixture("chat_stream_usage", "response.http"));
+    let chat = (
+        fixture("chat_nonstream", "request.http"),
+        fixture("chat_nonstream", "response.http"),
+    );
+    let stream = (
+        fixture("chat_stream_usage", "request.http"),
+        fixture("chat_stream_usage", "response.http"),
+    );
     let download_req = b"GET /file.bin HTTP/1.1\r\nHost: downloads.example.test\r\n\r\n".to_vec();
     let mut download_resp = b"HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n".to_vec();
     download_resp.resize(download_resp.len() + 65536, 0xa5);
@@ -109,14 +124,29 @@ fn run(records: &[Vec<u8>], ctx: &RecordContext, proc: &ProcessInfo) -> usize {
 
 fn bench(c: &mut Criterion) {
     let (records, exchanges, bytes) = workload();
-    let ctx = RecordContext { host: "bench".into(), realtime_offset_ns: 0 };
-    let proc = ProcessInfo { comm: "python".into(), exe: "/usr/bin/python3".into(), cmdline: "python app.py".into() };
-    assert_eq!(run(&records, &ctx, &proc), 80, "every LLM exchange must become a record");
+    let ctx = RecordContext {
+        host: "bench".into(),
+        realtime_offset_ns: 0,
+    };
+    let proc = ProcessInfo {
+        comm: "python".into(),
+        exe: "/usr/bin/python3".into(),
+        cmdline: "python app.py".into(),
+    };
+    assert_eq!(
+        run(&records, &ctx, &proc),
+        80,
+        "every LLM exchange must become a record"
+    );
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(exchanges));
-    g.bench_function("exchanges", |b| b.iter(|| run(black_box(&records), &ctx, &proc)));
+    g.bench_function("exchanges", |b| {
+        b.iter(|| run(black_box(&records), &ctx, &proc))
+    });
     g.throughput(Throughput::Bytes(bytes));
-    g.bench_function("bytes", |b| b.iter(|| run(black_box(&records), &ctx, &proc)));
+    g.bench_function("bytes", |b| {
+        b.iter(|| run(black_box(&records), &ctx, &proc))
+    });
     g.finish();
 }
 

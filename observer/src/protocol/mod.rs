@@ -4,6 +4,7 @@ pub mod body;
 pub mod eventstream;
 pub mod exchange;
 pub mod http1;
+pub mod json_stream;
 pub mod sse;
 
 /// The contract every incremental parser shares.

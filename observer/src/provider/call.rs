@@ -62,6 +62,11 @@ pub struct LlmCall {
     pub project: String,
     /// Provider region where the API says (Azure `x-ms-region`); not a row column.
     pub region: String,
+    /// Of `usage.cache_write_tokens`: writes to the 5-minute and the 1-hour
+    /// prompt cache (Anthropic bills them at different rates). Kept here rather
+    /// than in [`Usage`] so existing `Usage { … }` literals stay valid.
+    pub cache_write_5m_tokens: u64,
+    pub cache_write_1h_tokens: u64,
     /// Parts of the bodies the adapter could not read (JSON that did not parse,
     /// SSE lines dropped or decoded lossily). The caller adds it to a counter.
     pub body_defects: u32,

@@ -21,7 +21,14 @@ const RESP_FIRST: u64 = 1_500_000_000;
 const CHUNK_STEP: u64 = 10_000_000;
 
 /// Provider directories whose fixtures this runner reads.
-const PROVIDERS: [&str; 3] = ["openai", "azure_openai", "openai_compatible"];
+const PROVIDERS: [&str; 6] = [
+    "openai",
+    "azure_openai",
+    "openai_compatible",
+    "anthropic",
+    "gemini",
+    "vertex_ai",
+];
 
 /// Splits a raw response after its head and at transfer-chunk boundaries
 /// (segment `k` ends after chunk `k`'s data and CRLF). Malformed or truncated
@@ -116,6 +123,8 @@ fn to_json(c: &LlmCall) -> Value {
         "first_token_ns": c.first_token_ns,
         "organization": c.organization,
         "project": c.project,
+        "cache_write_5m_tokens": c.cache_write_5m_tokens,
+        "cache_write_1h_tokens": c.cache_write_1h_tokens,
     });
     // Fields only some providers have appear only when set.
     if !c.region.is_empty() {
@@ -163,7 +172,7 @@ fn fixtures() {
             count += 1;
         }
     }
-    assert!(count >= 28, "expected at least 30 fixtures, found {count}");
+    assert!(count >= 46, "expected at least 46 fixtures, found {count}");
 }
 
 /// Every streamed fixture decodes to the same events however its body is split.
@@ -194,5 +203,26 @@ fn fixture_streams_decode_alike_at_every_split() {
             }
         }
     }
-    assert!(streams >= 4, "streamed fixtures: {streams}");
+    assert!(streams >= 10, "streamed fixtures: {streams}");
+}
+
+#[test]
+fn json_array_fixture_stream_decodes_alike_at_every_split() {
+    use crate::protocol::json_stream::{decode_all, JsonArrayDecoder};
+    let dir = fixture_root().join("gemini/stream_json_array");
+    let body = load_exchange(&dir)
+        .response
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let whole = decode_all(&body);
+    assert_eq!(whole.0.len(), 3);
+    assert!(whole.2, "array closed");
+    for i in 0..=body.len() {
+        let mut dec = JsonArrayDecoder::new();
+        let mut out = Vec::new();
+        dec.push(&body[..i], &mut out);
+        dec.push(&body[i..], &mut out);
+        dec.finish(&mut out);
+        assert_eq!((out, dec.stats(), dec.closed()), whole, "split at {i}");
+    }
 }

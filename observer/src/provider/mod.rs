@@ -4,11 +4,14 @@
 //! shape, add it to [`ADAPTERS`], add fixtures under `tests/fixtures/<provider>/`
 //! and prices.
 
+pub mod anthropic;
 pub mod azure_openai;
 pub mod call;
+pub mod gemini;
 pub mod json;
 pub mod openai;
 pub mod openai_compat;
+pub mod wire;
 
 use crate::protocol::exchange::{header, Exchange, Headers};
 use call::{LlmCall, UsageSource};
@@ -23,6 +26,13 @@ pub static ADAPTERS: &[Adapter] = &[
     azure_openai::COMPLETIONS,
     azure_openai::EMBEDDINGS,
     azure_openai::RESPONSES,
+    anthropic::MESSAGES,
+    gemini::GENERATE_CONTENT,
+    gemini::EMBEDDINGS,
+    gemini::COUNT_TOKENS,
+    gemini::VERTEX_GENERATE_CONTENT,
+    gemini::VERTEX_EMBEDDINGS,
+    gemini::VERTEX_COUNT_TOKENS,
     // Last: matches by API shape on hosts no adapter above claimed.
     openai_compat::CHAT_COMPLETIONS,
     openai_compat::COMPLETIONS,
