@@ -98,7 +98,7 @@ fn keep(method: &str, path: &str, headers: &Headers) -> bool {
 
 /// The capture thread's work for the whole workload; returns records built.
 fn run(records: &[Vec<u8>], ctx: &RecordContext, proc: &ProcessInfo) -> usize {
-    let mut track = ConnTrack::new(65_536, u64::MAX);
+    let mut track = ConnTrack::new(65_536, u64::MAX, 256 * 1024);
     let mut done = Vec::new();
     let mut rows = 0;
     for r in records {

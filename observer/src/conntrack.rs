@@ -43,6 +43,9 @@ pub struct ConnStats {
     pub server_bytes_skipped: u64,
     pub evicted_idle: u64,
     pub evicted_full: u64,
+    /// Calls cut by the capture cap, and the bytes cut.
+    pub truncated_calls: u64,
+    pub truncated_bytes: u64,
 }
 
 /// HTTP-layer counters summed over connections.
@@ -73,17 +76,20 @@ pub struct ConnTrack {
     conns: HashMap<ConnKey, Conn>,
     max_conns: usize,
     idle_ns: u64,
+    /// The kernel's capture cap per call (see `probes::ProbeConfig`).
+    capture_max: u64,
     pub stats: ConnStats,
     /// HTTP counters of connections already ended.
     closed_http: HttpTotals,
 }
 
 impl ConnTrack {
-    pub fn new(max_conns: usize, idle_ns: u64) -> Self {
+    pub fn new(max_conns: usize, idle_ns: u64, capture_max: u32) -> Self {
         Self {
             conns: HashMap::new(),
             max_conns,
             idle_ns,
+            capture_max: u64::from(capture_max),
             stats: ConnStats::default(),
             closed_http: HttpTotals::default(),
         }
@@ -163,6 +169,22 @@ impl ConnTrack {
         };
         let mut exchanges = Vec::new();
         conn.http.push(direction, seg, interest, &mut exchanges);
+        // The kernel captures at most `capture_max` bytes of a call: when this
+        // chunk ends exactly there and the call was longer, the rest was cut.
+        let call_end = h.call_pos + u64::from(h.call_len);
+        if end == h.call_pos + self.capture_max.min(u64::from(h.call_len)) && end < call_end {
+            self.stats.truncated_calls += 1;
+            self.stats.truncated_bytes += call_end - end;
+            conn.next[side] = Some(call_end);
+            conn.http.push(
+                direction,
+                Segment::Gap {
+                    len: call_end - end,
+                },
+                interest,
+                &mut exchanges,
+            );
+        }
         let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
         out.extend(exchanges.into_iter().map(|exchange| Done {
             key,
@@ -255,6 +277,7 @@ mod tests {
     use super::*;
     use crate::protocol::exchange::Headers;
 
+    const CAP: u32 = 1 << 20;
     const REQ: &[u8] =
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}";
     const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
@@ -290,7 +313,7 @@ mod tests {
 
     #[test]
     fn reassembles_in_order_chunks_into_one_exchange() {
-        let mut t = ConnTrack::new(8, u64::MAX);
+        let mut t = ConnTrack::new(8, u64::MAX, CAP);
         let mut out = Vec::new();
         feed(&mut t, dir::WRITE, 0, 0, &REQ[..10], &mut out);
         feed(&mut t, dir::WRITE, 10, 0, &REQ[10..], &mut out);
@@ -316,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_repeated_chunk_is_dropped_and_an_overlap_trimmed() {
-        let mut t = ConnTrack::new(8, u64::MAX);
+        let mut t = ConnTrack::new(8, u64::MAX, CAP);
         let mut out = Vec::new();
         feed(&mut t, dir::WRITE, 0, 0, &REQ[..10], &mut out);
         feed(&mut t, dir::WRITE, 0, 0, &REQ[..10], &mut out);
@@ -331,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_lost_body_chunk_becomes_a_gap_and_framing_continues() {
-        let mut t = ConnTrack::new(8, u64::MAX);
+        let mut t = ConnTrack::new(8, u64::MAX, CAP);
         let mut out = Vec::new();
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
         feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
@@ -370,8 +393,26 @@ mod tests {
     }
 
     #[test]
+    fn a_call_cut_by_the_capture_cap_is_a_gap_at_once() {
+        let mut out = Vec::new();
+        let req = b"POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n{\"model\":";
+        let mut t = ConnTrack::new(8, u64::MAX, req.len() as u32);
+        let mut h = chunk(dir::WRITE, 0, 0, req, 1);
+        // The call wrote the head and 100 body bytes; only `req` was captured.
+        h.call_len = (req.len() - 9 + 100) as u32;
+        t.on_data(&h, req, &keep, &mut out);
+        assert_eq!((t.stats.truncated_calls, t.stats.truncated_bytes), (1, 91));
+        feed(&mut t, dir::READ, 0, 0, RESP, &mut out);
+        assert_eq!(out.len(), 1);
+        let ex = &out[0].exchange;
+        assert!(ex.partial, "bytes were cut");
+        assert_eq!(ex.request.body_len, 100);
+        assert_eq!(ex.response.as_ref().unwrap().body, b"hello");
+    }
+
+    #[test]
     fn a_direction_first_seen_mid_call_starts_at_the_call() {
-        let mut t = ConnTrack::new(8, u64::MAX);
+        let mut t = ConnTrack::new(8, u64::MAX, CAP);
         let mut out = Vec::new();
         // The call began at 0 but its first chunk was lost: a gap of 10, then data.
         feed(&mut t, dir::WRITE, 10, 0, &REQ[10..], &mut out);
@@ -380,7 +421,7 @@ mod tests {
 
     #[test]
     fn close_exit_and_idle_end_connections() {
-        let mut t = ConnTrack::new(8, 1_000);
+        let mut t = ConnTrack::new(8, 1_000, CAP);
         let mut out = Vec::new();
         feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
         t.on_close(
@@ -409,7 +450,7 @@ mod tests {
 
     #[test]
     fn the_oldest_connection_is_evicted_when_full() {
-        let mut t = ConnTrack::new(1, u64::MAX);
+        let mut t = ConnTrack::new(1, u64::MAX, CAP);
         let mut out = Vec::new();
         feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
         let mut h = chunk(dir::WRITE, 0, 0, REQ, 99);
@@ -420,7 +461,7 @@ mod tests {
 
     #[test]
     fn server_connections_are_skipped_after_role_detection() {
-        let mut t = ConnTrack::new(8, u64::MAX);
+        let mut t = ConnTrack::new(8, u64::MAX, CAP);
         let mut out = Vec::new();
         // The process read a request: it is the server; nothing after that is parsed.
         feed(&mut t, dir::READ, 0, 0, REQ, &mut out);

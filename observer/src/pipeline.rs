@@ -23,6 +23,7 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
+use observer_common::chunk::MAX_CAPTURE_PER_CALL;
 
 use crate::{
     attribution::process::ProcessCache,
@@ -89,7 +90,11 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         .map_err(|_| PipelineError::Thread("sink"))?;
 
     let processor = Processor {
-        conntrack: ConnTrack::new(65_536, 300 * 1_000_000_000),
+        conntrack: ConnTrack::new(
+            65_536,
+            300 * 1_000_000_000,
+            cfg.probes.capture_max.min(MAX_CAPTURE_PER_CALL),
+        ),
         procs: ProcessCache::default(),
         stats: Stats::default(),
         ctx: RecordContext {
@@ -378,6 +383,8 @@ impl Processor {
             ("conn_server_bytes_skipped", s.server_bytes_skipped),
             ("conn_evicted_idle", s.evicted_idle),
             ("conn_evicted_full", s.evicted_full),
+            ("conn_truncated_calls", s.truncated_calls),
+            ("conn_truncated_bytes", s.truncated_bytes),
             ("conn_open", self.conntrack.len() as u64),
             ("process_cache", self.procs.len() as u64),
         ] {

@@ -488,3 +488,32 @@ impl Clients<'_> {
         }
     }
 }
+
+impl Clients<'_> {
+    /// POSTs the bytes of `path` with `tests/clients/python/raw_post.py`
+    /// (stdlib, /usr/bin/python3): headers and body in ONE `SSL_write` call.
+    /// The result has the `x-request-id` header only; `pid` is python's.
+    pub fn raw_post_file(&self, path: &Path) -> CurlResponse {
+        let script = workspace_root().join("tests/clients/python/raw_post.py");
+        let out = run_bounded(
+            self.ns
+                .command("/usr/bin/python3")
+                .arg(script)
+                .args(["--host", API_HOST, "--ca"])
+                .arg(&self.ca.ca_pem)
+                .arg("--body")
+                .arg(path),
+            CALL_TIMEOUT,
+        )
+        .expect_ok("raw_post.py");
+        let v: Value = serde_json::from_str(out.stdout.trim())
+            .unwrap_or_else(|e| panic!("raw_post.py printed {:?}: {e}", out.stdout));
+        assert_eq!(v["pid"].as_u64(), Some(u64::from(out.pid)), "raw_post pid");
+        CurlResponse {
+            pid: out.pid,
+            status: v["status"].as_u64().expect("status") as u16,
+            headers: vec![("x-request-id".into(), sv(&v, "request_id"))],
+            body: sv(&v, "body"),
+        }
+    }
+}

@@ -129,14 +129,22 @@ fn tracefs_check(privileged: bool) -> Verdict {
     if let Some(dir) = tracefs_dir() {
         return Verdict::Pass(format!("{dir} mounted"));
     }
-    if privileged {
-        return Verdict::Warn(
-            "not mounted; `llm-observer run` mounts it at /sys/kernel/tracing".into(),
-        );
-    }
-    Verdict::Fail {
-        what: "tracefs not mounted or not readable".into(),
-        fix: "mount -t tracefs tracefs /sys/kernel/tracing (as root)".into(),
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mounted = mounts
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some("tracefs"));
+    match (mounted, privileged) {
+        (true, false) => Verdict::Fail {
+            what: "tracefs is mounted but not readable without privileges".into(),
+            fix: "run as root".into(),
+        },
+        (false, true) => {
+            Verdict::Warn("not mounted; `llm-observer run` mounts it at /sys/kernel/tracing".into())
+        }
+        _ => Verdict::Fail {
+            what: "tracefs not mounted or not readable".into(),
+            fix: "mount -t tracefs tracefs /sys/kernel/tracing (as root)".into(),
+        },
     }
 }
 

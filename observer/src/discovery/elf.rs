@@ -46,7 +46,15 @@ pub fn tls_symbols(path: &Path) -> Result<HashMap<&'static str, u64>, ElfError> 
         source,
     })?;
     let mut found = HashMap::new();
+    // Every exec on the host comes through here: reject files whose string
+    // tables lack the name before walking (possibly huge) symbol tables.
+    if !names_symbol(&obj, b"SSL_write\0") {
+        return Ok(found);
+    }
     for sym in obj.dynamic_symbols().chain(obj.symbols()) {
+        if found.len() == WANTED.len() {
+            break;
+        }
         if !sym.is_definition() || sym.address() == 0 {
             continue;
         }
@@ -75,6 +83,15 @@ pub fn tls_symbols(path: &Path) -> Result<HashMap<&'static str, u64>, ElfError> 
         }
     }
     Ok(found)
+}
+
+/// Does `.dynstr` or `.strtab` contain `name` (NUL-terminated)?
+fn names_symbol(obj: &object::File<'_>, name: &[u8]) -> bool {
+    [".dynstr", ".strtab"].iter().any(|section| {
+        obj.section_by_name(section)
+            .and_then(|s| s.data().ok())
+            .is_some_and(|data| memchr::memmem::find(data, name).is_some())
+    })
 }
 
 #[cfg(test)]
