@@ -1,0 +1,220 @@
+//! Reassembly by position, gaps, duplicates, ends of connections.
+
+use observer_common::chunk::{dir, kind, EventHeader};
+
+use super::*;
+use crate::protocol::exchange::Headers;
+
+const CAP: u32 = 1 << 20;
+const REQ: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}";
+const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+fn keep(_: &str, _: &str, _: &Headers) -> bool {
+    true
+}
+
+/// A chunk of `bytes` at stream position `pos`, part of a call starting at `call_pos`.
+fn chunk(d: u16, pos: u64, call_pos: u64, bytes: &[u8], ts: u64) -> ChunkHeader {
+    ChunkHeader {
+        event: EventHeader {
+            kind: kind::DATA,
+            pid: 10,
+            tid: 11,
+            uid: 0,
+            ts_ns: ts,
+        },
+        conn: 0xabc,
+        pos,
+        call_pos,
+        call_len: bytes.len() as u32,
+        captured: bytes.len() as u32,
+        dir: d,
+        lib: 1,
+        flags: 0,
+    }
+}
+
+fn feed(t: &mut ConnTrack, d: u16, pos: u64, call_pos: u64, bytes: &[u8], out: &mut Vec<Done>) {
+    t.on_data(&chunk(d, pos, call_pos, bytes, pos + 1), bytes, &keep, out);
+}
+
+#[test]
+fn reassembles_in_order_chunks_into_one_exchange() {
+    let mut t = ConnTrack::new(8, u64::MAX, CAP);
+    let mut out = Vec::new();
+    feed(&mut t, dir::WRITE, 0, 0, &REQ[..10], &mut out);
+    feed(&mut t, dir::WRITE, 10, 0, &REQ[10..], &mut out);
+    feed(&mut t, dir::READ, 0, 0, RESP, &mut out);
+    assert_eq!(out.len(), 1);
+    let d = &out[0];
+    assert_eq!(
+        (d.key, d.role, d.lib),
+        (
+            ConnKey {
+                pid: 10,
+                conn: 0xabc
+            },
+            Some(Role::Client),
+            1
+        )
+    );
+    assert_eq!(d.exchange.request.body, b"{}");
+    assert_eq!(d.exchange.response.as_ref().unwrap().body, b"hello");
+    assert!(!d.exchange.partial);
+    assert_eq!(t.stats.gaps, 0);
+}
+
+#[test]
+fn a_repeated_chunk_is_dropped_and_an_overlap_trimmed() {
+    let mut t = ConnTrack::new(8, u64::MAX, CAP);
+    let mut out = Vec::new();
+    feed(&mut t, dir::WRITE, 0, 0, &REQ[..10], &mut out);
+    feed(&mut t, dir::WRITE, 0, 0, &REQ[..10], &mut out);
+    // Overlaps the first chunk by 4 bytes.
+    feed(&mut t, dir::WRITE, 6, 0, &REQ[6..], &mut out);
+    feed(&mut t, dir::READ, 0, 0, RESP, &mut out);
+    assert_eq!(t.stats.duplicate_chunks, 1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].exchange.request.body, b"{}");
+    assert!(!out[0].exchange.partial);
+}
+
+#[test]
+fn a_lost_body_chunk_becomes_a_gap_and_framing_continues() {
+    let mut t = ConnTrack::new(8, u64::MAX, CAP);
+    let mut out = Vec::new();
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
+    feed(&mut t, dir::READ, 0, 0, head, &mut out);
+    // Bytes head.len()..+4 never arrive (ring full); the rest does.
+    feed(
+        &mut t,
+        dir::READ,
+        head.len() as u64 + 4,
+        0,
+        b"efghij",
+        &mut out,
+    );
+    assert_eq!((t.stats.gaps, t.stats.gap_bytes), (1, 4));
+    assert_eq!(out.len(), 1);
+    assert!(out[0].exchange.partial);
+    // The next exchange on the connection parses normally.
+    feed(
+        &mut t,
+        dir::WRITE,
+        REQ.len() as u64,
+        REQ.len() as u64,
+        REQ,
+        &mut out,
+    );
+    feed(
+        &mut t,
+        dir::READ,
+        head.len() as u64 + 10,
+        head.len() as u64 + 10,
+        RESP,
+        &mut out,
+    );
+    assert_eq!(out.len(), 2);
+    assert!(!out[1].exchange.partial);
+}
+
+#[test]
+fn a_call_cut_by_the_capture_cap_is_a_gap_at_once() {
+    let mut out = Vec::new();
+    let req =
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n{\"model\":";
+    let mut t = ConnTrack::new(8, u64::MAX, req.len() as u32);
+    let mut h = chunk(dir::WRITE, 0, 0, req, 1);
+    // The call wrote the head and 100 body bytes; only `req` was captured.
+    h.call_len = (req.len() - 9 + 100) as u32;
+    t.on_data(&h, req, &keep, &mut out);
+    assert_eq!((t.stats.truncated_calls, t.stats.truncated_bytes), (1, 91));
+    feed(&mut t, dir::READ, 0, 0, RESP, &mut out);
+    assert_eq!(out.len(), 1);
+    let ex = &out[0].exchange;
+    assert!(ex.partial, "bytes were cut");
+    assert_eq!(ex.request.body_len, 100);
+    assert_eq!(ex.response.as_ref().unwrap().body, b"hello");
+}
+
+#[test]
+fn a_direction_first_seen_mid_call_starts_at_the_call() {
+    let mut t = ConnTrack::new(8, u64::MAX, CAP);
+    let mut out = Vec::new();
+    // The call began at 0 but its first chunk was lost: a gap of 10, then data.
+    feed(&mut t, dir::WRITE, 10, 0, &REQ[10..], &mut out);
+    assert_eq!((t.stats.gaps, t.stats.gap_bytes), (1, 10));
+}
+
+#[test]
+fn close_exit_and_idle_end_connections() {
+    let mut t = ConnTrack::new(8, 1_000, CAP);
+    let mut out = Vec::new();
+    feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
+    t.on_close(
+        ConnKey {
+            pid: 10,
+            conn: 0xabc,
+        },
+        50,
+        &mut out,
+    );
+    assert_eq!(
+        out.len(),
+        1,
+        "a request without response is flushed at close"
+    );
+    assert!(out[0].exchange.response.is_none() && out[0].exchange.partial);
+    feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
+    t.on_exit(10, 60, &mut out);
+    assert_eq!((out.len(), t.len()), (2, 0));
+    feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
+    t.evict_idle(500, &mut out);
+    assert_eq!(t.len(), 1, "not idle yet");
+    t.evict_idle(5_000, &mut out);
+    assert_eq!((t.len(), t.stats.evicted_idle, out.len()), (0, 1, 3));
+}
+
+#[test]
+fn the_oldest_connection_is_evicted_when_full() {
+    let mut t = ConnTrack::new(1, u64::MAX, CAP);
+    let mut out = Vec::new();
+    feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
+    let mut h = chunk(dir::WRITE, 0, 0, REQ, 99);
+    h.conn = 0xdef;
+    t.on_data(&h, REQ, &keep, &mut out);
+    assert_eq!((t.len(), t.stats.evicted_full, out.len()), (1, 1, 1));
+}
+
+#[test]
+fn server_connections_are_skipped_after_role_detection() {
+    let mut t = ConnTrack::new(8, u64::MAX, CAP);
+    let mut out = Vec::new();
+    // The process read a request: it is the server; nothing after that is parsed.
+    feed(&mut t, dir::READ, 0, 0, REQ, &mut out);
+    feed(&mut t, dir::WRITE, 0, 0, RESP, &mut out);
+    feed(
+        &mut t,
+        dir::READ,
+        REQ.len() as u64,
+        REQ.len() as u64,
+        REQ,
+        &mut out,
+    );
+    assert_eq!(
+        t.stats.server_bytes_skipped,
+        (RESP.len() + REQ.len()) as u64
+    );
+    assert!(out.is_empty());
+    t.on_close(
+        ConnKey {
+            pid: 10,
+            conn: 0xabc,
+        },
+        9,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].role, Some(Role::Server));
+}
