@@ -191,3 +191,40 @@ fn read_body(resp: &Response, is_nd: bool, call: &mut LlmCall) -> (Option<&'stat
     }
     (error, done)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::exchange::Headers;
+    use crate::provider::detect;
+
+    fn h(list: &[(&str, &str)]) -> Headers {
+        list.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn detection_by_path_and_json_or_port() {
+        let op = |path, hs: &Headers| detect("POST", path, hs).map(|a| (a.provider, a.operation));
+        let json = h(&[
+            ("Host", "gpu-box:8080"),
+            ("Content-Type", "application/json"),
+        ]);
+        assert_eq!(op("/api/chat", &json), Some(("ollama", "chat")));
+        assert_eq!(op("/api/generate/", &json), Some(("ollama", "generate")));
+        // curl -d sends a form content type; the default port still says Ollama.
+        let curl = h(&[
+            ("Host", "localhost:11434"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ]);
+        assert_eq!(op("/api/chat", &curl), Some(("ollama", "chat")));
+        assert_eq!(op("/api/chat", &h(&[("Host", "example.com")])), None);
+        assert_eq!(op("/api/tags", &curl), None);
+        // OpenAI shapes: ollama on its port, openai_compatible elsewhere.
+        assert_eq!(op("/v1/chat/completions", &curl), Some(("ollama", "chat")));
+        assert_eq!(
+            op("/v1/chat/completions", &json).map(|p| p.0),
+            Some("openai_compatible")
+        );
+    }
+}
