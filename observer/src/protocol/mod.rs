@@ -5,6 +5,7 @@ pub mod eventstream;
 pub mod exchange;
 pub mod http1;
 pub mod json_stream;
+pub mod ndjson;
 pub mod sse;
 
 /// The contract every incremental parser shares.

@@ -1,6 +1,8 @@
 //! The fixture runner: `tests/fixtures/<provider>/<case>/` holds `request.http`
 //! and (optionally) `response.http` as raw HTTP/1.1 bytes, and `expected.json`
-//! with the [`LlmCall`] the case must produce.
+//! with the [`LlmCall`] the case must produce. Binary event-stream responses are
+//! built from `response.head.http` + `response.events.json` instead
+//! ([`fixture_build`](build)).
 //!
 //! The bytes go through the real HTTP/1.1 parser ([`Http1Conn`]), with bodies
 //! kept only where [`is_llm_request`] says so. Timestamps: the request is written
@@ -21,14 +23,19 @@ const RESP_FIRST: u64 = 1_500_000_000;
 const CHUNK_STEP: u64 = 10_000_000;
 
 /// Provider directories whose fixtures this runner reads.
-const PROVIDERS: [&str; 6] = [
+const PROVIDERS: [&str; 8] = [
     "openai",
     "azure_openai",
     "openai_compatible",
     "anthropic",
     "gemini",
     "vertex_ai",
+    "bedrock",
+    "ollama",
 ];
+
+#[path = "fixture_build.rs"]
+mod build;
 
 /// Splits a raw response after its head and at transfer-chunk boundaries
 /// (segment `k` ends after chunk `k`'s data and CRLF). Malformed or truncated
@@ -72,7 +79,7 @@ fn response_segments(raw: &[u8]) -> Vec<&[u8]> {
 /// The exchange the real HTTP/1.1 parser makes of a fixture's bytes.
 fn load_exchange(dir: &Path) -> Exchange {
     let request = std::fs::read(dir.join("request.http")).expect("request.http");
-    let response = std::fs::read(dir.join("response.http")).ok();
+    let response = build::response_bytes(dir);
     let interest = |m: &str, p: &str, h: &Headers| is_llm_request(m, p, h);
     let mut conn = Http1Conn::new(Limits::default());
     let mut out = Vec::new();
@@ -172,7 +179,7 @@ fn fixtures() {
             count += 1;
         }
     }
-    assert!(count >= 46, "expected at least 46 fixtures, found {count}");
+    assert!(count >= 56, "expected at least 56 fixtures, found {count}");
 }
 
 /// Every streamed fixture decodes to the same events however its body is split.
@@ -224,5 +231,69 @@ fn json_array_fixture_stream_decodes_alike_at_every_split() {
         dec.push(&body[i..], &mut out);
         dec.finish(&mut out);
         assert_eq!((out, dec.stats(), dec.closed()), whole, "split at {i}");
+    }
+}
+
+/// Bodies of the fixtures whose response content type starts with `mime`.
+fn stream_bodies(mime: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for provider in PROVIDERS {
+        for dir in cases(provider) {
+            let Some(resp) = load_exchange(&dir).response else {
+                continue;
+            };
+            if wire::content_type_is(&resp.headers, mime) {
+                out.push((dir, resp.body));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn event_stream_fixtures_decode_alike_at_every_split() {
+    use crate::protocol::eventstream::EventStreamDecoder;
+    let decode = |parts: &[&[u8]]| {
+        let mut dec = EventStreamDecoder::new();
+        let mut out = Vec::new();
+        for p in parts {
+            dec.push(p, &mut out);
+        }
+        let clean = dec.finish();
+        (out, *dec.stats(), clean)
+    };
+    let bodies = stream_bodies("application/vnd.amazon.eventstream");
+    assert!(bodies.len() >= 4, "event-stream fixtures: {}", bodies.len());
+    for (dir, body) in bodies {
+        let whole = decode(&[&body]);
+        assert!(!whole.0.is_empty() && whole.2, "{}", dir.display());
+        for i in 0..=body.len() {
+            let split = decode(&[&body[..i], &body[i..]]);
+            assert_eq!(split, whole, "{}: split at {i}", dir.display());
+        }
+    }
+}
+
+#[test]
+fn ndjson_fixtures_decode_alike_at_every_split() {
+    use crate::protocol::ndjson::{decode_all, NdjsonDecoder};
+    let bodies = stream_bodies("application/x-ndjson");
+    assert!(!bodies.is_empty(), "no NDJSON fixtures");
+    for (dir, body) in bodies {
+        let whole = decode_all(&body);
+        assert!(whole.0.len() > 1, "{}", dir.display());
+        for i in 0..=body.len() {
+            let mut dec = NdjsonDecoder::new();
+            let mut out = Vec::new();
+            dec.push(&body[..i], &mut out);
+            dec.push(&body[i..], &mut out);
+            let clean = dec.finish(&mut out);
+            assert_eq!(
+                (out, *dec.stats(), clean),
+                whole,
+                "{}: split at {i}",
+                dir.display()
+            );
+        }
     }
 }

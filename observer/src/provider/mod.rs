@@ -6,9 +6,11 @@
 
 pub mod anthropic;
 pub mod azure_openai;
+pub mod bedrock;
 pub mod call;
 pub mod gemini;
 pub mod json;
+pub mod ollama;
 pub mod openai;
 pub mod openai_compat;
 pub mod wire;
@@ -33,6 +35,13 @@ pub static ADAPTERS: &[Adapter] = &[
     gemini::VERTEX_GENERATE_CONTENT,
     gemini::VERTEX_EMBEDDINGS,
     gemini::VERTEX_COUNT_TOKENS,
+    bedrock::CONVERSE,
+    bedrock::INVOKE,
+    ollama::CHAT,
+    ollama::GENERATE,
+    ollama::OPENAI_CHAT_COMPLETIONS,
+    ollama::OPENAI_COMPLETIONS,
+    ollama::OPENAI_EMBEDDINGS,
     // Last: matches by API shape on hosts no adapter above claimed.
     openai_compat::CHAT_COMPLETIONS,
     openai_compat::COMPLETIONS,
