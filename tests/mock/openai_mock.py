@@ -22,9 +22,19 @@ Speaks OpenAI's wire format over TLS (HTTP/1.1 keep-alive, ALPN http/1.1 only):
 * ``GET /download/<n>``: n bytes of binary data (any Host, e.g.
   downloads.example.test), ``Content-Length``.
 
+* Other APIs, routed by Host header and path (all hosts on 127.0.0.1:443,
+  one certificate with every name): ``/v1/responses`` and ``/v1/embeddings``
+  (``openai_more_mock.py``), ``api.anthropic.com`` ``/v1/messages``
+  (``anthropic_mock.py``), ``generativelanguage.googleapis.com``
+  ``:generateContent`` / ``:streamGenerateContent`` (``gemini_mock.py``). Their
+  non-stream responses (Anthropic's excepted) are gzipped when the request's
+  ``Accept-Encoding`` lists gzip. They log ``kind`` ``responses``,
+  ``embeddings``, ``anthropic``, ``gemini`` with the raw provider ``usage``.
+
 Every served chat call is appended as one JSON line to ``--log``.
 """
 import argparse
+import gzip
 import http.server
 import json
 import os
@@ -35,6 +45,11 @@ import threading
 import time
 import uuid
 
+import anthropic_mock  # noqa: E402 (siblings in this directory)
+import gemini_mock
+import openai_more_mock
+
+OTHER_HOSTS = (anthropic_mock.HOST, gemini_mock.HOST)
 ORGANIZATION = "org-mockllmobserver"
 OPENAI_VERSION = "2020-10-01"
 RESPONSE_MODEL_SUFFIX = "-2024-07-18"
@@ -129,16 +144,48 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                        "type": "invalid_request_error", "param": None,
                                        "code": None}}, "req_" + uuid.uuid4().hex, 0)
 
-    def send_json(self, status, obj, request_id, processing_ms, extra=()):
-        body = json.dumps(obj, separators=(",", ":")).encode()
+    def send_body(self, status, body, content_type, headers, compress=False):
+        """Sends a whole body; gzips it (``Content-Encoding: gzip``) when
+        `compress` and the request's Accept-Encoding lists gzip, as the real
+        APIs do. Returns whether it was gzipped."""
+        gz = compress and "gzip" in self.headers.get("Accept-Encoding", "").lower()
+        if gz:
+            body = gzip.compress(body)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.common_headers(request_id, processing_ms)
-        for k, v in extra:
+        if gz:
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Vary", "Accept-Encoding")
+        for k, v in headers:
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
+        self.wfile.flush()
+        return gz
+
+    def send_json(self, status, obj, request_id, processing_ms, extra=(), compress=False):
+        """An OpenAI JSON response (OpenAI's headers); see `send_body`."""
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        headers = [("x-request-id", request_id), ("openai-organization", ORGANIZATION),
+                   ("openai-processing-ms", str(processing_ms)), ("openai-version", OPENAI_VERSION),
+                   ("x-ratelimit-limit-requests", "10000"), ("x-ratelimit-remaining-requests", "9999"),
+                   ("x-ratelimit-reset-requests", "6ms")]
+        return self.send_body(status, body, "application/json", headers + list(extra), compress)
+
+    def start_sse(self, request_id, headers=None, content_type="text/event-stream; charset=utf-8"):
+        """Status line and headers of a chunked SSE response (OpenAI's headers
+        unless `headers` is given)."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        if headers is None:
+            self.common_headers(request_id, 1)
+        else:
+            for k, v in headers:
+                self.send_header(k, v)
+        self.end_headers()
         self.wfile.flush()
 
     def chunk(self, data):
@@ -149,6 +196,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         started = time.monotonic()
         raw = self.read_body()
         request_id = "req_" + uuid.uuid4().hex
+        host = self.headers.get("Host", "").split(":")[0].lower()
+        if host in OTHER_HOSTS or self.path.split("?")[0] in ("/v1/responses", "/v1/embeddings"):
+            self.other_post(host, raw, request_id)
+            return
         if self.path.split("?")[0] != "/v1/chat/completions":
             self.send_json(404, {"error": {"message": "Invalid URL (POST %s)" % self.path,
                                            "type": "invalid_request_error", "param": None,
@@ -232,6 +283,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry.update(status=200, response_id=response_id, response_model=response_model,
                      prompt_tokens=pt, completion_tokens=n + reasoning, cached_tokens=cached,
                      reasoning_tokens=reasoning, error_type="", finish_reason=finish)
+        self.server.log(entry)
+
+
+    def other_post(self, host, raw, request_id):
+        """Routes by Host header and path to the sibling mocks (Anthropic,
+        Gemini, OpenAI Responses and Embeddings) and logs what they served."""
+        path = self.path.split("?")[0]
+        try:
+            req = json.loads(raw)
+        except ValueError:
+            req = None
+        if not isinstance(req, dict):
+            self.send_json(400, {"error": {"message": "bad JSON", "type": "invalid_request_error",
+                                           "param": None, "code": None}}, request_id, 1)
+            return
+        delay = self.server.piece_delay
+        if host == anthropic_mock.HOST and path == "/v1/messages":
+            entry = anthropic_mock.handle(self, req, delay)
+        elif host == gemini_mock.HOST and gemini_mock.is_model_path(path) and (
+                path.endswith(":generateContent") or path.endswith(":streamGenerateContent")):
+            entry = gemini_mock.handle(self, self.path, req, delay)
+        elif host not in OTHER_HOSTS and path == "/v1/responses":
+            entry = openai_more_mock.handle_responses(self, req, request_id, delay)
+        elif host not in OTHER_HOSTS and path == "/v1/embeddings":
+            entry = openai_more_mock.handle_embeddings(self, req, request_id)
+        else:
+            self.send_json(404, {"error": {"message": "Invalid URL (POST %s)" % self.path,
+                                           "type": "invalid_request_error", "param": None,
+                                           "code": None}}, request_id, 0)
+            return
+        entry["peer_port"] = self.client_address[1]
         self.server.log(entry)
 
 

@@ -1,7 +1,7 @@
-//! A throwaway test CA and one server certificate (SANs: the API host and the
-//! download host), made with the `openssl` CLI.
+//! A throwaway test CA and one server certificate (SANs: every host the mock
+//! serves, [`MOCK_HOSTS`]), made with the `openssl` CLI.
 
-use crate::netns::{API_HOST, DOWNLOAD_HOST};
+use crate::netns::{API_HOST, MOCK_HOSTS};
 use crate::util::run_bounded;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -64,10 +64,15 @@ impl TestCa {
                 &format!("/CN={API_HOST}"),
             ],
         );
+        let sans = MOCK_HOSTS
+            .iter()
+            .map(|h| format!("DNS:{h}"))
+            .collect::<Vec<_>>()
+            .join(",");
         fs::write(
             dir.join("ext.cnf"),
             format!(
-                "subjectAltName=DNS:{API_HOST},DNS:{DOWNLOAD_HOST}\nbasicConstraints=CA:FALSE\n\
+                "subjectAltName={sans}\nbasicConstraints=CA:FALSE\n\
              keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
             ),
         )

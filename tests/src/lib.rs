@@ -11,4 +11,5 @@ pub mod check;
 pub mod clients;
 pub mod mock;
 pub mod netns;
+pub mod sdk;
 pub mod util;

@@ -96,6 +96,15 @@ impl Mock {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Raw log entries whose `kind` is one of `kinds` (the sibling mocks'
+    /// `responses`, `embeddings`, `anthropic`, `gemini`, or `chat`).
+    pub fn entries_of(&self, kinds: &[&str]) -> Vec<Value> {
+        self.entries()
+            .into_iter()
+            .filter(|v| kinds.contains(&s(v, "kind").as_str()))
+            .collect()
+    }
+
     fn entries(&self) -> Vec<Value> {
         fs::read_to_string(&self.log)
             .unwrap_or_default()

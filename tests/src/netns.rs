@@ -11,6 +11,10 @@ use std::time::Duration;
 
 pub const API_HOST: &str = "api.openai.com";
 pub const DOWNLOAD_HOST: &str = "downloads.example.test";
+pub const ANTHROPIC_HOST: &str = "api.anthropic.com";
+pub const GEMINI_HOST: &str = "generativelanguage.googleapis.com";
+/// Every host the mock serves (Host-header routing on one 127.0.0.1:443).
+pub const MOCK_HOSTS: &[&str] = &[API_HOST, DOWNLOAD_HOST, ANTHROPIC_HOST, GEMINI_HOST];
 
 #[derive(Debug)]
 pub struct Netns {
@@ -40,9 +44,9 @@ impl Netns {
         ns
     }
 
-    /// Namespace with the API host and the download host.
+    /// Namespace with every host the mock serves ([`MOCK_HOSTS`]).
     pub fn with_test_hosts() -> Netns {
-        Netns::create(&[API_HOST, DOWNLOAD_HOST])
+        Netns::create(MOCK_HOSTS)
     }
 
     pub fn name(&self) -> &str {

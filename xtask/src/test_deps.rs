@@ -1,6 +1,7 @@
 //! Installs what the end-to-end tests' real clients need (idempotent; fast
 //! when already done): a Python venv at `<root>/.state/venv` with the pinned
-//! `openai` SDK, and `tests/clients/node/node_modules` from its lock file.
+//! `openai`, `anthropic` and `google-genai` SDKs, and
+//! `tests/clients/node/node_modules` from its lock file.
 //! Checks the system tools and names the Debian package of a missing one.
 //!
 //! Wire it from main.rs as e.g. `test_deps::install(&root)?` (not done here).
@@ -11,6 +12,13 @@ use std::process::Command;
 
 /// Pinned `openai` Python SDK (honours `OPENAI_BASE_URL`, `SSL_CERT_FILE`).
 pub const PY_OPENAI: &str = "openai==3.57.0";
+/// Pinned `anthropic` Python SDK (honours `ANTHROPIC_BASE_URL`, `SSL_CERT_FILE`).
+pub const PY_ANTHROPIC: &str = "anthropic==2.10.0";
+/// Pinned `google-genai` Python SDK (honours `GOOGLE_GEMINI_BASE_URL`,
+/// `SSL_CERT_FILE`; calls `/v1/models/{m}:generateContent`).
+pub const PY_GOOGLE_GENAI: &str = "google-genai==3.3.0";
+/// Every pinned Python package, installed in one `pip install`.
+pub const PY_PINS: &[&str] = &[PY_OPENAI, PY_ANTHROPIC, PY_GOOGLE_GENAI];
 /// The Node SDK is pinned in tests/clients/node/package.json (+ package-lock.json).
 const NODE_DIR: &str = "tests/clients/node";
 
@@ -57,8 +65,9 @@ pub fn install(root: &Path) -> Result<()> {
 
     let venv = root.join(".state/venv");
     let py = venv.join("bin/python");
-    let marker = venv.join(".e2e-openai-pin");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(PY_OPENAI) {
+    let marker = venv.join(".e2e-python-pins");
+    let pins = PY_PINS.join(" ");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(pins.as_str()) {
         if !py.exists() {
             run(Command::new("/usr/bin/python3")
                 .arg("-m")
@@ -71,9 +80,9 @@ pub fn install(root: &Path) -> Result<()> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            PY_OPENAI,
-        ]))?;
-        std::fs::write(&marker, PY_OPENAI).context("write venv marker")?;
+        ])
+        .args(PY_PINS))?;
+        std::fs::write(&marker, &pins).context("write venv marker")?;
     }
 
     let node_dir = root.join(NODE_DIR);
