@@ -29,3 +29,4 @@ pub mod record;
 pub mod recorder;
 pub mod sink;
 pub mod stats;
+pub mod tokenize;

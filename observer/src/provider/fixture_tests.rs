@@ -23,7 +23,7 @@ const RESP_FIRST: u64 = 1_500_000_000;
 const CHUNK_STEP: u64 = 10_000_000;
 
 /// Provider directories whose fixtures this runner reads.
-const PROVIDERS: [&str; 8] = [
+pub(crate) const PROVIDERS: [&str; 8] = [
     "openai",
     "azure_openai",
     "openai_compatible",
@@ -77,7 +77,7 @@ fn response_segments(raw: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The exchange the real HTTP/1.1 parser makes of a fixture's bytes.
-fn load_exchange(dir: &Path) -> Exchange {
+pub(crate) fn load_exchange(dir: &Path) -> Exchange {
     let request = std::fs::read(dir.join("request.http")).expect("request.http");
     let response = build::response_bytes(dir);
     let interest = |m: &str, p: &str, h: &Headers| is_llm_request(m, p, h);
@@ -140,11 +140,11 @@ fn to_json(c: &LlmCall) -> Value {
     v
 }
 
-fn fixture_root() -> PathBuf {
+pub(crate) fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
-fn cases(provider: &str) -> Vec<PathBuf> {
+pub(crate) fn cases(provider: &str) -> Vec<PathBuf> {
     let dir = std::fs::read_dir(fixture_root().join(provider));
     let mut cases: Vec<_> = dir
         .into_iter()

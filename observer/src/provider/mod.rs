@@ -149,8 +149,8 @@ pub fn parse(exchange: &Exchange) -> Result<LlmCall, ProviderError> {
     }
     call.operation = adapter.operation;
     if call.usage.source == UsageSource::None {
-        // Hook: token estimation (tokenize.rs, not written yet) fills usage here
-        // from the request and response bodies and sets UsageSource::Estimated.
+        // Only calls without provider usage reach the tokenizer.
+        openai::estimate::fill(exchange, &mut call);
     }
     Ok(call)
 }

@@ -11,6 +11,7 @@
 //! tokens, so they map 1:1.
 
 pub mod chat;
+pub mod estimate;
 pub mod responses;
 
 use serde_json::Value;
