@@ -13,20 +13,24 @@
 //! ```
 //!
 //! Parsers, adapters and records are synchronous and I/O-free; `pipeline` owns
-//! the tasks and channels.
+//! the tasks and channels; `processor` is the capture thread's synchronous
+//! work, shared with `replay` (capture files, `capfile`).
 
 pub mod attribution;
+pub mod capfile;
 pub mod capture;
 pub mod cli;
 pub mod conntrack;
 pub mod discovery;
 pub mod pipeline;
 pub mod probes;
+pub mod processor;
 pub mod protocol;
 pub mod provider;
 pub mod ratelimit;
 pub mod record;
 pub mod recorder;
+pub mod replay;
 pub mod sink;
 pub mod stats;
 pub mod tokenize;

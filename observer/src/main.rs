@@ -10,19 +10,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging();
     match cli.command {
-        Command::Run(args) => match cli::run::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("llm-observer: error: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Run(args) => exit(cli::run::run(args)),
+        Command::Replay(args) => exit(cli::replay::run(args)),
         Command::Doctor(args) => {
             if cli::doctor::run(args) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+fn exit<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("llm-observer: error: {err}");
+            ExitCode::FAILURE
         }
     }
 }

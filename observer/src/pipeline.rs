@@ -22,26 +22,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::{MapData, RingBuf};
-use observer_common::chunk::MAX_CAPTURE_PER_CALL;
-
 use crate::{
     attribution::process::ProcessCache,
-    capture::{decode, CaptureEvent},
-    conntrack::{ConnKey, ConnTrack, Done},
+    capfile::{self, CaptureWriter},
     discovery::Discovery,
     probes::{table, KernelCounters, ProbeConfig, Probes},
-    protocol::{
-        exchange::{Headers, Role},
-        http1::Interest,
-    },
-    provider,
-    ratelimit::LogLimit,
+    processor::{Outputs, Processor, ProcessorConfig},
     record::CallRecord,
-    recorder::{self, RecordContext},
+    recorder::RecordContext,
     sink::Sinks,
     stats::Stats,
 };
+use aya::maps::{MapData, RingBuf};
 
 /// What `run` needs (built from the CLI by `cli::run`).
 pub struct PipelineConfig {
@@ -51,6 +43,8 @@ pub struct PipelineConfig {
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub host: String,
+    /// Record every ring record here (plaintext!) for `replay`.
+    pub capture_file: Option<PathBuf>,
     pub stop: Arc<AtomicBool>,
     /// Called once probes are attached (logs `ready`, notifies systemd).
     pub on_ready: Box<dyn FnOnce(usize) + Send>,
@@ -60,12 +54,55 @@ pub struct PipelineConfig {
 pub enum PipelineError {
     #[error(transparent)]
     Probes(#[from] crate::probes::ProbeError),
+    #[error("cannot create --capture-file {path}: {source}")]
+    CaptureFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Thread(&'static str),
 }
 
+/// Records to the sink thread, exec'd pids to discovery.
+struct ChannelOutputs {
+    records: mpsc::SyncSender<CallRecord>,
+    execs: mpsc::Sender<u32>,
+}
+
+impl Outputs for ChannelOutputs {
+    fn record(&mut self, record: CallRecord) -> bool {
+        self.records.send(record).is_ok()
+    }
+
+    fn exec(&mut self, pid: u32) {
+        let _ = self.execs.send(pid);
+    }
+}
+
 /// Runs until `cfg.stop` is set; returns the final counters.
 pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
+    let ctx = RecordContext {
+        host: cfg.host,
+        realtime_offset_ns: realtime_offset_ns(),
+    };
+    let writer = match &cfg.capture_file {
+        Some(path) => {
+            let header = capfile::Header {
+                capture_max: cfg.probes.capture_max,
+                realtime_offset_ns: ctx.realtime_offset_ns as i64,
+                host: ctx.host.clone(),
+            };
+            let w = CaptureWriter::create(path, &header).map_err(|source| {
+                PipelineError::CaptureFile {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+            tracing::warn!(file = %path.display(), "recording plaintext of TLS traffic (API keys, prompts) to the capture file");
+            Some(w)
+        }
+        None => None,
+    };
     let mut probes = Probes::load(&cfg.probes)?;
     let ring = probes.take_events()?;
     let counters = probes.take_counters()?;
@@ -89,31 +126,33 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         })
         .map_err(|_| PipelineError::Thread("sink"))?;
 
-    let processor = Processor {
-        conntrack: ConnTrack::new(
-            65_536,
-            300 * 1_000_000_000,
-            cfg.probes.capture_max.min(MAX_CAPTURE_PER_CALL),
-        ),
-        procs: ProcessCache::default(),
-        stats: Stats::default(),
-        ctx: RecordContext {
-            host: cfg.host,
-            realtime_offset_ns: realtime_offset_ns(),
+    let processor = Processor::new(
+        ProcessorConfig {
+            capture_max: cfg.probes.capture_max,
+            ctx,
+            pids: cfg.pids,
+            comms: cfg.comms,
         },
-        pids: cfg.pids,
-        comms: cfg.comms,
-        records: record_tx,
-        execs: exec_tx,
-        done: Vec::new(),
-        log: LogLimit::new(Duration::from_secs(60)),
-        kernel_lost: 0,
-    };
+        ProcessCache::default(),
+        ChannelOutputs {
+            records: record_tx,
+            execs: exec_tx,
+        },
+    );
     let stop = cfg.stop.clone();
     let stats_file = cfg.stats_file;
     let capture = thread::Builder::new()
         .name("capture".into())
-        .spawn(move || capture_loop(ring, counters, processor, &stop, stats_file.as_deref()))
+        .spawn(move || {
+            capture_loop(
+                ring,
+                counters,
+                processor,
+                writer,
+                &stop,
+                stats_file.as_deref(),
+            )
+        })
         .map_err(|_| PipelineError::Thread("capture"))?;
 
     let mut discovery = Discovery::default();
@@ -202,10 +241,11 @@ fn discovery_loop(mut probes: Probes, mut discovery: Discovery, execs: mpsc::Rec
     }
 }
 
-fn capture_loop(
+fn capture_loop<O: Outputs>(
     mut ring: RingBuf<MapData>,
     counters: KernelCounters,
-    mut p: Processor,
+    mut p: Processor<O>,
+    mut writer: Option<CaptureWriter>,
     stop: &AtomicBool,
     stats_file: Option<&std::path::Path>,
 ) -> Stats {
@@ -214,13 +254,23 @@ fn capture_loop(
         let stopping = stop.load(Ordering::Relaxed);
         wait_readable(&ring, Duration::from_millis(100));
         while let Some(item) = ring.next() {
+            if let Some(w) = &mut writer {
+                w.record(&item, |pid| p.process(pid).clone());
+            }
             p.handle(&item);
         }
         if stopping || last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
-            p.tick(monotonic_ns());
-            for (name, v) in counters.read() {
-                p.stats.set(name, v);
+            let now = monotonic_ns();
+            p.tick(now);
+            let kernel = counters.read();
+            for (name, v) in &kernel {
+                p.stats.set(name, *v);
+            }
+            if let Some(w) = &mut writer {
+                let values: Vec<u64> = kernel.iter().map(|k| k.1).collect();
+                w.tick(now, &values);
+                w.report(&mut p.stats);
             }
             p.warn_kernel_losses();
             if let Some(f) = stats_file {
@@ -230,7 +280,12 @@ fn capture_loop(
             }
         }
         if stopping {
-            p.finish(monotonic_ns());
+            let now = monotonic_ns();
+            p.finish(now);
+            if let Some(w) = &mut writer {
+                w.finish(now);
+                w.report(&mut p.stats);
+            }
             if let Some(f) = stats_file {
                 let _ = p.stats.write_file(f);
             }
@@ -247,173 +302,6 @@ fn wait_readable(ring: &RingBuf<MapData>, timeout: Duration) {
     };
     // SAFETY: one valid pollfd for the duration of the call.
     unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
-}
-
-/// Bodies are kept only for requests a provider adapter recognises.
-struct LlmInterest;
-
-impl Interest for LlmInterest {
-    fn wants(&self, method: &str, path: &str, headers: &Headers) -> bool {
-        provider::is_llm_request(method, path, headers)
-    }
-}
-
-/// The synchronous part: events in, records out.
-struct Processor {
-    conntrack: ConnTrack,
-    procs: ProcessCache,
-    stats: Stats,
-    ctx: RecordContext,
-    pids: Vec<u32>,
-    comms: Vec<String>,
-    records: mpsc::SyncSender<CallRecord>,
-    execs: mpsc::Sender<u32>,
-    done: Vec<Done>,
-    log: LogLimit,
-    /// `kernel_chunks_lost` at the last tick.
-    kernel_lost: u64,
-}
-
-impl Processor {
-    fn handle(&mut self, record: &[u8]) {
-        let event = match decode(record) {
-            Ok(e) => e,
-            Err(err) => {
-                self.stats.add("decode_errors", 1);
-                if let Some(suppressed) = self.log.allow("decode") {
-                    tracing::warn!(%err, suppressed, "undecodable ring record skipped");
-                }
-                return;
-            }
-        };
-        match event {
-            CaptureEvent::Data { header, bytes } => {
-                self.stats.add("events_data", 1);
-                self.stats.add("events_data_bytes", bytes.len() as u64);
-                self.conntrack
-                    .on_data(&header, bytes, &LlmInterest, &mut self.done);
-                self.flush_done();
-            }
-            CaptureEvent::Close { event, conn } => {
-                self.stats.add("events_close", 1);
-                self.conntrack.on_close(
-                    ConnKey {
-                        pid: event.pid,
-                        conn,
-                    },
-                    event.ts_ns,
-                    &mut self.done,
-                );
-                self.flush_done();
-            }
-            CaptureEvent::Exec { event, comm } => {
-                self.stats.add("events_exec", 1);
-                self.procs.on_exec(event.pid, comm);
-                let _ = self.execs.send(event.pid);
-            }
-            CaptureEvent::Exit { event } => {
-                self.stats.add("events_exit", 1);
-                self.conntrack
-                    .on_exit(event.pid, event.ts_ns, &mut self.done);
-                self.flush_done();
-                self.procs.on_exit(event.pid);
-            }
-        }
-    }
-
-    /// Turns finished exchanges into records.
-    fn flush_done(&mut self) {
-        for done in std::mem::take(&mut self.done) {
-            self.stats.add("exchanges", 1);
-            if done.role == Some(Role::Server) {
-                self.stats.add("exchanges_server_role", 1);
-                continue;
-            }
-            if !done.exchange.bodies_kept {
-                self.stats.add("exchanges_non_llm", 1);
-                continue;
-            }
-            let call = match provider::parse(&done.exchange) {
-                Ok(call) => call,
-                Err(err) => {
-                    self.stats.add("provider_errors", 1);
-                    if let Some(suppressed) = self.log.allow("provider") {
-                        tracing::warn!(%err, suppressed, "LLM exchange not understood, skipped");
-                    }
-                    continue;
-                }
-            };
-            self.stats
-                .add("provider_body_defects", u64::from(call.body_defects));
-            let proc = self.procs.get(done.key.pid).clone();
-            if !self.selected(done.key.pid, &proc.comm) {
-                self.stats.add("records_filtered", 1);
-                continue;
-            }
-            let record = recorder::build(&self.ctx, &done, &call, &proc);
-            self.stats.add("records", 1);
-            if self.records.send(record).is_err() {
-                self.stats.add("records_dropped", 1);
-                if let Some(suppressed) = self.log.allow("sink") {
-                    tracing::error!(suppressed, "record dropped: the sink has stopped");
-                }
-            }
-        }
-    }
-
-    fn selected(&self, pid: u32, comm: &str) -> bool {
-        (self.pids.is_empty() || self.pids.contains(&pid))
-            && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm))
-    }
-
-    /// Once a second: idle connections end; gauges refresh.
-    fn tick(&mut self, now_ns: u64) {
-        self.conntrack.evict_idle(now_ns, &mut self.done);
-        self.flush_done();
-        let s = self.conntrack.stats;
-        let h = self.conntrack.http_totals();
-        for (name, v) in [
-            ("http_invalid", h.invalid),
-            ("http_bytes_skipped", h.bytes_skipped),
-            ("http_orphan_responses", h.orphan_responses),
-            ("conn_total", s.connections),
-            ("conn_gaps", s.gaps),
-            ("conn_gap_bytes", s.gap_bytes),
-            ("conn_duplicate_chunks", s.duplicate_chunks),
-            ("conn_server_bytes_skipped", s.server_bytes_skipped),
-            ("conn_evicted_idle", s.evicted_idle),
-            ("conn_evicted_full", s.evicted_full),
-            ("conn_truncated_calls", s.truncated_calls),
-            ("conn_truncated_bytes", s.truncated_bytes),
-            ("conn_open", self.conntrack.len() as u64),
-            ("process_cache", self.procs.len() as u64),
-        ] {
-            self.stats.set(name, v);
-        }
-    }
-
-    /// Ring-buffer losses since the last tick, logged (rate-limited).
-    fn warn_kernel_losses(&mut self) {
-        let lost = self.stats.get("kernel_chunks_lost");
-        if lost > self.kernel_lost {
-            if let Some(suppressed) = self.log.allow("ring") {
-                tracing::warn!(
-                    chunks = lost - self.kernel_lost,
-                    bytes_total = self.stats.get("kernel_bytes_lost"),
-                    suppressed,
-                    "ring buffer full: plaintext lost (raise --ring-mib)"
-                );
-            }
-            self.kernel_lost = lost;
-        }
-    }
-
-    /// Shutdown: open connections end now.
-    fn finish(&mut self, now_ns: u64) {
-        self.conntrack.drain_all(now_ns, &mut self.done);
-        self.flush_done();
-        self.tick(now_ns);
-    }
 }
 
 fn monotonic_ns() -> u64 {

@@ -14,12 +14,22 @@ pub struct ProcessInfo {
 #[derive(Default)]
 pub struct ProcessCache {
     by_pid: HashMap<u32, ProcessInfo>,
+    /// Never read /proc (replay: identities come from the capture file).
+    offline: bool,
 }
 
 impl ProcessCache {
+    /// A cache that never reads /proc: unknown pids get an empty identity.
+    pub fn offline() -> Self {
+        Self {
+            by_pid: HashMap::new(),
+            offline: true,
+        }
+    }
+
     /// The process called execve: its identity changed.
     pub fn on_exec(&mut self, pid: u32, comm: String) {
-        let mut info = read_proc(pid);
+        let mut info = self.read(pid);
         if !comm.is_empty() {
             info.comm = comm;
         }
@@ -31,7 +41,27 @@ impl ProcessCache {
     }
 
     pub fn get(&mut self, pid: u32) -> &ProcessInfo {
-        self.by_pid.entry(pid).or_insert_with(|| read_proc(pid))
+        let offline = self.offline;
+        self.by_pid.entry(pid).or_insert_with(|| {
+            if offline {
+                ProcessInfo::default()
+            } else {
+                read_proc(pid)
+            }
+        })
+    }
+
+    /// Sets the identity of `pid` (as recorded elsewhere).
+    pub fn insert(&mut self, pid: u32, info: ProcessInfo) {
+        self.by_pid.insert(pid, info);
+    }
+
+    fn read(&self, pid: u32) -> ProcessInfo {
+        if self.offline {
+            ProcessInfo::default()
+        } else {
+            read_proc(pid)
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -82,5 +112,14 @@ mod tests {
         assert_eq!(cache.get(u32::MAX - 1).comm, "curl");
         cache.on_exit(u32::MAX - 1);
         assert_eq!(cache.get(u32::MAX - 1).comm, "");
+    }
+
+    #[test]
+    fn offline_never_reads_proc() {
+        let mut cache = ProcessCache::offline();
+        assert_eq!(cache.get(std::process::id()), &ProcessInfo::default());
+        cache.on_exec(std::process::id(), "curl".into());
+        assert_eq!(cache.get(std::process::id()).exe, "");
+        assert_eq!(cache.get(std::process::id()).comm, "curl");
     }
 }

@@ -1,6 +1,7 @@
 //! Command line: one file per subcommand.
 
 pub mod doctor;
+pub mod replay;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,7 @@ pub struct Cli {
 pub enum Command {
     Run(run::RunArgs),
     Doctor(doctor::DoctorArgs),
+    Replay(replay::ReplayArgs),
 }
 
 /// Logs to stderr; `LLM_OBSERVER_LOG` (or `RUST_LOG`) sets the filter.

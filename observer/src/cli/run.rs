@@ -39,6 +39,15 @@ pub struct RunArgs {
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = parse_ring_mib)]
     pub ring_mib: u32,
+    /// Record every captured TLS read/write to this file for `replay`. The
+    /// file holds the PLAINTEXT of TLS traffic, API keys and prompts included
+    /// (mode 0600); needs --i-understand-this-records-plaintext.
+    #[arg(long, value_name = "PATH")]
+    pub capture_file: Option<PathBuf>,
+    /// Confirms that --capture-file writes decrypted TLS traffic (API keys,
+    /// prompts, responses) to disk.
+    #[arg(long)]
+    pub i_understand_this_records_plaintext: bool,
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
@@ -52,6 +61,8 @@ fn parse_ring_mib(s: &str) -> Result<u32, String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("--capture-file writes the plaintext of TLS traffic (API keys, prompts, responses) to disk; add --i-understand-this-records-plaintext to confirm")]
+    CaptureNotAcknowledged,
     #[error("cannot open --jsonl {path}: {source}")]
     Jsonl {
         path: String,
@@ -64,6 +75,9 @@ pub enum RunError {
 }
 
 pub fn run(args: RunArgs) -> Result<(), RunError> {
+    if args.capture_file.is_some() && !args.i_understand_this_records_plaintext {
+        return Err(RunError::CaptureNotAcknowledged);
+    }
     let jsonl_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let jsonl = match &args.jsonl {
         Some(p) => Some(JsonlSink::open(p).map_err(|source| RunError::Jsonl {
@@ -90,6 +104,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         pids: args.pids,
         comms: args.comms,
         host: host_name(),
+        capture_file: args.capture_file,
         stop,
         on_ready: Box::new(|files| {
             tracing::info!(tls_files = files, "ready: probes attached, capturing");

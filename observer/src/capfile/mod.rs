@@ -1,0 +1,151 @@
+//! Capture files: what `run --capture-file` records and `replay` reads back.
+//!
+//! THE FILE HOLDS PLAINTEXT of TLS traffic (API keys, prompts, responses).
+//!
+//! Layout, all integers little-endian:
+//!
+//! ```text
+//! header  magic "LLMOCAP\0" | version u16 | capture_max u32
+//!         | realtime_offset_ns i64 | host_len u16 | host (UTF-8)
+//! entry*  tag u8 | len u32 | crc32 u32 (of tag, len, payload) | payload[len]
+//!   RECORD   1  a ring-buffer record as received (DATA records up to
+//!               their captured bytes: the rest of the fixed slot is unused)
+//!   PROCESS  2  pid u32 | comm | exe | cmdline   (each: len u32 | UTF-8),
+//!               written before a pid's first record and again after exec
+//!   TICK     3  now_ns u64 | kernel counters u64 × n (observer_common::counters order)
+//!   END      4  now_ns u64: the agent stopped cleanly
+//! ```
+//!
+//! Entries with an unknown tag are skipped (newer writers may add some).
+
+mod reader;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use reader::{CaptureReader, Next, ReadError};
+pub use writer::CaptureWriter;
+
+use crate::attribution::process::ProcessInfo;
+
+pub const MAGIC: [u8; 8] = *b"LLMOCAP\0";
+pub const VERSION: u16 = 1;
+/// Entries longer than this are corrupt (a record is at most 16 KiB).
+pub const MAX_ENTRY: u32 = 4 << 20;
+/// Each process string is cut to this many bytes.
+pub const MAX_STRING: usize = 256 << 10;
+
+pub mod tag {
+    pub const RECORD: u8 = 1;
+    pub const PROCESS: u8 = 2;
+    pub const TICK: u8 = 3;
+    pub const END: u8 = 4;
+}
+
+/// What the capture shares: the agent's settings and clock when it ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub capture_max: u32,
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC of the recording agent, in ns.
+    pub realtime_offset_ns: i64,
+    pub host: String,
+}
+
+impl Header {
+    pub fn encode(&self) -> Vec<u8> {
+        let host = &self.host.as_bytes()[..self.host.len().min(u16::MAX as usize)];
+        let mut v = Vec::with_capacity(24 + host.len());
+        v.extend_from_slice(&MAGIC);
+        v.extend_from_slice(&VERSION.to_le_bytes());
+        v.extend_from_slice(&self.capture_max.to_le_bytes());
+        v.extend_from_slice(&self.realtime_offset_ns.to_le_bytes());
+        v.extend_from_slice(&(host.len() as u16).to_le_bytes());
+        v.extend_from_slice(host);
+        v
+    }
+}
+
+/// One decoded entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Record(Vec<u8>),
+    Process { pid: u32, info: ProcessInfo },
+    Tick { now_ns: u64, kernel: Vec<u64> },
+    End { now_ns: u64 },
+}
+
+/// Frames one entry: tag, length, checksum, payload.
+pub fn frame(tag: u8, payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut v = Vec::with_capacity(9 + payload.len());
+    v.push(tag);
+    v.extend_from_slice(&len);
+    v.extend_from_slice(&checksum(tag, len, payload).to_le_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+fn checksum(tag: u8, len: [u8; 4], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[tag]);
+    h.update(&len);
+    h.update(payload);
+    h.finalize()
+}
+
+pub fn process_payload(pid: u32, info: &ProcessInfo) -> Vec<u8> {
+    let mut v = pid.to_le_bytes().to_vec();
+    for s in [&info.comm, &info.exe, &info.cmdline] {
+        let b = &s.as_bytes()[..s.len().min(MAX_STRING)];
+        v.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        v.extend_from_slice(b);
+    }
+    v
+}
+
+/// A PROCESS payload; None when malformed.
+pub fn parse_process(mut p: &[u8]) -> Option<(u32, ProcessInfo)> {
+    let pid = take_u32(&mut p)?;
+    let mut s = [String::new(), String::new(), String::new()];
+    for slot in &mut s {
+        let n = take_u32(&mut p)? as usize;
+        let (b, rest) = (p.get(..n)?, p.get(n..)?);
+        *slot = String::from_utf8_lossy(b).into_owned();
+        p = rest;
+    }
+    let [comm, exe, cmdline] = s;
+    p.is_empty()
+        .then_some((pid, ProcessInfo { comm, exe, cmdline }))
+}
+
+fn take_u32(p: &mut &[u8]) -> Option<u32> {
+    let (b, rest) = p.split_first_chunk::<4>()?;
+    *p = rest;
+    Some(u32::from_le_bytes(*b))
+}
+
+fn take_u64(p: &mut &[u8]) -> Option<u64> {
+    let (b, rest) = p.split_first_chunk::<8>()?;
+    *p = rest;
+    Some(u64::from_le_bytes(*b))
+}
+
+/// A TICK payload; None when malformed.
+pub fn parse_tick(mut p: &[u8]) -> Option<(u64, Vec<u64>)> {
+    let now = take_u64(&mut p)?;
+    if !p.len().is_multiple_of(8) {
+        return None;
+    }
+    let mut kernel = Vec::with_capacity(p.len() / 8);
+    while let Some(v) = take_u64(&mut p) {
+        kernel.push(v);
+    }
+    Some((now, kernel))
+}
+
+/// An END payload; None when malformed.
+pub fn parse_end(mut p: &[u8]) -> Option<u64> {
+    let now = take_u64(&mut p)?;
+    p.is_empty().then_some(now)
+}

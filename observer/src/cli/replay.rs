@@ -1,0 +1,70 @@
+//! `llm-observer replay FILE`: a capture file (from `run --capture-file`)
+//! through the same processing as `run`; no eBPF, no root.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::{
+    replay::{self, ReplayConfig, ReplayError},
+    sink::{console::ConsoleSink, jsonl::JsonlSink, Sinks},
+};
+
+/// Replay a capture file: write the records `run` made (new record_id each).
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The capture file written by `run --capture-file`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Write one JSON object per call to this file (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub jsonl: Option<PathBuf>,
+    /// Do not print the one-line summary per call.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Only records of these process ids (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only records of processes with this name (comm; repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayCliError {
+    #[error("cannot open --jsonl {path}: {source}")]
+    Jsonl {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+/// Replays; prints damage (one line) and the counters to stderr.
+pub fn run(args: ReplayArgs) -> Result<(), ReplayCliError> {
+    let jsonl_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let jsonl = match &args.jsonl {
+        Some(p) => Some(JsonlSink::open(p).map_err(|source| ReplayCliError::Jsonl {
+            path: p.display().to_string(),
+            source,
+        })?),
+        None => None,
+    };
+    let sinks = Sinks {
+        jsonl,
+        console: (!args.quiet).then(|| ConsoleSink::new(jsonl_stdout)),
+    };
+    let shown = args.file.display().to_string();
+    let done = replay::replay_file(ReplayConfig {
+        file: args.file,
+        sinks,
+        pids: args.pids,
+        comms: args.comms,
+    })?;
+    for d in &done.damage {
+        eprintln!("llm-observer: warning: {shown}: {d}");
+    }
+    eprintln!("llm-observer: replay counters: {}", done.stats.to_json());
+    Ok(())
+}

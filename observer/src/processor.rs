@@ -1,0 +1,257 @@
+//! The synchronous part of the capture thread: ring records in, records out.
+//! Shared by `run` (records go to the sink thread) and `replay` (records go
+//! straight to the sinks); no I/O of its own beyond the process cache.
+
+use std::time::Duration;
+
+use observer_common::chunk::MAX_CAPTURE_PER_CALL;
+
+use crate::{
+    attribution::process::{ProcessCache, ProcessInfo},
+    capture::{decode, CaptureEvent},
+    conntrack::{ConnKey, ConnTrack, Done},
+    protocol::{
+        exchange::{Headers, Role},
+        http1::Interest,
+    },
+    provider,
+    ratelimit::LogLimit,
+    record::CallRecord,
+    recorder::{self, RecordContext},
+    stats::Stats,
+};
+
+/// Where the processor's results go.
+pub trait Outputs {
+    /// A finished record; false when it could not be delivered (counted).
+    fn record(&mut self, record: CallRecord) -> bool;
+    /// A process called execve (discovery rescans it).
+    fn exec(&mut self, _pid: u32) {}
+}
+
+/// What the processor needs to know about the capture.
+#[derive(Clone, Debug)]
+pub struct ProcessorConfig {
+    /// The capture cap per TLS call the kernel applied.
+    pub capture_max: u32,
+    pub ctx: RecordContext,
+    /// Record only these pids / comms (empty: all).
+    pub pids: Vec<u32>,
+    pub comms: Vec<String>,
+}
+
+/// Bodies are kept only for requests a provider adapter recognises.
+struct LlmInterest;
+
+impl Interest for LlmInterest {
+    fn wants(&self, method: &str, path: &str, headers: &Headers) -> bool {
+        provider::is_llm_request(method, path, headers)
+    }
+}
+
+/// Events in, records out.
+pub struct Processor<O> {
+    conntrack: ConnTrack,
+    procs: ProcessCache,
+    pub stats: Stats,
+    ctx: RecordContext,
+    pids: Vec<u32>,
+    comms: Vec<String>,
+    out: O,
+    done: Vec<Done>,
+    log: LogLimit,
+    /// `kernel_chunks_lost` at the last tick.
+    kernel_lost: u64,
+    /// Latest event timestamp seen (CLOCK_MONOTONIC ns).
+    last_ts_ns: u64,
+}
+
+impl<O: Outputs> Processor<O> {
+    pub fn new(cfg: ProcessorConfig, procs: ProcessCache, out: O) -> Self {
+        Self {
+            conntrack: ConnTrack::new(
+                65_536,
+                300 * 1_000_000_000,
+                cfg.capture_max.min(MAX_CAPTURE_PER_CALL),
+            ),
+            procs,
+            stats: Stats::default(),
+            ctx: cfg.ctx,
+            pids: cfg.pids,
+            comms: cfg.comms,
+            out,
+            done: Vec::new(),
+            log: LogLimit::new(Duration::from_secs(60)),
+            kernel_lost: 0,
+            last_ts_ns: 0,
+        }
+    }
+
+    /// The identity of `pid` the records get (resolved and cached on first use).
+    pub fn process(&mut self, pid: u32) -> &ProcessInfo {
+        self.procs.get(pid)
+    }
+
+    /// Sets the identity of `pid` (replay: from the capture file).
+    pub fn set_process(&mut self, pid: u32, info: ProcessInfo) {
+        self.procs.insert(pid, info);
+    }
+
+    /// Latest event timestamp handled so far.
+    pub fn last_ts_ns(&self) -> u64 {
+        self.last_ts_ns
+    }
+
+    pub fn into_outputs(self) -> O {
+        self.out
+    }
+
+    /// One ring-buffer record.
+    pub fn handle(&mut self, record: &[u8]) {
+        let event = match decode(record) {
+            Ok(e) => e,
+            Err(err) => {
+                self.stats.add("decode_errors", 1);
+                if let Some(suppressed) = self.log.allow("decode") {
+                    tracing::warn!(%err, suppressed, "undecodable ring record skipped");
+                }
+                return;
+            }
+        };
+        match event {
+            CaptureEvent::Data { header, bytes } => {
+                self.seen(header.event.ts_ns);
+                self.stats.add("events_data", 1);
+                self.stats.add("events_data_bytes", bytes.len() as u64);
+                self.conntrack
+                    .on_data(&header, bytes, &LlmInterest, &mut self.done);
+                self.flush_done();
+            }
+            CaptureEvent::Close { event, conn } => {
+                self.seen(event.ts_ns);
+                self.stats.add("events_close", 1);
+                self.conntrack.on_close(
+                    ConnKey {
+                        pid: event.pid,
+                        conn,
+                    },
+                    event.ts_ns,
+                    &mut self.done,
+                );
+                self.flush_done();
+            }
+            CaptureEvent::Exec { event, comm } => {
+                self.seen(event.ts_ns);
+                self.stats.add("events_exec", 1);
+                self.procs.on_exec(event.pid, comm);
+                self.out.exec(event.pid);
+            }
+            CaptureEvent::Exit { event } => {
+                self.seen(event.ts_ns);
+                self.stats.add("events_exit", 1);
+                self.conntrack
+                    .on_exit(event.pid, event.ts_ns, &mut self.done);
+                self.flush_done();
+                self.procs.on_exit(event.pid);
+            }
+        }
+    }
+
+    fn seen(&mut self, ts_ns: u64) {
+        self.last_ts_ns = self.last_ts_ns.max(ts_ns);
+    }
+
+    /// Turns finished exchanges into records.
+    fn flush_done(&mut self) {
+        for done in std::mem::take(&mut self.done) {
+            self.stats.add("exchanges", 1);
+            if done.role == Some(Role::Server) {
+                self.stats.add("exchanges_server_role", 1);
+                continue;
+            }
+            if !done.exchange.bodies_kept {
+                self.stats.add("exchanges_non_llm", 1);
+                continue;
+            }
+            let call = match provider::parse(&done.exchange) {
+                Ok(call) => call,
+                Err(err) => {
+                    self.stats.add("provider_errors", 1);
+                    if let Some(suppressed) = self.log.allow("provider") {
+                        tracing::warn!(%err, suppressed, "LLM exchange not understood, skipped");
+                    }
+                    continue;
+                }
+            };
+            self.stats
+                .add("provider_body_defects", u64::from(call.body_defects));
+            let proc = self.procs.get(done.key.pid).clone();
+            if !self.selected(done.key.pid, &proc.comm) {
+                self.stats.add("records_filtered", 1);
+                continue;
+            }
+            let record = recorder::build(&self.ctx, &done, &call, &proc);
+            self.stats.add("records", 1);
+            if !self.out.record(record) {
+                self.stats.add("records_dropped", 1);
+                if let Some(suppressed) = self.log.allow("sink") {
+                    tracing::error!(suppressed, "record dropped: the sink has stopped");
+                }
+            }
+        }
+    }
+
+    fn selected(&self, pid: u32, comm: &str) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&pid))
+            && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm))
+    }
+
+    /// Once a second: idle connections end; gauges refresh.
+    pub fn tick(&mut self, now_ns: u64) {
+        self.conntrack.evict_idle(now_ns, &mut self.done);
+        self.flush_done();
+        let s = self.conntrack.stats;
+        let h = self.conntrack.http_totals();
+        for (name, v) in [
+            ("http_invalid", h.invalid),
+            ("http_bytes_skipped", h.bytes_skipped),
+            ("http_orphan_responses", h.orphan_responses),
+            ("conn_total", s.connections),
+            ("conn_gaps", s.gaps),
+            ("conn_gap_bytes", s.gap_bytes),
+            ("conn_duplicate_chunks", s.duplicate_chunks),
+            ("conn_server_bytes_skipped", s.server_bytes_skipped),
+            ("conn_evicted_idle", s.evicted_idle),
+            ("conn_evicted_full", s.evicted_full),
+            ("conn_truncated_calls", s.truncated_calls),
+            ("conn_truncated_bytes", s.truncated_bytes),
+            ("conn_open", self.conntrack.len() as u64),
+            ("process_cache", self.procs.len() as u64),
+        ] {
+            self.stats.set(name, v);
+        }
+    }
+
+    /// Ring-buffer losses since the last tick, logged (rate-limited).
+    pub fn warn_kernel_losses(&mut self) {
+        let lost = self.stats.get("kernel_chunks_lost");
+        if lost > self.kernel_lost {
+            if let Some(suppressed) = self.log.allow("ring") {
+                tracing::warn!(
+                    chunks = lost - self.kernel_lost,
+                    bytes_total = self.stats.get("kernel_bytes_lost"),
+                    suppressed,
+                    "ring buffer full: plaintext lost (raise --ring-mib)"
+                );
+            }
+            self.kernel_lost = lost;
+        }
+    }
+
+    /// Shutdown: open connections end now.
+    pub fn finish(&mut self, now_ns: u64) {
+        self.conntrack.drain_all(now_ns, &mut self.done);
+        self.flush_done();
+        self.tick(now_ns);
+    }
+}
