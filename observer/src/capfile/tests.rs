@@ -199,7 +199,8 @@ fn expected_row(stream: bool) -> Value {
         "status_code": 200, "error_type": "",
         "request_model": "gpt-4o-mini", "response_model": "gpt-4o-mini-2024-07-18",
         "stream": stream, "finish_reason": "stop",
-        "input_tokens": 24, "output_tokens": out, "cache_read_tokens": 0,
+        // The fixtures' prompt_tokens: 24 (non-stream), 23 (stream).
+        "input_tokens": if stream { 23 } else { 24 }, "output_tokens": out, "cache_read_tokens": 0,
         "cache_write_tokens": 0, "reasoning_tokens": 0, "usage_source": "provider",
     });
     let more = json!({
