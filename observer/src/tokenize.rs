@@ -28,7 +28,7 @@
 //!   for that API).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,32 @@ impl Encoding {
 }
 
 static BPE: [OnceLock<Option<CoreBPE>>; 2] = [OnceLock::new(), OnceLock::new()];
+/// Estimation switched off (`run --no-token-estimation`).
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns estimation off: calls without provider usage keep `usage_source = none`
+/// and the encodings (~75 MB) are never loaded.
+pub fn disable() {
+    DISABLED.store(true, Ordering::Relaxed);
+}
+
+/// Loads both encodings on a background thread, so the first call that needs
+/// an estimate does not stall the capture thread (a load takes 0.1–0.7 s).
+pub fn preload() {
+    if DISABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("tokenizer".into())
+        .spawn(|| {
+            for enc in Encoding::ALL {
+                let _ = bpe(enc);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "cannot preload the tokenizers; they load on first use");
+    }
+}
 static LOAD_NS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 thread_local! {
@@ -113,6 +139,9 @@ thread_local! {
 /// The encoding's BPE, loaded on first use; `None` if the bundled ranks failed
 /// to load (logged once).
 fn bpe(enc: Encoding) -> Option<&'static CoreBPE> {
+    if DISABLED.load(Ordering::Relaxed) {
+        return None;
+    }
     BPE[enc.index()]
         .get_or_init(|| {
             let start = Instant::now();

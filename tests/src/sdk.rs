@@ -346,6 +346,7 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
     let m = &c.mock;
     let (host, path) = expected_target(m);
     let status = c.status();
+    let mut bad_estimates = Vec::new();
     let mut want: Vec<(&str, Value)> = vec![
         ("provider", provider_op(m).0.into()),
         ("operation", provider_op(m).1.into()),
@@ -369,10 +370,17 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
     if s(m, "kind") != "chat" {
         want.push(("finish_reason", s(m, "finish_reason").into()));
     }
-    // TODO(token estimation): a chat stream without include_usage carries no
-    // usage (`expected_tokens` is None); once tokenize.rs lands the row must
-    // have usage_source "estimated" and non-zero input/output tokens. Until
-    // then only count, ids, model, stream and status are asserted for it.
+    // A chat stream without include_usage carries no usage (`expected_tokens`
+    // is None): the agent estimates with the model's tokenizer. Exact counts
+    // are proven by the tokenizer's unit tests; here: estimated and non-zero.
+    if expected_tokens(m).is_none() && status == 200 {
+        want.push(("usage_source", "estimated".into()));
+        for k in ["input_tokens", "output_tokens"] {
+            if row.get(k).and_then(Value::as_u64).unwrap_or(0) == 0 {
+                bad_estimates.push(format!("{}: {k} not estimated", c.label()));
+            }
+        }
+    }
     if let Some(t) = expected_tokens(m) {
         want.extend([
             ("input_tokens", t.input.into()),
@@ -386,7 +394,7 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
             ),
         ]);
     }
-    let mut bad = Vec::new();
+    let mut bad = bad_estimates;
     for (k, w) in want {
         let got = row.get(k).cloned().unwrap_or(Value::Null);
         if got != w {

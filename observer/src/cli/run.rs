@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// prompts, responses) to disk.
     #[arg(long)]
     pub i_understand_this_records_plaintext: bool,
+    /// Do not estimate tokens for streams that report no usage (saves the
+    /// ~75 MB the tokenizers take; such rows keep `usage_source = none`).
+    #[arg(long)]
+    pub no_token_estimation: bool,
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
@@ -90,6 +94,11 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         jsonl,
         console: (!args.quiet).then(|| ConsoleSink::new(jsonl_stdout)),
     };
+    if args.no_token_estimation {
+        crate::tokenize::disable();
+    } else {
+        crate::tokenize::preload();
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).map_err(RunError::Signal)?;
