@@ -74,14 +74,15 @@ pub fn install(root: &Path) -> Result<()> {
                 .arg("venv")
                 .arg(&venv))?;
         }
-        run(Command::new(&py).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(PY_PINS))?;
+        run(Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PY_PINS))?;
         std::fs::write(&marker, &pins).context("write venv marker")?;
     }
 
