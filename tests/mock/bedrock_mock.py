@@ -21,7 +21,12 @@ check the agent never writes it).
   content_block_start, content_block_delta per piece, content_block_stop,
   message_delta, message_stop carrying ``amazon-bedrock-invocationMetrics``.
 * Every response has ``x-amzn-RequestId`` (a UUID).
-* Model ids whose name contains ``throttled`` → HTTP 429,
+* ConverseStream with a model id containing ``midstream-throttled``: HTTP 200,
+  ``messageStart``, one ``contentBlockDelta``, then an ``exception`` message
+  (``:message-type`` exception, ``:exception-type`` throttlingException,
+  payload ``{"message": …}``) and the end of the body; logged with
+  ``stream_error_type`` ``rate_limited`` and no usage.
+* Other model ids containing ``throttled`` → HTTP 429,
   ``x-amzn-ErrorType: ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/``,
   body ``{"message": …}``.
 
@@ -121,6 +126,20 @@ def handle(h, path, req, piece_delay):
              "authorization": h.headers.get("Authorization", ""),
              "amz_sdk_request": h.headers.get("amz-sdk-request", "")}
     base_headers = [("x-amzn-RequestId", request_id)]
+    if "midstream-throttled" in model and op_name == "converse-stream":
+        h.start_sse(request_id, headers=base_headers, content_type="application/vnd.amazon.eventstream")
+        h.chunk(es_event("messageStart", {"p": _pad(7), "role": "assistant"}))
+        time.sleep(piece_delay)
+        h.chunk(es_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "b0 "},
+                                               "p": _pad(3)}))
+        h.chunk(es_message([(":exception-type", "throttlingException"),
+                            (":content-type", "application/json"),
+                            (":message-type", "exception")],
+                           b'{"message":"Too many tokens, please wait before trying again."}'))
+        h.chunk(b"")
+        entry.update(status=200, response_id="", response_model="", finish_reason="", usage=None,
+                     stream_error_type="rate_limited")
+        return entry
     if "throttled" in model:
         body = json.dumps({"message": "Too many requests, please wait before trying again."}).encode()
         h.send_body(429, body, "application/json",

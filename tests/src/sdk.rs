@@ -391,7 +391,15 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
         ("request_id", s(m, "request_id").into()),
         ("stream", m["stream"].clone()),
         ("status_code", u64::from(status).into()),
-        ("error_type", expected_error_type(status).into()),
+        (
+            "error_type",
+            // An error inside a 200 stream (Bedrock `exception` message).
+            match s(m, "stream_error_type") {
+                "" => expected_error_type(status),
+                t => t,
+            }
+            .into(),
+        ),
         ("pid", c.seen["pid"].clone()),
         ("tid", c.seen["tid"].clone()),
         ("comm", c.seen["comm"].clone()),
@@ -417,7 +425,12 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
             ("reasoning_tokens", t.reasoning.into()),
             (
                 "usage_source",
-                if status == 200 { "provider" } else { "none" }.into(),
+                if status == 200 && !m["usage"].is_null() {
+                    "provider"
+                } else {
+                    "none"
+                }
+                .into(),
             ),
         ]);
     }

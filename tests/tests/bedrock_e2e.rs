@@ -1,7 +1,8 @@
 //! The agent records boto3 `bedrock-runtime` calls through eBPF, with exact
 //! rows: `converse`, `converse_stream`, `invoke_model` and
 //! `invoke_model_with_response_stream` (Anthropic-native bodies), with and
-//! without prompt-cache counts, plus HTTP 429 `ThrottlingException`s, against
+//! without prompt-cache counts, plus HTTP 429 `ThrottlingException`s and a
+//! `throttlingException` message inside a 200 ConverseStream, against
 //! `mock/bedrock_mock.py` (event-stream frames with CRCs; SigV4 not checked).
 //! boto3 runs unmodified: region us-east-1, env credentials, `AWS_CA_BUNDLE`,
 //! retries off (`total_max_attempts` 1). Privileged: root, one test at a time.
@@ -31,6 +32,8 @@ const HAIKU35_ARN: &str =
 const HAIKU35_PROFILE: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
 /// The mock throttles model ids containing `throttled`.
 const THROTTLED: &str = "anthropic.claude-throttled-v1:0";
+/// ConverseStream: HTTP 200, one delta, then a `throttlingException` message.
+const MIDSTREAM_THROTTLED: &str = "anthropic.claude-midstream-throttled-v1:0";
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or_default()
@@ -55,7 +58,7 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
         c.python_sdk("bedrock", op, mode, model, n, extra)
     };
 
-    // 23 calls in 11 Python processes; Converse and InvokeModel concurrently.
+    // 24 calls in 12 Python processes; Converse and InvokeModel concurrently.
     let seen: Vec<Value> = std::thread::scope(|sc| {
         let converse = sc.spawn(|| {
             let mut v = py("converse", "nonstream", HAIKU3, 3, &[]);
@@ -70,6 +73,7 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
             v.extend(py("converse", "stream", NOVA_LITE, 2, &["--cached"]));
             v.extend(py("converse", "nonstream", THROTTLED, 1, &[]));
             v.extend(py("converse", "stream", THROTTLED, 1, &[]));
+            v.extend(py("converse", "stream", MIDSTREAM_THROTTLED, 1, &[]));
             v
         });
         let invoke = sc.spawn(|| {
@@ -100,7 +104,7 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
     let entries = mock.entries_of(&["bedrock"]);
     // One mock entry per client call: no retry, no second exchange.
     let calls = pair_sdk(&seen, &entries);
-    assert_eq!(calls.len(), 23);
+    assert_eq!(calls.len(), 24);
     for e in &entries {
         assert_eq!(s(e, "http_version"), "HTTP/1.1", "HTTP version: {e}");
         assert_eq!(
@@ -124,6 +128,7 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
                 s(&c.mock, "operation") == op
                     && c.mock["stream"] == Value::Bool(stream)
                     && c.status() == 200
+                    && c.mock["stream_error_type"].is_null()
             })
             .count()
     };
@@ -147,6 +152,18 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
             t.seen
         );
     }
+    let midstream: Vec<_> = calls
+        .iter()
+        .filter(|c| s(&c.mock, "stream_error_type") == "rate_limited")
+        .collect();
+    assert_eq!(midstream.len(), 1);
+    assert_eq!(midstream[0].status(), 200);
+    assert_eq!(
+        s(&midstream[0].seen, "stream_error"),
+        "throttlingException",
+        "boto3 raised the exception message: {}",
+        midstream[0].seen
+    );
     let cached = calls
         .iter()
         .filter(|c| c.mock.pointer("/usage/cacheReadInputTokens").is_some())

@@ -141,7 +141,7 @@ def genai_call(client, args, i, out):
 
 
 def bedrock_call(client, args, i, out):
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, EventStreamError
     system = "You are a test."
     try:
         if args.op == "converse":
@@ -154,13 +154,16 @@ def bedrock_call(client, args, i, out):
             if args.mode == "stream":
                 r = client.converse_stream(**kw)
                 text, usage = "", None
-                for ev in r["stream"]:
-                    if "contentBlockDelta" in ev:
-                        text += ev["contentBlockDelta"]["delta"].get("text", "")
-                    elif "messageStop" in ev:
-                        out["finish"] = ev["messageStop"]["stopReason"]
-                    elif "metadata" in ev:
-                        usage = ev["metadata"]["usage"]
+                try:
+                    for ev in r["stream"]:
+                        if "contentBlockDelta" in ev:
+                            text += ev["contentBlockDelta"]["delta"].get("text", "")
+                        elif "messageStop" in ev:
+                            out["finish"] = ev["messageStop"]["stopReason"]
+                        elif "metadata" in ev:
+                            usage = ev["metadata"]["usage"]
+                except EventStreamError as e:  # an exception message mid-stream
+                    out["stream_error"] = e.response.get("Error", {}).get("Code", "")
                 out.update(usage=usage, content=text)
             else:
                 r = client.converse(**kw)
