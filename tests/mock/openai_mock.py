@@ -26,10 +26,13 @@ Speaks OpenAI's wire format over TLS (HTTP/1.1 keep-alive, ALPN http/1.1 only):
   one certificate with every name): ``/v1/responses`` and ``/v1/embeddings``
   (``openai_more_mock.py``), ``api.anthropic.com`` ``/v1/messages``
   (``anthropic_mock.py``), ``generativelanguage.googleapis.com``
-  ``:generateContent`` / ``:streamGenerateContent`` (``gemini_mock.py``). Their
-  non-stream responses (Anthropic's excepted) are gzipped when the request's
+  ``:generateContent`` / ``:streamGenerateContent`` (``gemini_mock.py``),
+  ``bedrock-runtime.us-east-1.amazonaws.com`` ``/model/{id}/converse[-stream]``
+  and ``/invoke[-with-response-stream]`` (``bedrock_mock.py``). Their
+  non-stream responses (Anthropic's and Bedrock's excepted) are gzipped when the request's
   ``Accept-Encoding`` lists gzip. They log ``kind`` ``responses``,
-  ``embeddings``, ``anthropic``, ``gemini`` with the raw provider ``usage``.
+  ``embeddings``, ``anthropic``, ``gemini``, ``bedrock`` with the raw provider
+  ``usage``.
 
 Every served chat call is appended as one JSON line to ``--log``.
 """
@@ -46,10 +49,11 @@ import time
 import uuid
 
 import anthropic_mock  # noqa: E402 (siblings in this directory)
+import bedrock_mock
 import gemini_mock
 import openai_more_mock
 
-OTHER_HOSTS = (anthropic_mock.HOST, gemini_mock.HOST)
+OTHER_HOSTS = (anthropic_mock.HOST, gemini_mock.HOST, bedrock_mock.HOST)
 ORGANIZATION = "org-mockllmobserver"
 OPENAI_VERSION = "2020-10-01"
 RESPONSE_MODEL_SUFFIX = "-2024-07-18"
@@ -304,6 +308,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif host == gemini_mock.HOST and gemini_mock.is_model_path(path) and (
                 path.endswith(":generateContent") or path.endswith(":streamGenerateContent")):
             entry = gemini_mock.handle(self, self.path, req, delay)
+        elif host == bedrock_mock.HOST and bedrock_mock.split_path(path) is not None:
+            entry = bedrock_mock.handle(self, self.path, req, delay)
         elif host not in OTHER_HOSTS and path == "/v1/responses":
             entry = openai_more_mock.handle_responses(self, req, request_id, delay)
         elif host not in OTHER_HOSTS and path == "/v1/embeddings":

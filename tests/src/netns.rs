@@ -13,8 +13,15 @@ pub const API_HOST: &str = "api.openai.com";
 pub const DOWNLOAD_HOST: &str = "downloads.example.test";
 pub const ANTHROPIC_HOST: &str = "api.anthropic.com";
 pub const GEMINI_HOST: &str = "generativelanguage.googleapis.com";
+pub const BEDROCK_HOST: &str = "bedrock-runtime.us-east-1.amazonaws.com";
 /// Every host the mock serves (Host-header routing on one 127.0.0.1:443).
-pub const MOCK_HOSTS: &[&str] = &[API_HOST, DOWNLOAD_HOST, ANTHROPIC_HOST, GEMINI_HOST];
+pub const MOCK_HOSTS: &[&str] = &[
+    API_HOST,
+    DOWNLOAD_HOST,
+    ANTHROPIC_HOST,
+    GEMINI_HOST,
+    BEDROCK_HOST,
+];
 
 #[derive(Debug)]
 pub struct Netns {

@@ -11,16 +11,22 @@
 //!   `cache_creation_input_tokens`; cache_write = `cache_creation_input_tokens`.
 //! - Gemini: input = `promptTokenCount` (cached included); output =
 //!   `candidatesTokenCount` + `thoughtsTokenCount`; reasoning = thoughts.
+//! - Bedrock (boto3 `bedrock-runtime`, Converse and InvokeModel): input =
+//!   `inputTokens` + `cacheReadInputTokens` + `cacheWriteInputTokens` (the
+//!   mock logs every operation's counts in Converse's names).
 
 use crate::check::expected_error_type;
 use crate::clients::{Clients, API_KEY};
-use crate::netns::{ANTHROPIC_HOST, API_HOST, GEMINI_HOST};
+use crate::netns::{ANTHROPIC_HOST, API_HOST, BEDROCK_HOST, GEMINI_HOST};
 use crate::util::{run_bounded, workspace_root};
 use serde_json::Value;
 use std::time::Duration;
 
 pub const ANTHROPIC_API_KEY: &str = "sk-ant-api03-mock-e2e-000000000000005678";
 pub const GEMINI_API_KEY: &str = "AIzaSyMockE2e000000000000000000000009";
+/// Dummy AWS credentials for boto3 (the mock does not check SigV4).
+pub const AWS_ACCESS_KEY_ID: &str = "AKIAMOCKE2E000000042";
+pub const AWS_SECRET_ACCESS_KEY: &str = "mOcKe2eSeCrEt/0000000000000000000000Bdrk";
 const CALL_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// One call: what the client process saw (its JSON line) and what the mock
@@ -93,6 +99,12 @@ impl Clients<'_> {
                 .arg(format!("ANTHROPIC_API_KEY={ANTHROPIC_API_KEY}"))
                 .arg(format!("GEMINI_API_KEY={GEMINI_API_KEY}"))
                 .arg(format!("SSL_CERT_FILE={}", self.ca.ca_pem.display()))
+                .arg(format!("AWS_ACCESS_KEY_ID={AWS_ACCESS_KEY_ID}"))
+                .arg(format!("AWS_SECRET_ACCESS_KEY={AWS_SECRET_ACCESS_KEY}"))
+                .arg(format!("AWS_CA_BUNDLE={}", self.ca.ca_pem.display()))
+                .arg("AWS_CONFIG_FILE=/nonexistent/e2e-aws-config")
+                .arg("AWS_SHARED_CREDENTIALS_FILE=/nonexistent/e2e-aws-credentials")
+                .arg("AWS_EC2_METADATA_DISABLED=true")
                 .arg(&py)
                 .arg(&script)
                 .args(["--sdk", sdk, "--op", op, "--mode", mode, "--model", model])
@@ -168,6 +180,7 @@ pub fn pair_sdk(seen: &[Value], mock: &[Value]) -> Vec<SdkCall> {
                     "/usage/candidates_token_count",
                 ),
                 "anthropic" => ("/usage/output_tokens", "/usage/output_tokens"),
+                "bedrock" => ("/usage/outputTokens", "/usage/outputTokens"),
                 _ if s(m, "kind") == "embeddings" => {
                     ("/usage/prompt_tokens", "/usage/prompt_tokens")
                 }
@@ -209,6 +222,19 @@ pub fn expected_tokens(m: &Value) -> Option<Tokens> {
             Some(Tokens {
                 input: u(m, "/usage/input_tokens") + read + write,
                 output: u(m, "/usage/output_tokens"),
+                cache_read: read,
+                cache_write: write,
+                reasoning: 0,
+            })
+        }
+        ("bedrock", _) => {
+            let (read, write) = (
+                u(m, "/usage/cacheReadInputTokens"),
+                u(m, "/usage/cacheWriteInputTokens"),
+            );
+            Some(Tokens {
+                input: u(m, "/usage/inputTokens") + read + write,
+                output: u(m, "/usage/outputTokens"),
                 cache_read: read,
                 cache_write: write,
                 reasoning: 0,
@@ -256,6 +282,11 @@ fn provider_op(m: &Value) -> (&str, &str) {
 fn expected_target(m: &Value) -> (&'static str, String) {
     match (s(m, "provider"), s(m, "kind")) {
         ("anthropic", _) => (ANTHROPIC_HOST, "/v1/messages".into()),
+        // The raw path: the model id stays URL-encoded (`%3A`, `%2F`).
+        ("bedrock", _) => (
+            BEDROCK_HOST,
+            s(m, "path").split('?').next().unwrap_or_default().into(),
+        ),
         ("gemini", _) => {
             let method = if m["stream"] == Value::Bool(true) {
                 "streamGenerateContent"
@@ -361,7 +392,15 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
         ("request_id", s(m, "request_id").into()),
         ("stream", m["stream"].clone()),
         ("status_code", u64::from(status).into()),
-        ("error_type", expected_error_type(status).into()),
+        (
+            "error_type",
+            // An error inside a 200 stream (Bedrock `exception` message).
+            match s(m, "stream_error_type") {
+                "" => expected_error_type(status),
+                t => t,
+            }
+            .into(),
+        ),
         ("pid", c.seen["pid"].clone()),
         ("tid", c.seen["tid"].clone()),
         ("comm", c.seen["comm"].clone()),
@@ -370,10 +409,14 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
     if s(m, "kind") != "chat" {
         want.push(("finish_reason", s(m, "finish_reason").into()));
     }
+    if s(m, "provider") == "bedrock" {
+        // botocore speaks HTTP/1.1 (urllib3); the mock logged the same.
+        want.push(("http_version", "1.1".into()));
+    }
     // A chat stream without include_usage carries no usage (`expected_tokens`
     // is None): the agent estimates with the model's tokenizer. Exact counts
     // are proven by the tokenizer's unit tests; here: estimated and non-zero.
-    if expected_tokens(m).is_none() && status == 200 {
+    if expected_tokens(m).is_none() && status == 200 && provider_op(m).0 == "openai" {
         want.push(("usage_source", "estimated".into()));
         for k in ["input_tokens", "output_tokens"] {
             if row.get(k).and_then(Value::as_u64).unwrap_or(0) == 0 {
@@ -390,7 +433,12 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
             ("reasoning_tokens", t.reasoning.into()),
             (
                 "usage_source",
-                if status == 200 { "provider" } else { "none" }.into(),
+                if status == 200 && !m["usage"].is_null() {
+                    "provider"
+                } else {
+                    "none"
+                }
+                .into(),
             ),
         ]);
     }

@@ -101,3 +101,86 @@ fn a_contract_row_passes_and_a_summed_or_unnormalised_one_fails() {
         assert!(!row_failures(&r, &c).is_empty(), "{k} deviation not caught");
     }
 }
+
+#[test]
+fn bedrock_rows_sum_cache_into_input_and_keep_the_raw_path() {
+    // Bedrock: inputTokens excludes cache reads and writes (all operations;
+    // the mock logs Converse's names).
+    let m = json!({"kind": "bedrock", "provider": "bedrock", "operation": "converse",
+                   "request_id": "4c1a7b9e-2d3f-4e5a-8b6c-0d1e2f3a4b5c",
+                   "model": "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+                   "path": "/model/us.anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse-stream",
+                   "stream": true, "status": 200, "response_id": "", "response_model": "",
+                   "finish_reason": "end_turn", "usage": {"inputTokens": 12, "outputTokens": 8,
+                   "totalTokens": 1232, "cacheReadInputTokens": 1012,
+                   "cacheWriteInputTokens": 200}});
+    let want = Tokens {
+        input: 1224,
+        output: 8,
+        cache_read: 1012,
+        cache_write: 200,
+        reasoning: 0,
+    };
+    assert_eq!(expected_tokens(&m), Some(want));
+    let c = SdkCall {
+        seen: json!({"client": "python-bedrock", "pid": 7, "tid": 7, "comm": "python",
+                     "mode": "stream", "model": "x", "status": 200}),
+        mock: m.clone(),
+    };
+    let good = json!({"provider": "bedrock", "operation": "converse",
+           "server_address": "bedrock-runtime.us-east-1.amazonaws.com", "server_port": 443,
+           "method": "POST", "role": "client", "tls_library": "openssl", "http_version": "1.1",
+           "path": "/model/us.anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse-stream",
+           "request_model": "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+           "response_model": "", "response_id": "",
+           "request_id": "4c1a7b9e-2d3f-4e5a-8b6c-0d1e2f3a4b5c", "stream": true,
+           "status_code": 200, "error_type": "", "pid": 7, "tid": 7, "comm": "python",
+           "partial": false, "finish_reason": "end_turn", "input_tokens": 1224,
+           "output_tokens": 8, "cache_read_tokens": 1012, "cache_write_tokens": 200,
+           "reasoning_tokens": 0, "usage_source": "provider", "ttft_us": 10, "duration_us": 20});
+    assert_eq!(row_failures(&good, &c), Vec::<String>::new());
+    for (k, v) in [
+        ("input_tokens", json!(12)),   // cache left out
+        ("input_tokens", json!(1232)), // totalTokens (output added)
+        (
+            "request_model",
+            json!("us.anthropic.claude-3-5-sonnet-20241022-v2%3A0"),
+        ),
+        ("http_version", json!("2")),
+        ("error_type", json!("rate_limited")),
+    ] {
+        let mut r = good.clone();
+        r[k] = v;
+        assert!(
+            !row_failures(&r, &c).is_empty(),
+            "{k} = {} not caught",
+            r[k]
+        );
+    }
+    // A `throttlingException` message inside a 200 stream: rate_limited, no usage.
+    let mut mid = m;
+    mid["usage"] = Value::Null;
+    mid["finish_reason"] = json!("");
+    mid["stream_error_type"] = json!("rate_limited");
+    let c = SdkCall {
+        seen: c.seen,
+        mock: mid,
+    };
+    let mut row = good;
+    for (k, v) in [
+        ("error_type", json!("rate_limited")),
+        ("finish_reason", json!("")),
+        ("usage_source", json!("none")),
+    ] {
+        row[k] = v;
+    }
+    for k in [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+    ] {
+        row[k] = json!(0);
+    }
+    assert_eq!(row_failures(&row, &c), Vec::<String>::new());
+}

@@ -5,8 +5,7 @@
 //! thoughts, cached content, a 429). Non-stream OpenAI and Gemini responses
 //! are gzipped (the SDKs ask for it). Privileged: root, one test at a time.
 //!
-//! Out of scope here: boto3 `bedrock-runtime` (the Bedrock adapter is on
-//! another branch; add a mock + client here once it is merged).
+//! boto3 `bedrock-runtime` has its own test: `bedrock_e2e.rs`.
 
 use e2e::agent::Agent;
 use e2e::ca::TestCa;

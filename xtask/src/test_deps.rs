@@ -1,6 +1,6 @@
 //! Installs what the end-to-end tests' real clients need (idempotent; fast
 //! when already done): a Python venv at `<root>/.state/venv` with the pinned
-//! `openai`, `anthropic` and `google-genai` SDKs, and
+//! `openai`, `anthropic`, `google-genai` and `boto3` SDKs, and
 //! `tests/clients/node/node_modules` from its lock file.
 //! Checks the system tools and names the Debian package of a missing one.
 //!
@@ -17,8 +17,19 @@ pub const PY_ANTHROPIC: &str = "anthropic==2.10.0";
 /// Pinned `google-genai` Python SDK (honours `GOOGLE_GEMINI_BASE_URL`,
 /// `SSL_CERT_FILE`; calls `/v1/models/{m}:generateContent`).
 pub const PY_GOOGLE_GENAI: &str = "google-genai==3.3.0";
+/// Pinned `boto3` (`bedrock-runtime`; honours `AWS_CA_BUNDLE`, env
+/// credentials; HTTP/1.1 through urllib3) and its `botocore` (the wire
+/// behaviour: retry config, SigV4, event-stream parsing lives there).
+pub const PY_BOTO3: &str = "boto3==1.44.5";
+pub const PY_BOTOCORE: &str = "botocore==1.44.8";
 /// Every pinned Python package, installed in one `pip install`.
-pub const PY_PINS: &[&str] = &[PY_OPENAI, PY_ANTHROPIC, PY_GOOGLE_GENAI];
+pub const PY_PINS: &[&str] = &[
+    PY_OPENAI,
+    PY_ANTHROPIC,
+    PY_GOOGLE_GENAI,
+    PY_BOTO3,
+    PY_BOTOCORE,
+];
 /// The Node SDK is pinned in tests/clients/node/package.json (+ package-lock.json).
 const NODE_DIR: &str = "tests/clients/node";
 

@@ -9,8 +9,14 @@
 * ``--sdk genai`` (google-genai): ``--op generate`` (``generate_content`` and
   ``generate_content_stream``), Gemini Developer API; default base URL (also
   ``GOOGLE_GEMINI_BASE_URL``); ``--cached`` names a ``cached_content``.
+* ``--sdk bedrock`` (boto3 ``bedrock-runtime``, region us-east-1): ``--op
+  converse`` (``converse`` / ``converse_stream``) or ``--op invoke``
+  (``invoke_model`` / ``invoke_model_with_response_stream``, Anthropic-native
+  body). Credentials from ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, CA
+  from ``AWS_CA_BUNDLE``; ``--cached`` adds a cache marker (Converse
+  ``cachePoint``, Anthropic ``cache_control``).
 
-The CA comes from ``SSL_CERT_FILE`` (all three honour it); the hosts resolve to
+The CA comes from ``SSL_CERT_FILE`` (``AWS_CA_BUNDLE`` for boto3); the hosts resolve to
 the mock through the namespace's hosts file. Retries are off (one HTTP
 exchange per call). Prints one JSON line per call: what this process saw.
 """
@@ -134,9 +140,82 @@ def genai_call(client, args, i, out):
         out.update(status=e.code, request_id="")
 
 
+def bedrock_call(client, args, i, out):
+    from botocore.exceptions import ClientError, EventStreamError
+    system = "You are a test."
+    try:
+        if args.op == "converse":
+            sys_blocks = [{"text": system}]
+            if args.cached:
+                sys_blocks.append({"cachePoint": {"type": "default"}})
+            kw = {"modelId": args.model, "system": sys_blocks,
+                  "messages": [{"role": "user", "content": [{"text": text_for(args, i)}]}],
+                  "inferenceConfig": {"maxTokens": args.max_tokens or 1024}}
+            if args.mode == "stream":
+                r = client.converse_stream(**kw)
+                text, usage = "", None
+                try:
+                    for ev in r["stream"]:
+                        if "contentBlockDelta" in ev:
+                            text += ev["contentBlockDelta"]["delta"].get("text", "")
+                        elif "messageStop" in ev:
+                            out["finish"] = ev["messageStop"]["stopReason"]
+                        elif "metadata" in ev:
+                            usage = ev["metadata"]["usage"]
+                except EventStreamError as e:  # an exception message mid-stream
+                    out["stream_error"] = e.response.get("Error", {}).get("Code", "")
+                out.update(usage=usage, content=text)
+            else:
+                r = client.converse(**kw)
+                out.update(usage=r["usage"], finish=r["stopReason"],
+                           content=r["output"]["message"]["content"][0]["text"])
+        else:  # invoke: Anthropic Messages, natively
+            sys_field = system
+            if args.cached:
+                sys_field = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+            body = json.dumps({"anthropic_version": "bedrock-2023-05-31",
+                               "max_tokens": args.max_tokens or 1024, "system": sys_field,
+                               "messages": [{"role": "user", "content": text_for(args, i)}]})
+            kw = {"modelId": args.model, "body": body, "contentType": "application/json",
+                  "accept": "application/json"}
+            if args.mode == "stream":
+                r = client.invoke_model_with_response_stream(**kw)
+                text, usage = "", None
+                for ev in r["body"]:
+                    c = json.loads(ev["chunk"]["bytes"])
+                    if c["type"] == "message_start":
+                        out.update(response_id=c["message"]["id"],
+                                   response_model=c["message"]["model"])
+                    elif c["type"] == "content_block_delta":
+                        text += c["delta"].get("text", "")
+                    elif c["type"] == "message_delta":
+                        out["finish"] = c["delta"]["stop_reason"]
+                    m = c.get("amazon-bedrock-invocationMetrics")
+                    if m:
+                        usage = {"inputTokens": m["inputTokenCount"],
+                                 "outputTokens": m["outputTokenCount"]}
+                out.update(usage=usage, content=text)
+            else:
+                r = client.invoke_model(**kw)
+                m = json.loads(r["body"].read())
+                hdr = r["ResponseMetadata"]["HTTPHeaders"]
+                out.update(response_id=m["id"], response_model=m["model"], finish=m["stop_reason"],
+                           usage={"inputTokens": int(hdr["x-amzn-bedrock-input-token-count"]),
+                                  "outputTokens": int(hdr["x-amzn-bedrock-output-token-count"])},
+                           content=m["content"][0]["text"])
+        meta = r["ResponseMetadata"]
+        out.update(status=meta["HTTPStatusCode"], request_id=meta.get("RequestId", ""),
+                   retry_attempts=meta.get("RetryAttempts", 0))
+    except ClientError as e:
+        meta = e.response.get("ResponseMetadata", {})
+        out.update(status=meta.get("HTTPStatusCode", 0), request_id=meta.get("RequestId", ""),
+                   error_code=e.response.get("Error", {}).get("Code", ""),
+                   retry_attempts=meta.get("RetryAttempts", 0))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sdk", choices=["openai", "anthropic", "genai"], required=True)
+    ap.add_argument("--sdk", choices=["openai", "anthropic", "genai", "bedrock"], required=True)
     ap.add_argument("--op", default="")
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--mode", choices=["stream", "nonstream", "stream-nousage"], default="nonstream")
@@ -153,6 +232,14 @@ def main():
         import anthropic
         client = anthropic.Anthropic(api_key=os.environ["ANTHROPIC_API_KEY"], max_retries=0, timeout=30.0)
         call = anthropic_call
+    elif args.sdk == "bedrock":
+        import boto3
+        from botocore.config import Config
+        # total_max_attempts counts the first attempt; botocore's max_attempts
+        # counts retries only (max_attempts=1 still retries a 429 once).
+        client = boto3.client("bedrock-runtime", region_name="us-east-1", config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=30, read_timeout=30))
+        call = bedrock_call
     else:
         from google import genai
         from google.genai import types
