@@ -21,6 +21,8 @@ pub struct CallRecord {
     pub http_version: String,
     pub status_code: u16,
     pub error_type: String,
+    /// Wait the provider asked for before a retry (`retry-after`), ms; 0 if none.
+    pub retry_after_ms: u64,
     pub request_model: String,
     pub response_model: String,
     pub stream: bool,

@@ -43,6 +43,7 @@ pub fn build(ctx: &RecordContext, done: &Done, call: &LlmCall, proc: &ProcessInf
         http_version: req.version.to_string(),
         status_code: call.status_code,
         error_type: call.error_type.clone(),
+        retry_after_ms: call.retry_after_ms,
         request_model: call.request_model.clone(),
         response_model: call.response_model.clone(),
         stream: call.stream,

@@ -135,6 +135,9 @@ pub fn assert_row(row: &Value, seen: &SeenCall, m: &MockCall) {
         expected_error_type(m.status),
         "error_type: {ctx}"
     );
+    // The mock answers 429 with `retry-after: 20`.
+    let retry_ms = if m.status == 429 { 20_000 } else { 0 };
+    assert_eq!(ru(row, "retry_after_ms"), retry_ms, "retry_after_ms: {ctx}");
     assert_eq!(
         rs(row, "finish_reason"),
         m.finish_reason,

@@ -54,6 +54,7 @@ fn row(s: &SeenCall, m: &MockCall) -> Value {
     json!({"provider": "openai", "operation": "chat", "server_address": "api.openai.com", "server_port": 443,
         "method": "POST", "path": "/v1/chat/completions", "status_code": m.status,
         "error_type": if m.status == 429 { "rate_limited" } else { "" }, "request_model": m.model,
+        "retry_after_ms": if m.status == 429 { 20_000 } else { 0 },
         "response_model": m.response_model, "stream": m.stream, "finish_reason": m.finish_reason,
         "input_tokens": m.prompt_tokens, "output_tokens": m.completion_tokens, "cache_read_tokens": 0,
         "reasoning_tokens": 0, "usage_source": if m.status == 200 { "provider" } else { "none" },

@@ -196,7 +196,7 @@ fn expected_row(stream: bool) -> Value {
         "provider": "openai", "operation": "chat",
         "server_address": "api.openai.com", "server_port": 443,
         "method": "POST", "path": "/v1/chat/completions", "http_version": "1.1",
-        "status_code": 200, "error_type": "",
+        "status_code": 200, "error_type": "", "retry_after_ms": 0,
         "request_model": "gpt-4o-mini", "response_model": "gpt-4o-mini-2024-07-18",
         "stream": stream, "finish_reason": "stop",
         // The fixtures' prompt_tokens: 24 (non-stream), 23 (stream).

@@ -67,6 +67,9 @@ pub struct LlmCall {
     /// than in [`Usage`] so existing `Usage { … }` literals stay valid.
     pub cache_write_5m_tokens: u64,
     pub cache_write_1h_tokens: u64,
+    /// What the provider asked the client to wait before retrying (`retry-after`,
+    /// `retry-after-ms`), in ms; 0 when not said.
+    pub retry_after_ms: u64,
     /// Parts of the bodies the adapter could not read (JSON that did not parse,
     /// SSE lines dropped or decoded lossily). The caller adds it to a counter.
     pub body_defects: u32,

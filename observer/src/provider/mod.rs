@@ -13,6 +13,7 @@ pub mod json;
 pub mod ollama;
 pub mod openai;
 pub mod openai_compat;
+pub mod retry;
 pub mod wire;
 
 use crate::protocol::exchange::{header, Exchange, Headers};
@@ -148,6 +149,9 @@ pub fn parse(exchange: &Exchange) -> Result<LlmCall, ProviderError> {
         call.provider = adapter.provider;
     }
     call.operation = adapter.operation;
+    if let Some(resp) = &exchange.response {
+        call.retry_after_ms = retry::retry_after_ms(&resp.headers);
+    }
     if call.usage.source == UsageSource::None {
         // Only calls without provider usage reach the tokenizer.
         openai::estimate::fill(exchange, &mut call);
