@@ -309,6 +309,7 @@ fn scenarios(limits: Limits) -> Vec<Report> {
 
 #[test]
 fn adversarial_http1_memory_is_bounded() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut failures = Vec::new();
     for limits in [LIMITS, Limits::default()] {
         let sum = limits.max_header_bytes + limits.max_body_bytes;
@@ -334,6 +335,190 @@ fn adversarial_http1_memory_is_bounded() {
             if rep.peak >= bound {
                 failures.push(format!("{}: peak {} >= {bound}", rep.name, rep.peak));
             }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Serialises the tests of this binary: the counters are global.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// An exchange for `host` + `path` whose response body is `body`.
+fn exchange(host: &str, path: &str, content_type: &str, body: Vec<u8>) -> Exchange {
+    use observer::protocol::exchange::{Request, Response};
+    Exchange {
+        request: Request {
+            method: "POST".into(),
+            path: path.into(),
+            version: "1.1",
+            headers: vec![("Host".into(), host.into())],
+            ..Request::default()
+        },
+        response: Some(Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body_len: body.len() as u64,
+            body,
+            complete: true,
+            ..Response::default()
+        }),
+        partial: false,
+        bodies_kept: true,
+    }
+}
+
+/// An event-stream message with a JSON payload and correct CRCs.
+fn es_event(event_type: &str, json: &[u8]) -> Vec<u8> {
+    let mut hdr = Vec::new();
+    for (name, value) in [
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ] {
+        hdr.push(name.len() as u8);
+        hdr.extend_from_slice(name.as_bytes());
+        hdr.push(7);
+        hdr.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        hdr.extend_from_slice(value.as_bytes());
+    }
+    let total = (12 + hdr.len() + json.len() + 4) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&(hdr.len() as u32).to_be_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&hdr);
+    out.extend_from_slice(json);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Fills `size` bytes with copies of `unit`, with `open`/`close` around.
+fn repeat_to(size: usize, open: &[u8], unit: &[u8], close: &[u8]) -> Vec<u8> {
+    let n = (size - open.len() - close.len()) / unit.len();
+    let mut v = Vec::with_capacity(size);
+    v.extend_from_slice(open);
+    for _ in 0..n {
+        v.extend_from_slice(unit);
+    }
+    v.extend_from_slice(close);
+    v
+}
+
+/// A body at the default body limit made of the smallest frames each stream
+/// format allows: `provider::parse` must stay within a small multiple of it.
+#[test]
+fn provider_parse_memory_is_proportional_to_the_body() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let size = Limits::default().max_body_bytes;
+    let cases = [
+        (
+            "openai chat, SSE of `data: {}`",
+            exchange(
+                "api.openai.com",
+                "/v1/chat/completions",
+                "text/event-stream",
+                repeat_to(size, b"", b"data: {}\n\n", b""),
+            ),
+        ),
+        (
+            "openai chat, SSE of empty events",
+            exchange(
+                "api.openai.com",
+                "/v1/chat/completions",
+                "text/event-stream",
+                repeat_to(size, b"", b"data:\n\n", b""),
+            ),
+        ),
+        (
+            "openai responses, SSE",
+            exchange(
+                "api.openai.com",
+                "/v1/responses",
+                "text/event-stream",
+                repeat_to(size, b"", b"data: {\"type\":\"x\"}\n\n", b""),
+            ),
+        ),
+        (
+            "anthropic, SSE",
+            exchange(
+                "api.anthropic.com",
+                "/v1/messages",
+                "text/event-stream",
+                repeat_to(size, b"", b"data: {}\n\n", b""),
+            ),
+        ),
+        (
+            "gemini, JSON array of {}",
+            exchange(
+                "generativelanguage.googleapis.com",
+                "/v1beta/models/g:streamGenerateContent",
+                "application/json",
+                repeat_to(size, b"[", b"{},", b"{}]"),
+            ),
+        ),
+        (
+            "gemini, SSE",
+            exchange(
+                "generativelanguage.googleapis.com",
+                "/v1beta/models/g:streamGenerateContent",
+                "text/event-stream",
+                repeat_to(size, b"", b"data: {}\n\n", b""),
+            ),
+        ),
+        (
+            "ollama, NDJSON of {}",
+            exchange(
+                "localhost:11434",
+                "/api/chat",
+                "application/x-ndjson",
+                repeat_to(size, b"", b"{}\n", b""),
+            ),
+        ),
+        (
+            "bedrock converse-stream, event-stream of {}",
+            exchange(
+                "bedrock-runtime.us-east-1.amazonaws.com",
+                "/model/m/converse-stream",
+                "application/vnd.amazon.eventstream",
+                repeat_to(size, b"", &es_event("contentBlockDelta", b"{}"), b""),
+            ),
+        ),
+        (
+            "bedrock invoke-stream, event-stream",
+            exchange(
+                "bedrock-runtime.us-east-1.amazonaws.com",
+                "/model/m/invoke-with-response-stream",
+                "application/vnd.amazon.eventstream",
+                repeat_to(size, b"", &es_event("chunk", b"{\"bytes\":\"e30=\"}"), b""),
+            ),
+        ),
+        (
+            "openai chat, one JSON document of nested []",
+            exchange(
+                "api.openai.com",
+                "/v1/chat/completions",
+                "application/json",
+                repeat_to(size, b"{\"a\":", b"[", b""),
+            ),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, ex) in &cases {
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let call = provider::parse(ex);
+        let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+        drop(call);
+        eprintln!(
+            "  parse: {name:<46} body {:>7} B, peak {:>10} B ({:.1}x body)",
+            size,
+            peak,
+            peak as f64 / size as f64
+        );
+        if peak > 64 * size {
+            failures.push(format!("{name}: peak {peak} > 64x body"));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
