@@ -468,6 +468,16 @@ fn content_type_of(frame: &str) -> &'static str {
 fn every_adapter_has_a_head() {
     let by = exchanges_by_adapter();
     assert_eq!(by.len(), ADAPTERS.len());
+    for (a, group) in ADAPTERS.iter().zip(&by) {
+        let names: Vec<_> = group
+            .iter()
+            .map(|(d, _)| {
+                d.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            })
+            .collect();
+        eprintln!("{}/{}: {names:?}", a.provider, a.operation);
+    }
 }
 
 #[test]
