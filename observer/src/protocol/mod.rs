@@ -1,5 +1,7 @@
 //! Bytes → HTTP exchanges. Synchronous, pure, I/O-free.
 
+#[cfg(test)]
+mod adversarial_tests;
 pub mod body;
 pub mod eventstream;
 pub mod exchange;

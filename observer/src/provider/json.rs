@@ -28,12 +28,17 @@ pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Non-negative integer at `path` (floats with no fraction accepted).
+/// Largest float read as a count: 2^53, the last integer a float holds exactly.
+/// Beyond it (`1e300`, `1.8446744073709552e19`) a float is not a count, and
+/// `as u64` would saturate it to `u64::MAX`.
+const MAX_FLOAT_COUNT: f64 = 9_007_199_254_740_992.0;
+
+/// Non-negative integer at `path` (floats with no fraction up to 2^53 accepted).
 pub fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
     let v = at(v, path)?;
     v.as_u64().or_else(|| {
         v.as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0)
+            .filter(|f| (0.0..=MAX_FLOAT_COUNT).contains(f) && f.fract() == 0.0)
             .map(|f| f as u64)
     })
 }
@@ -147,5 +152,13 @@ mod tests {
         assert_eq!(str_at(&v, &["a", "f"]), Some("x"));
         assert_eq!(str_at(&v, &["a", "f", "g"]), None);
         assert!(parse(b"{\"a\":").is_none());
+        let big: Value = serde_json::from_str(
+            r#"{"a":1e300,"b":18446744073709551616,"c":9007199254740992.0,"d":1e16}"#,
+        )
+        .unwrap();
+        assert_eq!(u64_at(&big, &["a"]), None);
+        assert_eq!(u64_at(&big, &["b"]), None);
+        assert_eq!(u64_at(&big, &["c"]), Some(1 << 53));
+        assert_eq!(u64_at(&big, &["d"]), None);
     }
 }

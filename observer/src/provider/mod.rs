@@ -175,6 +175,8 @@ pub fn error_type_for_status(status: u16) -> &'static str {
 }
 
 #[cfg(test)]
+mod adversarial_tests;
+#[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]
 mod tests;

@@ -245,7 +245,7 @@ impl Http1Conn {
                     let (framer, body, body_len) =
                         (&mut cur.framer, &mut cur.body, &mut cur.body_len);
                     let fed = framer.feed(bytes, &mut |b| {
-                        *body_len += b.len() as u64;
+                        *body_len = body_len.saturating_add(b.len() as u64);
                         if let Some(d) = body.as_mut() {
                             d.write(b, at.ts, at.seq);
                         }
@@ -277,7 +277,8 @@ impl Http1Conn {
 
     fn gap(&mut self, dir: Direction, len: u64, out: &mut Vec<Exchange>) {
         self.stats.gaps += 1;
-        self.stats.gap_bytes += len;
+        // `len` comes from the capture layer: saturate rather than trust it.
+        self.stats.gap_bytes = self.stats.gap_bytes.saturating_add(len);
         let response_side = self.role.is_some() && self.kind(dir) == Kind::Response;
         let side = &mut self.sides[dir.index()];
         match &mut side.state {
@@ -292,7 +293,7 @@ impl Http1Conn {
             }
             State::Body(cur) => {
                 if cur.framer.gap(len) {
-                    cur.body_len += len;
+                    cur.body_len = cur.body_len.saturating_add(len);
                     cur.lost = true;
                     if let Some(d) = cur.body.as_mut() {
                         d.gap();

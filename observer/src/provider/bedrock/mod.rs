@@ -180,7 +180,10 @@ impl Counts {
         let read = self.cache_read.unwrap_or(0);
         let write = self.cache_write.unwrap_or(0);
         call.usage = Usage {
-            input_tokens: self.input.unwrap_or(0).saturating_add(read + write),
+            input_tokens: self
+                .input
+                .unwrap_or(0)
+                .saturating_add(read.saturating_add(write)),
             output_tokens: self.output.unwrap_or(0),
             cache_read_tokens: read,
             cache_write_tokens: write,

@@ -202,9 +202,13 @@ impl Http1Conn {
         self.try_emit(out);
     }
 
-    /// Too many requests without responses: give up on the oldest.
+    /// Too many requests without responses, or more kept body bytes waiting
+    /// than one body may hold (pipelined requests would otherwise keep up to
+    /// `MAX_PENDING` bodies): give up on the oldest.
     pub(super) fn evict(&mut self, out: &mut Vec<Exchange>) {
-        while self.pending.len() > MAX_PENDING {
+        while self.pending.len() > MAX_PENDING
+            || (self.pending.len() > 1 && self.pending_body_bytes() > self.limits.max_body_bytes)
+        {
             let Some(mut p) = self.pending.pop_front() else {
                 break;
             };
@@ -218,6 +222,17 @@ impl Http1Conn {
             p.ex.partial = true;
             self.emit(p, out);
         }
+    }
+
+    /// Heap bytes held by the bodies of pending exchanges.
+    fn pending_body_bytes(&self) -> usize {
+        self.pending
+            .iter()
+            .map(|p| {
+                p.ex.request.body.capacity()
+                    + p.ex.response.as_ref().map_or(0, |r| r.body.capacity())
+            })
+            .sum()
     }
 
     pub(super) fn try_emit(&mut self, out: &mut Vec<Exchange>) {
