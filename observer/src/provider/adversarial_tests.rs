@@ -255,8 +255,14 @@ fn tokens(c: &LlmCall) -> [u64; 7] {
     ]
 }
 
+/// Counts estimated with the tokenizer come from the (valid) request and the
+/// text that was streamed, not from numbers in the garbage: not checked here.
+fn estimated(c: &LlmCall) -> bool {
+    c.usage.source == super::call::UsageSource::Estimated
+}
+
 fn check_no_tokens(what: &str, c: &LlmCall, failures: &mut Vec<String>) {
-    if tokens(c) != [0; 7] {
+    if !estimated(c) && tokens(c) != [0; 7] {
         failures.push(format!("{what}: tokens from garbage: {:?}", tokens(c)));
     }
 }
@@ -560,7 +566,7 @@ fn extreme_counts_saturate() {
                         let t = tokens(&call);
                         // A sum that wrapped would be small and non-zero.
                         for n in t {
-                            if n != 0 && n < (1u64 << 62) {
+                            if !estimated(&call) && n != 0 && n < (1u64 << 62) {
                                 failures.push(format!("{what}: wrapped count {t:?}"));
                             }
                         }

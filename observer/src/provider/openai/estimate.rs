@@ -43,12 +43,30 @@ type Texts = BTreeMap<(u64, Part), String>;
 
 /// Fills `call.usage` with an estimate when the exchange qualifies (see the
 /// module docs). Called only for calls without provider usage.
+/// Providers that stream OpenAI's chunk format and may omit usage. Ollama is
+/// not among them: it always reports its counts.
+const OPENAI_FAMILY: &[&str] = &[
+    "openai",
+    "azure_openai",
+    "openai_compatible",
+    "groq",
+    "mistral",
+    "deepseek",
+    "xai",
+    "openrouter",
+    "together",
+    "fireworks",
+    "perplexity",
+    "cerebras",
+];
+
 pub fn fill(ex: &Exchange, call: &mut LlmCall) {
     let Some(resp) = &ex.response else {
         return;
     };
     let op = call.operation;
     let qualifies = call.stream
+        && OPENAI_FAMILY.contains(&call.provider)
         && ex.bodies_kept
         && (200..300).contains(&resp.status)
         && matches!(call.error_type.as_str(), "" | "incomplete")
