@@ -258,7 +258,7 @@ fn tokens(c: &LlmCall) -> [u64; 7] {
 /// Counts estimated with the tokenizer come from the (valid) request and the
 /// text that was streamed, not from numbers in the garbage: not checked here.
 fn estimated(c: &LlmCall) -> bool {
-    c.usage.source == super::call::UsageSource::Estimated
+    c.usage.source == UsageSource::Estimated
 }
 
 fn check_no_tokens(what: &str, c: &LlmCall, failures: &mut Vec<String>) {
