@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::{
     replay::{self, ReplayConfig, ReplayError},
-    sink::{console::ConsoleSink, jsonl::JsonlSink, Sinks},
+    sink::Sinks,
 };
 
 /// Replay a capture file: write the records `run` made (new record_id each).
@@ -32,29 +32,15 @@ pub struct ReplayArgs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayCliError {
-    #[error("cannot open --jsonl {path}: {source}")]
-    Jsonl {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Jsonl(#[from] crate::sink::OpenError),
     #[error(transparent)]
     Replay(#[from] ReplayError),
 }
 
 /// Replays; prints damage (one line) and the counters to stderr.
 pub fn run(args: ReplayArgs) -> Result<(), ReplayCliError> {
-    let jsonl_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    let jsonl = match &args.jsonl {
-        Some(p) => Some(JsonlSink::open(p).map_err(|source| ReplayCliError::Jsonl {
-            path: p.display().to_string(),
-            source,
-        })?),
-        None => None,
-    };
-    let sinks = Sinks {
-        jsonl,
-        console: (!args.quiet).then(|| ConsoleSink::new(jsonl_stdout)),
-    };
+    let sinks = Sinks::from_flags(args.jsonl.as_deref(), args.quiet)?;
     let shown = args.file.display().to_string();
     let done = replay::replay_file(ReplayConfig {
         file: args.file,

@@ -11,7 +11,7 @@ use observer_common::chunk::{DEFAULT_CAPTURE_PER_CALL, MAX_CAPTURE_PER_CALL};
 use crate::{
     pipeline::{self, PipelineConfig, PipelineError},
     probes::ProbeConfig,
-    sink::{console::ConsoleSink, jsonl::JsonlSink, Sinks},
+    sink::Sinks,
 };
 
 /// Capture LLM API calls until interrupted (SIGINT/SIGTERM).
@@ -67,11 +67,8 @@ fn parse_ring_mib(s: &str) -> Result<u32, String> {
 pub enum RunError {
     #[error("--capture-file writes the plaintext of TLS traffic (API keys, prompts, responses) to disk; add --i-understand-this-records-plaintext to confirm")]
     CaptureNotAcknowledged,
-    #[error("cannot open --jsonl {path}: {source}")]
-    Jsonl {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Jsonl(#[from] crate::sink::OpenError),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
     #[error(transparent)]
@@ -82,18 +79,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     if args.capture_file.is_some() && !args.i_understand_this_records_plaintext {
         return Err(RunError::CaptureNotAcknowledged);
     }
-    let jsonl_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    let jsonl = match &args.jsonl {
-        Some(p) => Some(JsonlSink::open(p).map_err(|source| RunError::Jsonl {
-            path: p.display().to_string(),
-            source,
-        })?),
-        None => None,
-    };
-    let sinks = Sinks {
-        jsonl,
-        console: (!args.quiet).then(|| ConsoleSink::new(jsonl_stdout)),
-    };
+    let sinks = Sinks::from_flags(args.jsonl.as_deref(), args.quiet)?;
     if args.no_token_estimation {
         crate::tokenize::disable();
     } else {
