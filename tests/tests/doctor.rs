@@ -101,3 +101,38 @@ fn doctor_unprivileged_fails_privileges_with_fix() {
     );
     println!("doctor::unprivileged:\n{}", out.stdout);
 }
+
+/// `run` without privileges: exactly one error line naming the fix, exit 1.
+#[test]
+fn run_unprivileged_is_one_clear_line() {
+    if !privileged_or_skip("doctor::run_unprivileged") {
+        return;
+    }
+    let _serial = serial_guard();
+    let Some(bin) = bin_or_skip() else { return };
+    let out = run_bounded(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ])
+            .arg(&bin)
+            .args(["run", "--quiet"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "run as nobody: {}", out.stderr);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line expected:\n{}", out.stderr);
+    assert!(
+        lines[0].starts_with("llm-observer: error:") && lines[0].contains("root"),
+        "{}",
+        lines[0]
+    );
+}

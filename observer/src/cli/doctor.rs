@@ -96,7 +96,7 @@ fn btf_check(path: &Path) -> Verdict {
 
 /// Effective capabilities: root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN
 /// for uprobes on older kernels).
-fn has_privileges() -> bool {
+pub fn has_privileges() -> bool {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let caps = status
         .lines()

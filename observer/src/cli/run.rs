@@ -65,6 +65,8 @@ fn parse_ring_mib(s: &str) -> Result<u32, String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("capturing needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): run it with sudo")]
+    NotPrivileged,
     #[error("--capture-file writes the plaintext of TLS traffic (API keys, prompts, responses) to disk; add --i-understand-this-records-plaintext to confirm")]
     CaptureNotAcknowledged,
     #[error(transparent)]
@@ -76,6 +78,9 @@ pub enum RunError {
 }
 
 pub fn run(args: RunArgs) -> Result<(), RunError> {
+    if !super::doctor::has_privileges() {
+        return Err(RunError::NotPrivileged);
+    }
     if args.capture_file.is_some() && !args.i_understand_this_records_plaintext {
         return Err(RunError::CaptureNotAcknowledged);
     }
