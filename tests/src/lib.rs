@@ -11,5 +11,6 @@ pub mod check;
 pub mod clients;
 pub mod mock;
 pub mod netns;
+pub mod scene;
 pub mod sdk;
 pub mod util;

@@ -7,6 +7,7 @@ use e2e::check::{assert_rows_match, our_rows, pair_with_mock};
 use e2e::clients::{Clients, Mode, SeenCall};
 use e2e::mock::{Mock, MockCall};
 use e2e::netns::Netns;
+use e2e::scene::Scene;
 use e2e::util::{privileged_or_skip, serial_guard, TempDir};
 use std::time::Duration;
 
@@ -20,17 +21,17 @@ fn only(
 
 #[test]
 fn comm_filter_records_only_curl() {
-    if !privileged_or_skip("filters::comm") {
-        return;
-    }
-    let _serial = serial_guard();
-    let tmp = TempDir::new("filter-comm");
-    let Some(mut agent) = Agent::start(tmp.path(), &["--comm", "curl"]) else {
+    let Some(scene) = Scene::start("filters::comm", "filter-comm", &["--comm", "curl"]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
 
     let mut seen = vec![

@@ -2,28 +2,24 @@
 //! headers, while normal calls go on over other connections: every normal call
 //! is recorded (exactly), the garbage is counted as invalid, the agent lives.
 
-use e2e::agent::Agent;
-use e2e::ca::TestCa;
 use e2e::check::{assert_rows_match, counter_sum, our_rows, pair_with_mock};
 use e2e::clients::{Clients, Mode};
-use e2e::mock::Mock;
-use e2e::netns::Netns;
-use e2e::util::{privileged_or_skip, serial_guard, TempDir};
+use e2e::scene::Scene;
 use std::time::Duration;
 
 #[test]
 fn garbage_and_truncated_tls_streams_do_not_disturb_recording() {
-    if !privileged_or_skip("garbage") {
-        return;
-    }
-    let _serial = serial_guard();
-    let tmp = TempDir::new("garbage");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+    let Some(scene) = Scene::start("garbage", "garbage", &[]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
 
     let (bad_pids, mut seen) = std::thread::scope(|s| {

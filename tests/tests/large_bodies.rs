@@ -3,13 +3,9 @@
 //! `--capture-max 65536` is truncated in the kernel, yet its row exists with
 //! `partial` set and everything that comes from the response exact. Privileged.
 
-use e2e::agent::Agent;
-use e2e::ca::TestCa;
 use e2e::check::{assert_rows_match, our_rows, pair_with_mock};
 use e2e::clients::{chat_body, curl_seen, Clients, Mode, SeenCall};
-use e2e::mock::Mock;
-use e2e::netns::Netns;
-use e2e::util::{privileged_or_skip, serial_guard, TempDir};
+use e2e::scene::Scene;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -33,17 +29,17 @@ fn curl_file(c: &Clients, dir: &Path, name: &str, body: &str, model: &str, mode:
 
 #[test]
 fn large_request_and_response_bodies_are_exact() {
-    if !privileged_or_skip("large_bodies::exact") {
-        return;
-    }
-    let _serial = serial_guard();
-    let tmp = TempDir::new("large");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+    let Some(scene) = Scene::start("large_bodies::exact", "large", &[]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
 
     // ~100 KiB request: 11 500 words of ~9 bytes.
@@ -101,17 +97,21 @@ fn large_request_and_response_bodies_are_exact() {
 
 #[test]
 fn request_truncated_by_capture_max_is_partial_with_exact_response_fields() {
-    if !privileged_or_skip("large_bodies::truncated") {
-        return;
-    }
-    let _serial = serial_guard();
-    let tmp = TempDir::new("large-trunc");
-    let Some(mut agent) = Agent::start(tmp.path(), &["--capture-max", "65536"]) else {
+    let Some(scene) = Scene::start(
+        "large_bodies::truncated",
+        "large-trunc",
+        &["--capture-max", "65536"],
+    ) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
 
     // ~400 KiB request, "model" first so that it lies in the captured head.

@@ -3,11 +3,9 @@
 //! clean SIGTERM (exit 0 within 5 s, every counted record written). Privileged.
 
 use e2e::agent::{Agent, READY_TIMEOUT};
-use e2e::ca::TestCa;
 use e2e::check::{our_rows, pair_with_mock};
 use e2e::clients::{Clients, Mode, SeenCall};
-use e2e::mock::Mock;
-use e2e::netns::Netns;
+use e2e::scene::Scene;
 use e2e::util::{poll_until, privileged_or_skip, serial_guard, unique_suffix, TempDir};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -89,17 +87,17 @@ fn sd_notify_ready_on_path_and_abstract_sockets() {
 
 #[test]
 fn state_is_released_after_clients_exit_and_sigterm_is_clean() {
-    if !privileged_or_skip("lifecycle::cleanup") {
-        return;
-    }
-    let _serial = serial_guard();
-    let tmp = TempDir::new("lifecycle");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+    let Some(scene) = Scene::start("lifecycle::cleanup", "lifecycle", &[]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
 
     // Keep-alive clients (several calls per connection) and one-shot curls;

@@ -2,28 +2,24 @@
 //! Python and Node `openai` SDKs), streaming and not, errors included, with
 //! exact values. Privileged: root, one test at a time (serial_guard).
 
-use e2e::agent::Agent;
-use e2e::ca::TestCa;
 use e2e::check::{assert_rows_match, our_rows, pair_with_mock};
 use e2e::clients::{Clients, Mode, SeenCall};
-use e2e::mock::Mock;
-use e2e::netns::Netns;
-use e2e::util::{privileged_or_skip, serial_guard, TempDir};
+use e2e::scene::Scene;
 use std::time::Duration;
 
 #[test]
 fn openai_calls_from_curl_python_node_are_recorded_exactly() {
-    if !privileged_or_skip("openai_e2e") {
-        return;
-    }
-    let _serial = serial_guard();
-    let tmp = TempDir::new("openai");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+    let Some(scene) = Scene::start("openai_e2e", "openai", &[]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
 
     // /usr/bin/node links OpenSSL statically, so the agent attaches to it when
