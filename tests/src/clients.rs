@@ -47,6 +47,15 @@ pub struct SeenCall {
     pub finish_reason: String,
 }
 
+/// What an SDK client script is asked to do.
+struct ChatArgs<'a> {
+    count: usize,
+    mode: Mode,
+    model: &'a str,
+    words: usize,
+    max_tokens: u32,
+}
+
 /// Everything a client needs: where it runs and what it trusts.
 #[derive(Debug, Clone, Copy)]
 pub struct Clients<'a> {
@@ -243,32 +252,15 @@ impl Clients<'_> {
             py.display()
         );
         let script = workspace_root().join("tests/clients/python/openai_client.py");
-        let out = run_bounded(
-            self.ns
-                .command("env")
-                .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
-                .arg(format!("OPENAI_API_KEY={API_KEY}"))
-                .arg(format!("SSL_CERT_FILE={}", self.ca.ca_pem.display()))
-                .arg(&py)
-                .arg(&script)
-                .args([
-                    "--count",
-                    &count.to_string(),
-                    "--mode",
-                    mode.arg(),
-                    "--model",
-                    model,
-                    "--words",
-                    &words.to_string(),
-                    "--max-tokens",
-                    &max_tokens.to_string(),
-                ]),
-            CALL_TIMEOUT,
-        )
-        .expect_ok("python openai client");
-        let calls: Vec<SeenCall> = out.stdout.lines().map(parse_sdk_line).collect();
-        assert_eq!(calls.len(), count, "python client output:\n{}", out.stdout);
-        calls
+        let ca_env = format!("SSL_CERT_FILE={}", self.ca.ca_pem.display());
+        let req = ChatArgs {
+            count,
+            mode,
+            model,
+            words,
+            max_tokens,
+        };
+        self.openai_client("python", ca_env, &py, &script, &req)
     }
 
     /// One Node process making `count` calls with the openai SDK (0 = warm-up only).
@@ -299,31 +291,57 @@ impl Clients<'_> {
             "{}/node_modules/openai missing: install the client deps (xtask test_deps::install)",
             dir.display()
         );
+        let ca_env = format!("NODE_EXTRA_CA_CERTS={}", self.ca.ca_pem.display());
+        let req = ChatArgs {
+            count,
+            mode,
+            model,
+            words,
+            max_tokens,
+        };
+        self.openai_client("node", ca_env, node, &dir.join("openai_client.js"), &req)
+    }
+
+    /// Runs an openai-SDK client script (Python or Node: the same flags and
+    /// output, one line per call) inside the namespace.
+    fn openai_client(
+        &self,
+        what: &str,
+        ca_env: String,
+        program: &Path,
+        script: &Path,
+        a: &ChatArgs<'_>,
+    ) -> Vec<SeenCall> {
         let out = run_bounded(
             self.ns
                 .command("env")
                 .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
                 .arg(format!("OPENAI_API_KEY={API_KEY}"))
-                .arg(format!("NODE_EXTRA_CA_CERTS={}", self.ca.ca_pem.display()))
-                .arg(node)
-                .arg(dir.join("openai_client.js"))
+                .arg(ca_env)
+                .arg(program)
+                .arg(script)
                 .args([
                     "--count",
-                    &count.to_string(),
+                    &a.count.to_string(),
                     "--mode",
-                    mode.arg(),
+                    a.mode.arg(),
                     "--model",
-                    model,
+                    a.model,
                     "--words",
-                    &words.to_string(),
+                    &a.words.to_string(),
                     "--max-tokens",
-                    &max_tokens.to_string(),
+                    &a.max_tokens.to_string(),
                 ]),
             CALL_TIMEOUT,
         )
-        .expect_ok("node openai client");
+        .expect_ok(&format!("{what} openai client"));
         let calls: Vec<SeenCall> = out.stdout.lines().map(parse_sdk_line).collect();
-        assert_eq!(calls.len(), count, "node client output:\n{}", out.stdout);
+        assert_eq!(
+            calls.len(),
+            a.count,
+            "{what} client output:\n{}",
+            out.stdout
+        );
         calls
     }
 

@@ -11,14 +11,10 @@
 //! call, `amz-sdk-request: attempt=1; max=1`), and neither the AWS secret key
 //! nor any `Authorization` value (or its signature) appears in the JSONL.
 
-use e2e::agent::Agent;
-use e2e::ca::TestCa;
 use e2e::check::our_rows;
 use e2e::clients::Clients;
-use e2e::mock::Mock;
-use e2e::netns::Netns;
+use e2e::scene::Scene;
 use e2e::sdk::{assert_sdk_rows, pair_sdk, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY};
-use e2e::util::{privileged_or_skip, serial_guard, TempDir};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -41,18 +37,18 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 #[test]
 fn boto3_bedrock_calls_are_recorded_exactly() {
-    if !privileged_or_skip("bedrock_e2e") {
-        return;
-    }
-    let _serial = serial_guard();
     let t0 = Instant::now();
-    let tmp = TempDir::new("bedrock");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+    let Some(scene) = Scene::start("bedrock_e2e", "bedrock", &[]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
     let py = |op: &str, mode: &str, model: &str, n: usize, extra: &[&str]| {
         c.python_sdk("bedrock", op, mode, model, n, extra)

@@ -3,7 +3,7 @@
 //! fails with a fix that names root (exit 1). Needs root to switch users.
 
 use e2e::agent::binary;
-use e2e::util::{is_ci, privileged_or_skip, run_bounded, serial_guard};
+use e2e::util::{is_ci, privileged_or_skip, run_bounded, serial_guard, Finished};
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,6 +21,24 @@ fn bin_or_skip() -> Option<std::path::PathBuf> {
 }
 
 /// The line `<STATUS>  <name>: ...` of the report, if any.
+/// Runs the agent as nobody: no groups, no capabilities (not even inheritable
+/// or bounding).
+fn as_nobody(bin: &std::path::Path, args: &[&str]) -> Finished {
+    run_bounded(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ])
+            .arg(bin)
+            .args(args),
+        Duration::from_secs(60),
+    )
+}
+
 fn line<'a>(out: &'a str, status: &str, name: &str) -> Option<&'a str> {
     let prefix = format!("{status}  {name}:");
     out.lines().find(|l| l.starts_with(&prefix))
@@ -67,20 +85,7 @@ fn doctor_unprivileged_fails_privileges_with_fix() {
     }
     let _serial = serial_guard();
     let Some(bin) = bin_or_skip() else { return };
-    // nobody, no groups, no capabilities (not even inheritable or bounding).
-    let out = run_bounded(
-        Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-            ])
-            .arg(&bin)
-            .arg("doctor"),
-        Duration::from_secs(60),
-    );
+    let out = as_nobody(&bin, &["doctor"]);
     let text = format!("{}{}", out.stdout, out.stderr);
     assert_eq!(
         out.status.code(),
@@ -110,19 +115,7 @@ fn run_unprivileged_is_one_clear_line() {
     }
     let _serial = serial_guard();
     let Some(bin) = bin_or_skip() else { return };
-    let out = run_bounded(
-        Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-            ])
-            .arg(&bin)
-            .args(["run", "--quiet"]),
-        Duration::from_secs(60),
-    );
+    let out = as_nobody(&bin, &["run", "--quiet"]);
     assert_eq!(out.status.code(), Some(1), "run as nobody: {}", out.stderr);
     let lines: Vec<&str> = out
         .stderr

@@ -7,14 +7,10 @@
 //!
 //! boto3 `bedrock-runtime` has its own test: `bedrock_e2e.rs`.
 
-use e2e::agent::Agent;
-use e2e::ca::TestCa;
 use e2e::check::our_rows;
 use e2e::clients::Clients;
-use e2e::mock::Mock;
-use e2e::netns::Netns;
+use e2e::scene::Scene;
 use e2e::sdk::{assert_sdk_rows, pair_sdk};
-use e2e::util::{privileged_or_skip, serial_guard, TempDir};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -22,18 +18,18 @@ const KINDS: &[&str] = &["responses", "embeddings", "chat", "anthropic", "gemini
 
 #[test]
 fn official_sdk_calls_are_recorded_exactly() {
-    if !privileged_or_skip("sdk_e2e") {
-        return;
-    }
-    let _serial = serial_guard();
     let t0 = Instant::now();
-    let tmp = TempDir::new("sdk");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+    let Some(scene) = Scene::start("sdk_e2e", "sdk", &[]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
 
     // 36 calls in 16 Python processes, three SDKs concurrently.

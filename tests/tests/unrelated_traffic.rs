@@ -2,13 +2,10 @@
 //! for 60 s (E2E_DOWNLOAD_SECS overrides; loop bounded in count too): the agent
 //! stays up, records exactly the LLM calls and counts the skipped exchanges.
 
-use e2e::agent::Agent;
-use e2e::ca::TestCa;
 use e2e::check::{assert_rows_match, counter_sum, our_rows, pair_with_mock};
 use e2e::clients::{Clients, Mode};
-use e2e::mock::Mock;
-use e2e::netns::{Netns, DOWNLOAD_HOST};
-use e2e::util::{privileged_or_skip, serial_guard, TempDir};
+use e2e::netns::DOWNLOAD_HOST;
+use e2e::scene::Scene;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -16,21 +13,21 @@ const MAX_DOWNLOADS: usize = 400;
 
 #[test]
 fn downloads_are_not_recorded_and_do_not_disturb_llm_calls() {
-    if !privileged_or_skip("unrelated_traffic") {
-        return;
-    }
-    let _serial = serial_guard();
     let secs: u64 = std::env::var("E2E_DOWNLOAD_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let tmp = TempDir::new("unrelated");
-    let Some(mut agent) = Agent::start(tmp.path(), &[]) else {
+    let Some(scene) = Scene::start("unrelated_traffic", "unrelated", &[]) else {
         return;
     };
-    let ns = Netns::with_test_hosts();
-    let ca = TestCa::create(tmp.path());
-    let mock = Mock::start(&ns, &ca, tmp.path());
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
     let c = Clients { ns: &ns, ca: &ca };
     // Warm-up node process: see openai_e2e.rs (attach on exec of static OpenSSL).
     c.node_chat(0, Mode::Stream, "gpt-4o-mini", 1, 0);
