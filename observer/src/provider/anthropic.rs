@@ -249,6 +249,8 @@ struct UsageAcc {
     cache_creation: Option<u64>,
     write_5m: Option<u64>,
     write_1h: Option<u64>,
+    /// `usage.service_tier`: standard, priority or batch.
+    service_tier: Option<String>,
 }
 
 impl UsageAcc {
@@ -261,10 +263,16 @@ impl UsageAcc {
             keep_last(&mut self.write_5m, cc, "ephemeral_5m_input_tokens");
             keep_last(&mut self.write_1h, cc, "ephemeral_1h_input_tokens");
         }
+        if let Some(tier) = u.get("service_tier").and_then(Value::as_str) {
+            self.service_tier = Some(tier.to_owned());
+        }
     }
 
     /// Normalised usage into the call; nothing when no count was seen.
     fn apply(&self, call: &mut LlmCall) {
+        if let Some(tier) = &self.service_tier {
+            call.service_tier.clone_from(tier);
+        }
         if self.input.is_none() && self.output.is_none() {
             return;
         }

@@ -67,6 +67,10 @@ pub struct LlmCall {
     /// than in [`Usage`] so existing `Usage { … }` literals stay valid.
     pub cache_write_5m_tokens: u64,
     pub cache_write_1h_tokens: u64,
+    /// The service tier that served the call (OpenAI `service_tier` of the
+    /// response, else of the request; Anthropic `usage.service_tier`). Empty
+    /// when not said: standard prices.
+    pub service_tier: String,
     /// What the provider asked the client to wait before retrying (`retry-after`,
     /// `retry-after-ms`), in ms; 0 when not said.
     pub retry_after_ms: u64,

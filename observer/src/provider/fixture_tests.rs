@@ -137,6 +137,9 @@ fn to_json(c: &LlmCall) -> Value {
     if !c.region.is_empty() {
         v["region"] = c.region.clone().into();
     }
+    if !c.service_tier.is_empty() {
+        v["service_tier"] = c.service_tier.clone().into();
+    }
     v
 }
 

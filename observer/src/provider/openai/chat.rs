@@ -13,7 +13,9 @@
 
 use serde_json::Value;
 
-use super::{add_sse_defects, api_error_type, read_usage, scan_unparsed, BodyError};
+use super::{
+    add_sse_defects, api_error_type, read_service_tier, read_usage, scan_unparsed, BodyError,
+};
 use crate::protocol::exchange::{Exchange, Response};
 use crate::protocol::sse;
 use crate::provider::call::LlmCall;
@@ -38,6 +40,7 @@ pub(super) fn read_completion(
     }
     call.response_id = json::str_at(&v, &["id"]).unwrap_or_default().to_owned();
     call.response_model = json::str_at(&v, &["model"]).unwrap_or_default().to_owned();
+    read_service_tier(&v, call);
     call.finish_reason = first_choice(&v)
         .and_then(|c| json::str_at(c, &["finish_reason"]))
         .unwrap_or_default()
@@ -84,6 +87,7 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
                 .unwrap_or_default()
                 .to_owned();
         }
+        read_service_tier(&chunk, call);
         // Usage is cumulative: the last one seen wins, never a sum.
         // Groq reports stream usage in `x_groq.usage` of the last chunk.
         let usage = chunk.get("usage").and_then(read_usage);

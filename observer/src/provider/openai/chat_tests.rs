@@ -45,6 +45,7 @@ fn request_fields_and_truncated_fallback() {
         model: "gpt-4o-mini".into(),
         stream: Some(true),
         include_usage: true,
+        service_tier: String::new(),
         parsed: true,
     };
     assert_eq!(read_request(full.as_bytes()), want);
@@ -57,11 +58,15 @@ fn request_fields_and_truncated_fallback() {
             model: "gpt-4o-mini".into(),
             stream: None,
             include_usage: false,
+            service_tier: String::new(),
             parsed: false,
         }
     );
     assert_eq!(read_request(b"").stream, None);
     assert_eq!(read_request(br#"{"model":"m"}"#).stream, Some(false));
+    let flex = br#"{"model":"o3","service_tier":"flex","messages":[]}"#;
+    assert_eq!(read_request(flex).service_tier, "flex");
+    assert_eq!(read_request(&flex[..40]).service_tier, "flex");
 }
 
 #[test]

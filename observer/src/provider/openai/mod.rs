@@ -112,6 +112,8 @@ pub struct ApiRequest {
     /// `None` when the body could not be read.
     pub stream: Option<bool>,
     pub include_usage: bool,
+    /// `service_tier` asked for (`flex`, `priority`, `auto`, …).
+    pub service_tier: String,
     /// The body parsed as JSON (false: fields come from the fallback scan).
     pub parsed: bool,
 }
@@ -131,12 +133,16 @@ pub fn read_request(body: &[u8]) -> ApiRequest {
             include_usage: json::at(&v, &["stream_options", "include_usage"])
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            service_tier: json::str_at(&v, &["service_tier"])
+                .unwrap_or_default()
+                .to_owned(),
             parsed: true,
         },
         None => ApiRequest {
             model: json::scan_str(body, "model").unwrap_or_default(),
             stream: json::scan_bool(body, "stream"),
             include_usage: json::scan_bool(body, "include_usage").unwrap_or(false),
+            service_tier: json::scan_str(body, "service_tier").unwrap_or_default(),
             parsed: false,
         },
     }
@@ -150,6 +156,8 @@ pub(super) fn parse_with(ex: &Exchange, read_json: BodyReader, read_stream: Body
     let mut call = LlmCall {
         body_defects: u32::from(!req.body.is_empty() && !api.parsed),
         request_model: api.model,
+        // The response says which tier served it; until then, the one asked for.
+        service_tier: api.service_tier,
         project: header(&req.headers, "openai-project")
             .unwrap_or_default()
             .to_owned(),
@@ -265,6 +273,15 @@ pub fn read_usage(u: &Value) -> Option<Usage> {
         .unwrap_or(0),
         source: UsageSource::Provider,
     })
+}
+
+/// Takes the `service_tier` a response object or chunk says served the call.
+pub(super) fn read_service_tier(v: &Value, call: &mut LlmCall) {
+    if let Some(tier) = json::str_at(v, &["service_tier"]).filter(|t| !t.is_empty()) {
+        if tier != call.service_tier {
+            call.service_tier = tier.to_owned();
+        }
+    }
 }
 
 /// Row error type for an OpenAI error object (`{"type", "code", …}`).

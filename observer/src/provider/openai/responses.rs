@@ -23,7 +23,9 @@
 
 use serde_json::Value;
 
-use super::{add_sse_defects, api_error_type, read_usage, scan_unparsed, BodyError};
+use super::{
+    add_sse_defects, api_error_type, read_service_tier, read_usage, scan_unparsed, BodyError,
+};
 use crate::protocol::exchange::{Exchange, Response};
 use crate::protocol::sse;
 use crate::provider::call::LlmCall;
@@ -64,6 +66,7 @@ fn apply_response(r: &Value, last: bool, call: &mut LlmCall) -> Option<&'static 
     if let Some(model) = json::str_at(r, &["model"]) {
         call.response_model = model.to_owned();
     }
+    read_service_tier(r, call);
     // Usage is cumulative: the last one seen wins, never a sum.
     if let Some(usage) = r.get("usage").and_then(read_usage) {
         call.usage = usage;
