@@ -23,6 +23,7 @@ pub mod cli;
 pub mod conntrack;
 pub mod discovery;
 pub mod pipeline;
+pub mod pricing;
 pub mod probes;
 pub mod processor;
 pub mod protocol;

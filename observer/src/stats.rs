@@ -6,7 +6,13 @@ use std::{collections::BTreeMap, fs, io, path::Path};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     counters: BTreeMap<&'static str, u64>,
+    /// Counters split by a label (`price_unknown_models` by model), at most
+    /// [`MAX_LABELS`] labels each; the rest is added under `(other)`.
+    labeled: BTreeMap<&'static str, BTreeMap<String, u64>>,
 }
+
+/// Labels kept per labeled counter.
+pub const MAX_LABELS: usize = 200;
 
 impl Stats {
     pub fn add(&mut self, name: &'static str, n: u64) {
@@ -17,12 +23,39 @@ impl Stats {
         self.counters.insert(name, value);
     }
 
+    pub fn add_labeled(&mut self, name: &'static str, label: &str, n: u64) {
+        let labels = self.labeled.entry(name).or_default();
+        let label = if labels.len() < MAX_LABELS || labels.contains_key(label) {
+            label
+        } else {
+            "(other)"
+        };
+        *labels.entry(label.to_string()).or_default() += n;
+    }
+
+    /// One labeled counter, label → count.
+    pub fn labeled(&self, name: &str) -> Option<&BTreeMap<String, u64>> {
+        self.labeled.get(name)
+    }
+
     pub fn get(&self, name: &str) -> u64 {
         self.counters.get(name).copied().unwrap_or(0)
     }
 
+    /// Counters as `name: n`, labeled ones as `name: {label: n}`.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.counters).unwrap_or_else(|_| "{}".into())
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.counters {
+            map.insert((*k).to_string(), (*v).into());
+        }
+        for (k, labels) in &self.labeled {
+            let inner = labels
+                .iter()
+                .map(|(l, n)| (l.clone(), (*n).into()))
+                .collect();
+            map.insert((*k).to_string(), serde_json::Value::Object(inner));
+        }
+        serde_json::Value::Object(map).to_string()
     }
 
     /// Replaces `path` with the current counters (write to a temp file, rename).
@@ -45,6 +78,17 @@ mod tests {
         s.set("kernel_chunks_lost", 7);
         assert_eq!(s.get("records"), 5);
         assert_eq!(s.to_json(), r#"{"kernel_chunks_lost":7,"records":5}"#);
+        s.add_labeled("price_unknown_models", "openai/x", 2);
+        assert_eq!(
+            s.to_json(),
+            r#"{"kernel_chunks_lost":7,"price_unknown_models":{"openai/x":2},"records":5}"#
+        );
+        for i in 0..MAX_LABELS + 5 {
+            s.add_labeled("price_unknown_models", &format!("m{i}"), 1);
+        }
+        let labels = s.labeled("price_unknown_models").unwrap();
+        assert_eq!(labels.len(), MAX_LABELS + 1);
+        assert_eq!(labels["(other)"], 6);
         let dir = std::env::temp_dir().join(format!("stats-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let f = dir.join("stats.json");
