@@ -10,9 +10,11 @@ use observer::{
     attribution::process::ProcessInfo,
     capture::{decode, CaptureEvent},
     conntrack::{ConnKey, ConnTrack},
+    pricing::{self, Pricer},
     protocol::exchange::Headers,
     provider,
     recorder::{build, RecordContext},
+    stats::Stats,
 };
 use observer_common::chunk::{dir, kind, ChunkHeader, EventHeader};
 
@@ -98,6 +100,8 @@ fn keep(method: &str, path: &str, headers: &Headers) -> bool {
 
 /// The capture thread's work for the whole workload; returns records built.
 fn run(records: &[Vec<u8>], ctx: &RecordContext, proc: &ProcessInfo) -> usize {
+    let mut pricer = Pricer::new(pricing::bundled());
+    let mut stats = Stats::default();
     let mut track = ConnTrack::new(65_536, u64::MAX, 256 * 1024);
     let mut done = Vec::new();
     let mut rows = 0;
@@ -110,7 +114,8 @@ fn run(records: &[Vec<u8>], ctx: &RecordContext, proc: &ProcessInfo) -> usize {
         }
         for d in done.drain(..) {
             if let Ok(call) = provider::parse(&d.exchange) {
-                black_box(build(ctx, &d, &call, proc));
+                let price = pricer.price(&call, &mut stats);
+                black_box(build(ctx, &d, &call, price, proc));
                 rows += 1;
             }
         }

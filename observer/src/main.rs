@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => exit(cli::run::run(args)),
         Command::Replay(args) => exit(cli::replay::run(args)),
+        Command::Prices(args) => exit(cli::prices::run(&args)),
         Command::Doctor(args) => {
             if cli::doctor::run(args) {
                 ExitCode::SUCCESS

@@ -42,6 +42,7 @@ pub struct PipelineConfig {
     pub stats_file: Option<PathBuf>,
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
+    pub prices: Arc<crate::pricing::book::PriceBook>,
     pub host: String,
     /// Record every ring record here (plaintext!) for `replay`.
     pub capture_file: Option<PathBuf>,
@@ -132,6 +133,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
             ctx,
             pids: cfg.pids,
             comms: cfg.comms,
+            prices: cfg.prices,
         },
         ProcessCache::default(),
         ChannelOutputs {

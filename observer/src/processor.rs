@@ -2,7 +2,7 @@
 //! Shared by `run` (records go to the sink thread) and `replay` (records go
 //! straight to the sinks); no I/O of its own beyond the process cache.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use observer_common::chunk::MAX_CAPTURE_PER_CALL;
 
@@ -10,6 +10,7 @@ use crate::{
     attribution::process::{ProcessCache, ProcessInfo},
     capture::{decode, CaptureEvent},
     conntrack::{ConnKey, ConnTrack, Done},
+    pricing::{book::PriceBook, Pricer},
     protocol::{
         exchange::{Headers, Role},
         http1::Interest,
@@ -38,6 +39,7 @@ pub struct ProcessorConfig {
     /// Record only these pids / comms (empty: all).
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
+    pub prices: Arc<PriceBook>,
 }
 
 /// Bodies are kept only for requests a provider adapter recognises.
@@ -53,6 +55,7 @@ impl Interest for LlmInterest {
 pub struct Processor<O> {
     conntrack: ConnTrack,
     procs: ProcessCache,
+    pricer: Pricer,
     pub stats: Stats,
     ctx: RecordContext,
     pids: Vec<u32>,
@@ -75,6 +78,7 @@ impl<O: Outputs> Processor<O> {
                 cfg.capture_max.min(MAX_CAPTURE_PER_CALL),
             ),
             procs,
+            pricer: Pricer::new(cfg.prices),
             stats: Stats::default(),
             ctx: cfg.ctx,
             pids: cfg.pids,
@@ -190,7 +194,8 @@ impl<O: Outputs> Processor<O> {
                 self.stats.add("records_filtered", 1);
                 continue;
             }
-            let record = recorder::build(&self.ctx, &done, &call, &proc);
+            let price = self.pricer.price(&call, &mut self.stats);
+            let record = recorder::build(&self.ctx, &done, &call, price, &proc);
             self.stats.add("records", 1);
             if !self.out.record(record) {
                 self.stats.add("records_dropped", 1);

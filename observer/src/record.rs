@@ -35,6 +35,11 @@ pub struct CallRecord {
     pub usage_source: String,
     pub cost_usd: f64,
     pub price_known: bool,
+    /// `version` of the price table that priced the row; empty when unknown.
+    pub price_version: String,
+    /// The service tier that served the call (`flex`, `priority`, `batch`, …);
+    /// empty when the API did not say.
+    pub service_tier: String,
     pub ttft_us: u64,
     pub duration_us: u64,
     pub request_bytes: u64,

@@ -3,6 +3,7 @@
 use crate::{
     attribution::process::ProcessInfo,
     conntrack::Done,
+    pricing::Priced,
     protocol::exchange::header,
     provider::call::LlmCall,
     record::{rfc3339_micros, CallRecord},
@@ -24,7 +25,13 @@ impl RecordContext {
     }
 }
 
-pub fn build(ctx: &RecordContext, done: &Done, call: &LlmCall, proc: &ProcessInfo) -> CallRecord {
+pub fn build(
+    ctx: &RecordContext,
+    done: &Done,
+    call: &LlmCall,
+    price: Priced,
+    proc: &ProcessInfo,
+) -> CallRecord {
     let req = &done.exchange.request;
     let resp = done.exchange.response.as_ref();
     let (server_address, server_port) = host_port(header(&req.headers, "host").unwrap_or(""));
@@ -54,8 +61,10 @@ pub fn build(ctx: &RecordContext, done: &Done, call: &LlmCall, proc: &ProcessInf
         cache_write_tokens: call.usage.cache_write_tokens,
         reasoning_tokens: call.usage.reasoning_tokens,
         usage_source: call.usage.source.as_str().to_string(),
-        cost_usd: 0.0,
-        price_known: false,
+        cost_usd: price.cost_usd,
+        price_known: price.known,
+        price_version: price.version,
+        service_tier: call.service_tier.clone(),
         ttft_us: if call.first_token_ns > 0 {
             us(call.first_token_ns)
         } else {

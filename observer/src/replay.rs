@@ -5,6 +5,7 @@ use std::{fs::File, io::Read, path::PathBuf};
 
 use observer_common::counters;
 
+use crate::pricing::book::PriceBook;
 use crate::{
     attribution::process::ProcessCache,
     capfile::{CaptureReader, Entry, Next, ReadError},
@@ -14,6 +15,7 @@ use crate::{
     sink::Sinks,
     stats::Stats,
 };
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -69,6 +71,7 @@ pub struct ReplayConfig {
     pub sinks: Sinks,
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
+    pub prices: Arc<PriceBook>,
 }
 
 /// Counters and damage (if any) of one replay.
@@ -111,7 +114,8 @@ pub fn replay_file(cfg: ReplayConfig) -> Result<Replayed<()>, ReplayError> {
         sinks: cfg.sinks,
         failures: 0,
     };
-    let mut r = replay(std::io::BufReader::new(file), out, cfg.pids, cfg.comms)
+    let input = std::io::BufReader::new(file);
+    let mut r = replay(input, out, cfg.pids, cfg.comms, cfg.prices)
         .map_err(|source| ReplayError::Read { path, source })?;
     r.outputs.failures += u64::from(r.outputs.sinks.flush().is_err());
     r.stats.set("sink_write_failures", r.outputs.failures);
@@ -129,6 +133,7 @@ pub fn replay<R: Read, O: Outputs>(
     out: O,
     pids: Vec<u32>,
     comms: Vec<String>,
+    prices: Arc<PriceBook>,
 ) -> Result<Replayed<O>, ReadError> {
     let mut reader = CaptureReader::open(input)?;
     let header = reader.header().clone();
@@ -140,6 +145,7 @@ pub fn replay<R: Read, O: Outputs>(
         },
         pids,
         comms,
+        prices,
     };
     let mut p = Processor::new(cfg, ProcessCache::offline(), out);
     let mut damage = Vec::new();

@@ -8,6 +8,7 @@ use observer_common::chunk::{dir, kind, lib, ChunkHeader, ConnEvent, EventHeader
 use serde_json::{json, Value};
 
 use super::*;
+use crate::pricing::bundled;
 use crate::{
     record::CallRecord,
     replay::{replay, Damage, Replayed},
@@ -150,7 +151,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn run(bytes: &[u8]) -> Replayed<Vec<CallRecord>> {
-    replay(bytes, Vec::new(), vec![], vec![]).expect("header")
+    replay(bytes, Vec::new(), vec![], vec![], bundled()).expect("header")
 }
 
 fn rows(r: &Replayed<Vec<CallRecord>>) -> Vec<Value> {
@@ -204,7 +205,12 @@ fn expected_row(stream: bool) -> Value {
         "cache_write_tokens": 0, "reasoning_tokens": 0, "usage_source": "provider",
     });
     let more = json!({
-        "cost_usd": 0.0, "price_known": false, "ttft_us": ttft, "duration_us": dur,
+        // gpt-4o-mini: $0.15 in, $0.60 out per 1M tokens.
+        "cost_usd": (if stream { 23.0 } else { 24.0 } * 0.15 + f64::from(out) * 0.60) / 1e6,
+        "price_known": true, "price_version": "2026-11-25",
+        // Only the non-stream fixture's body says which tier served it.
+        "service_tier": if stream { "" } else { "default" },
+        "ttft_us": ttft, "duration_us": dur,
         "request_bytes": reqb, "response_bytes": respb,
         "pid": PID, "tid": TID, "uid": 1000,
         "comm": "python3", "exe": "/usr/bin/python3.11", "cmdline": "python3 app.py --say hello",
@@ -280,7 +286,7 @@ fn truncated_file_keeps_what_was_readable() {
     );
     // Cut inside the header: an error, not a replay.
     assert!(matches!(
-        replay(&bytes[..10], Vec::new(), vec![], vec![]),
+        replay(&bytes[..10], Vec::new(), vec![], vec![], bundled()),
         Err(ReadError::ShortHeader)
     ));
     std::fs::remove_dir_all(d).unwrap();
@@ -330,14 +336,15 @@ fn corrupt_entries_are_skipped_or_end_the_file() {
             &b"GET / HTTP/1.1\r\n\r\n0123456789"[..],
             Vec::new(),
             vec![],
-            vec![]
+            vec![],
+            bundled()
         ),
         Err(ReadError::NotCapture)
     ));
     let mut b = bytes.clone();
     b[8] = 9;
     assert!(matches!(
-        replay(&b[..], Vec::new(), vec![], vec![]),
+        replay(&b[..], Vec::new(), vec![], vec![], bundled()),
         Err(ReadError::Version(9))
     ));
     std::fs::remove_dir_all(d).unwrap();
@@ -347,9 +354,23 @@ fn corrupt_entries_are_skipped_or_end_the_file() {
 fn replay_filters_by_comm_and_pid() {
     let d = tmp("filter");
     let bytes = std::fs::read(capture_file(&d)).unwrap();
-    let r = replay(&bytes[..], Vec::new(), vec![], vec!["curl".into()]).unwrap();
+    let r = replay(
+        &bytes[..],
+        Vec::new(),
+        vec![],
+        vec!["curl".into()],
+        bundled(),
+    )
+    .unwrap();
     assert_eq!((r.outputs.len(), r.stats.get("records_filtered")), (0, 2));
-    let r = replay(&bytes[..], Vec::new(), vec![PID], vec!["python3".into()]).unwrap();
+    let r = replay(
+        &bytes[..],
+        Vec::new(),
+        vec![PID],
+        vec!["python3".into()],
+        bundled(),
+    )
+    .unwrap();
     assert_eq!(r.outputs.len(), 2);
     std::fs::remove_dir_all(d).unwrap();
 }

@@ -1,6 +1,7 @@
 //! Command line: one file per subcommand.
 
 pub mod doctor;
+pub mod prices;
 pub mod replay;
 pub mod run;
 
@@ -20,6 +21,7 @@ pub enum Command {
     Run(run::RunArgs),
     Doctor(doctor::DoctorArgs),
     Replay(replay::ReplayArgs),
+    Prices(prices::PricesArgs),
 }
 
 /// Logs to stderr; `LLM_OBSERVER_LOG` (or `RUST_LOG`) sets the filter.

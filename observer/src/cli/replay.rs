@@ -28,6 +28,8 @@ pub struct ReplayArgs {
     /// Only records of processes with this name (comm; repeatable).
     #[arg(long = "comm", value_name = "NAME")]
     pub comms: Vec<String>,
+    #[command(flatten)]
+    pub prices: super::prices::PriceArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +38,13 @@ pub enum ReplayCliError {
     Jsonl(#[from] crate::sink::OpenError),
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    #[error("{0} (fix the file or leave out --prices)")]
+    Prices(#[from] crate::pricing::PriceError),
 }
 
 /// Replays; prints damage (one line) and the counters to stderr.
 pub fn run(args: ReplayArgs) -> Result<(), ReplayCliError> {
+    let prices = args.prices.load()?;
     let sinks = Sinks::from_flags(args.jsonl.as_deref(), args.quiet)?;
     let shown = args.file.display().to_string();
     let done = replay::replay_file(ReplayConfig {
@@ -47,6 +52,7 @@ pub fn run(args: ReplayArgs) -> Result<(), ReplayCliError> {
         sinks,
         pids: args.pids,
         comms: args.comms,
+        prices,
     })?;
     for d in &done.damage {
         eprintln!("llm-observer: warning: {shown}: {d}");

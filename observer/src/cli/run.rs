@@ -52,6 +52,8 @@ pub struct RunArgs {
     /// ~75 MB the tokenizers take; such rows keep `usage_source = none`).
     #[arg(long)]
     pub no_token_estimation: bool,
+    #[command(flatten)]
+    pub prices: super::prices::PriceArgs,
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
@@ -71,6 +73,8 @@ pub enum RunError {
     CaptureNotAcknowledged,
     #[error(transparent)]
     Jsonl(#[from] crate::sink::OpenError),
+    #[error("{0} (fix the file or leave out --prices)")]
+    Prices(#[from] crate::pricing::PriceError),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
     #[error(transparent)]
@@ -84,6 +88,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     if args.capture_file.is_some() && !args.i_understand_this_records_plaintext {
         return Err(RunError::CaptureNotAcknowledged);
     }
+    let prices = args.prices.load()?;
     let sinks = Sinks::from_flags(args.jsonl.as_deref(), args.quiet)?;
     if args.no_token_estimation {
         crate::tokenize::disable();
@@ -103,6 +108,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         stats_file: args.stats_file,
         pids: args.pids,
         comms: args.comms,
+        prices,
         host: host_name(),
         capture_file: args.capture_file,
         stop,
