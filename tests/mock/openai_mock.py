@@ -57,6 +57,7 @@ OTHER_HOSTS = (anthropic_mock.HOST, gemini_mock.HOST, bedrock_mock.HOST)
 ORGANIZATION = "org-mockllmobserver"
 OPENAI_VERSION = "2020-10-01"
 RESPONSE_MODEL_SUFFIX = "-2024-07-18"
+
 REASONING_MODELS = {"o4-mini": 2}
 LONG_PIECE_PAD = 2044  # "w<i>" + pad + " " is about 2 KiB
 ERRORS = {
@@ -241,7 +242,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
                                                "accepted_prediction_tokens": 0,
                                                "rejected_prediction_tokens": 0}}
-        response_model = model + RESPONSE_MODEL_SUFFIX
+        response_model = openai_more_mock.served_model(model) + RESPONSE_MODEL_SUFFIX
         response_id = "chatcmpl-" + uuid.uuid4().hex[:29]
         created = int(time.time())
         pad = "x" * LONG_PIECE_PAD if model.endswith("-long") else ""

@@ -30,6 +30,17 @@ import time
 import uuid
 
 RESPONSE_MODEL_SUFFIX = "-2025-04-14"
+
+
+def served_model(model):
+    """The model a response names: the test switches ``-cached`` and ``-long``
+    are not part of it (the real API names the model that served)."""
+    for switch in ("-cached", "-long"):
+        if model.endswith(switch):
+            return model[: -len(switch)]
+    return model
+
+
 REASONING_MODELS = {"o4-mini": 2}
 EMBED_DIMS = 8
 
@@ -108,7 +119,7 @@ def handle_responses(h, req, request_id, piece_delay):
     final_status = "incomplete" if incomplete else "completed"
     rid = "resp_" + uuid.uuid4().hex + uuid.uuid4().hex[:16]
     msg_id = "msg_" + uuid.uuid4().hex + uuid.uuid4().hex[:16]
-    rmodel = model + RESPONSE_MODEL_SUFFIX
+    rmodel = served_model(model) + RESPONSE_MODEL_SUFFIX
     created = int(time.time())
     words = ["r%d " % i for i in range(pieces)]
     text = "".join(words)

@@ -172,6 +172,15 @@ pub fn assert_row(row: &Value, seen: &SeenCall, m: &MockCall) {
     }
     assert_eq!(rs(row, "comm"), seen.comm, "comm: {ctx}");
     assert!(!rb(row, "partial"), "partial: {ctx}");
+    let tokens = crate::prices::BilledTokens {
+        input: m.prompt_tokens,
+        cache_read: m.cached_tokens,
+        output: m.completion_tokens,
+        ..Default::default()
+    };
+    let want = crate::prices::expected_cost("openai", &m.model, &m.response_model, tokens);
+    let bad = crate::prices::cost_failures(row, want);
+    assert!(bad.is_empty(), "{}: {ctx}", bad.join("; "));
     let (ttft, dur) = (ru(row, "ttft_us"), ru(row, "duration_us"));
     assert!(dur > 0, "duration_us > 0: {ctx}");
     if m.status == 200 {

@@ -11,6 +11,7 @@ pub mod check;
 pub mod clients;
 pub mod mock;
 pub mod netns;
+pub mod prices;
 pub mod scene;
 pub mod sdk;
 pub mod util;

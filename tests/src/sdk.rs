@@ -18,6 +18,7 @@
 use crate::check::expected_error_type;
 use crate::clients::{Clients, API_KEY};
 use crate::netns::{ANTHROPIC_HOST, API_HOST, BEDROCK_HOST, GEMINI_HOST};
+use crate::prices::{cost_failures, expected_cost, BilledTokens};
 use crate::util::{run_bounded, workspace_root};
 use serde_json::Value;
 use std::time::Duration;
@@ -270,6 +271,28 @@ pub fn expected_tokens(m: &Value) -> Option<Tokens> {
     }
 }
 
+/// (price_known, cost_usd) for the row of mock entry `m`. Chat streams
+/// without usage are estimated by the agent: those are priced from the
+/// row's own (estimated) counts, which the estimate tests check.
+fn expected_row_cost(row: &Value, m: &Value) -> (bool, f64) {
+    let t = match expected_tokens(m) {
+        Some(t) => BilledTokens {
+            input: t.input,
+            cache_read: t.cache_read,
+            cache_write: t.cache_write,
+            cache_write_1h: u(m, "/usage/cache_creation/ephemeral_1h_input_tokens"),
+            output: t.output,
+        },
+        None => BilledTokens {
+            input: u(row, "/input_tokens"),
+            output: u(row, "/output_tokens"),
+            ..BilledTokens::default()
+        },
+    };
+    let provider = provider_op(m).0;
+    expected_cost(provider, s(m, "model"), s(m, "response_model"), t)
+}
+
 /// (provider, operation) of a mock entry (the chat log predates the fields).
 fn provider_op(m: &Value) -> (&str, &str) {
     match s(m, "kind") {
@@ -443,6 +466,11 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
         ]);
     }
     let mut bad = bad_estimates;
+    bad.extend(
+        cost_failures(row, expected_row_cost(row, m))
+            .into_iter()
+            .map(|b| format!("{}: {b}", c.label())),
+    );
     for (k, w) in want {
         let got = row.get(k).cloned().unwrap_or(Value::Null);
         if got != w {

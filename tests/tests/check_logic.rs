@@ -51,7 +51,9 @@ fn call(i: u32, status: u16, stream: bool) -> (SeenCall, MockCall) {
 }
 
 fn row(s: &SeenCall, m: &MockCall) -> Value {
-    json!({"provider": "openai", "operation": "chat", "server_address": "api.openai.com", "server_port": 443,
+    // gpt-4o-mini: $0.15 in, $0.60 out per 1M tokens; a 429 has no tokens.
+    let cost = (m.prompt_tokens as f64 * 0.15 + m.completion_tokens as f64 * 0.60) / 1e6;
+    json!({"cost_usd": cost, "price_known": true, "price_version": "2026-11-25","provider": "openai", "operation": "chat", "server_address": "api.openai.com", "server_port": 443,
         "method": "POST", "path": "/v1/chat/completions", "status_code": m.status,
         "error_type": if m.status == 429 { "rate_limited" } else { "" }, "request_model": m.model,
         "retry_after_ms": if m.status == 429 { 20_000 } else { 0 },
@@ -117,6 +119,23 @@ fn contract_rows_pass_and_each_deviation_fails() {
     assert!(
         fails(mutate(1, "partial", json!(true)), calls.clone()),
         "partial"
+    );
+    let cost = rows[0]["cost_usd"].as_f64().unwrap();
+    assert!(
+        fails(mutate(0, "cost_usd", json!(cost + 2e-9)), calls.clone()),
+        "cost_usd off by 2e-9"
+    );
+    assert!(
+        !fails(mutate(0, "cost_usd", json!(cost + 1e-12)), calls.clone()),
+        "cost_usd within 1e-9"
+    );
+    assert!(
+        fails(mutate(1, "price_known", json!(false)), calls.clone()),
+        "price_known"
+    );
+    assert!(
+        fails(mutate(1, "price_version", json!("")), calls.clone()),
+        "price_version"
     );
     let mut extra = rows.clone();
     extra.push(json!({"pid": 42, "request_id": "req_x"}));

@@ -82,7 +82,10 @@ fn good_row() -> Value {
            "error_type": "", "pid": 42, "tid": 42, "comm": "python", "partial": false,
            "finish_reason": "STOP", "input_tokens": 8, "output_tokens": 13,
            "cache_read_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 7,
-           "usage_source": "provider", "ttft_us": 10, "duration_us": 20})
+           "usage_source": "provider", "ttft_us": 10, "duration_us": 20,
+           // gemini-2.5-flash: $0.30 in, $2.50 out (thoughts included) per 1M.
+           "cost_usd": (8.0 * 0.30 + 13.0 * 2.50) / 1e6, "price_known": true,
+           "price_version": "2026-11-25"})
 }
 
 #[test]
@@ -95,6 +98,8 @@ fn a_contract_row_passes_and_a_summed_or_unnormalised_one_fails() {
         ("path", json!("/v1beta/models/x:streamGenerateContent")),
         ("usage_source", json!("estimated")),
         ("ttft_us", json!(0)),
+        ("cost_usd", json!(6.0 * 2.50 / 1e6)), // thoughts not billed
+        ("price_known", json!(false)),
     ] {
         let mut r = good_row();
         r[k] = v;
@@ -137,7 +142,10 @@ fn bedrock_rows_sum_cache_into_input_and_keep_the_raw_path() {
            "status_code": 200, "error_type": "", "pid": 7, "tid": 7, "comm": "python",
            "partial": false, "finish_reason": "end_turn", "input_tokens": 1224,
            "output_tokens": 8, "cache_read_tokens": 1012, "cache_write_tokens": 200,
-           "reasoning_tokens": 0, "usage_source": "provider", "ttft_us": 10, "duration_us": 20});
+           "reasoning_tokens": 0, "usage_source": "provider", "ttft_us": 10, "duration_us": 20,
+           // Claude 3.5 Sonnet v2 on Bedrock: $3 in (no cache prices), $15 out.
+           "cost_usd": (12.0 * 3.0 + 1012.0 * 3.0 + 200.0 * 3.0 + 8.0 * 15.0) / 1e6,
+           "price_known": true, "price_version": "2026-11-25"});
     assert_eq!(row_failures(&good, &c), Vec::<String>::new());
     for (k, v) in [
         ("input_tokens", json!(12)),   // cache left out
@@ -179,6 +187,7 @@ fn bedrock_rows_sum_cache_into_input_and_keep_the_raw_path() {
         "output_tokens",
         "cache_read_tokens",
         "cache_write_tokens",
+        "cost_usd",
     ] {
         row[k] = json!(0);
     }
