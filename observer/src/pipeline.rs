@@ -4,7 +4,10 @@
 //! [capture thread]   ring buffer → decode → conntrack → http → provider → record ─┐
 //!        │ exec pids                                                            │ bounded
 //!        ▼                                                                      ▼ channel
-//! [discovery thread] /proc scan → ELF symbols → attach uprobes     [sink thread] JSONL, console
+//! [discovery thread] /proc scan → ELF symbols → attach uprobes     [sink thread] JSONL, console,
+//!                                                                  ClickHouse batch → spool dir
+//!                                                                               │
+//!                                                      [clickhouse thread] spool → INSERT (dedup token)
 //! ```
 //!
 //! Shutdown: the main thread sets `stop`; the capture thread drains the ring,
@@ -16,7 +19,7 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
-        mpsc, Arc,
+        mpsc, Arc, Mutex,
     },
     thread,
     time::{Duration, Instant},
@@ -25,6 +28,7 @@ use std::{
 use crate::{
     attribution::process::ProcessCache,
     capfile::{self, CaptureWriter},
+    clickhouse::uploader::SinkMetrics,
     discovery::Discovery,
     probes::{table, KernelCounters, ProbeConfig, Probes},
     processor::{Outputs, Processor, ProcessorConfig},
@@ -40,6 +44,8 @@ pub struct PipelineConfig {
     pub probes: ProbeConfig,
     pub sinks: Sinks,
     pub stats_file: Option<PathBuf>,
+    /// The counters, refreshed every second (for the metrics endpoint).
+    pub shared_stats: Arc<Mutex<Stats>>,
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub prices: Arc<crate::pricing::book::PriceBook>,
@@ -111,16 +117,29 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let (exec_tx, exec_rx) = mpsc::channel::<u32>();
 
     let mut sinks = cfg.sinks;
+    let reporting = Reporting {
+        stats_file: cfg.stats_file,
+        sink: sinks.clickhouse.as_ref().map(|c| c.metrics.clone()),
+        shared: cfg.shared_stats,
+    };
     let sink = thread::Builder::new()
         .name("sink".into())
         .spawn(move || {
             let mut failures = 0u64;
-            while let Ok(first) = record_rx.recv() {
-                for r in std::iter::once(first).chain(record_rx.try_iter()) {
-                    failures += u64::from(sinks.write(&r).is_err());
+            loop {
+                match record_rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(first) => {
+                        for r in std::iter::once(first).chain(record_rx.try_iter()) {
+                            failures += u64::from(sinks.write(&r).is_err());
+                        }
+                        failures += u64::from(sinks.flush().is_err());
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                failures += u64::from(sinks.flush().is_err());
+                sinks.tick();
             }
+            sinks.close();
             if failures > 0 {
                 tracing::warn!(failures, "sink write failures");
             }
@@ -142,19 +161,9 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         },
     );
     let stop = cfg.stop.clone();
-    let stats_file = cfg.stats_file;
     let capture = thread::Builder::new()
         .name("capture".into())
-        .spawn(move || {
-            capture_loop(
-                ring,
-                counters,
-                processor,
-                writer,
-                &stop,
-                stats_file.as_deref(),
-            )
-        })
+        .spawn(move || capture_loop(ring, counters, processor, writer, &stop, &reporting))
         .map_err(|_| PipelineError::Thread("capture"))?;
 
     let mut discovery = Discovery::default();
@@ -249,7 +258,7 @@ fn capture_loop<O: Outputs>(
     mut p: Processor<O>,
     mut writer: Option<CaptureWriter>,
     stop: &AtomicBool,
-    stats_file: Option<&std::path::Path>,
+    reporting: &Reporting,
 ) -> Stats {
     let mut last_tick = Instant::now();
     loop {
@@ -275,11 +284,7 @@ fn capture_loop<O: Outputs>(
                 w.report(&mut p.stats);
             }
             p.warn_kernel_losses();
-            if let Some(f) = stats_file {
-                if let Err(err) = p.stats.write_file(f) {
-                    tracing::warn!(%err, file = %f.display(), "cannot write stats file");
-                }
-            }
+            reporting.publish(&mut p.stats);
         }
         if stopping {
             let now = monotonic_ns();
@@ -288,10 +293,33 @@ fn capture_loop<O: Outputs>(
                 w.finish(now);
                 w.report(&mut p.stats);
             }
-            if let Some(f) = stats_file {
-                let _ = p.stats.write_file(f);
-            }
+            reporting.publish(&mut p.stats);
             return p.stats;
+        }
+    }
+}
+
+/// Where the counters go once a second: the stats file, and the shared
+/// snapshot the metrics endpoint serves; the ClickHouse sink's counters are
+/// added first.
+struct Reporting {
+    stats_file: Option<PathBuf>,
+    sink: Option<Arc<SinkMetrics>>,
+    shared: Arc<Mutex<Stats>>,
+}
+
+impl Reporting {
+    fn publish(&self, stats: &mut Stats) {
+        if let Some(m) = &self.sink {
+            m.export(stats);
+        }
+        if let Ok(mut s) = self.shared.lock() {
+            s.clone_from(stats);
+        }
+        if let Some(f) = &self.stats_file {
+            if let Err(err) = stats.write_file(f) {
+                tracing::warn!(%err, file = %f.display(), "cannot write stats file");
+            }
         }
     }
 }

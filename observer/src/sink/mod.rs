@@ -1,6 +1,7 @@
-//! Where records go: JSONL (file or stdout) and a one-line console summary.
-//! (ClickHouse comes next.)
+//! Where records go: JSONL (file or stdout), a one-line console summary, and
+//! ClickHouse (through the spool).
 
+pub mod clickhouse;
 pub mod console;
 pub mod jsonl;
 
@@ -16,11 +17,20 @@ pub struct OpenError {
     source: io::Error,
 }
 
+/// The spool directory could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the spool directory {dir}: {source} (set --spool-dir to a writable directory)")]
+pub struct SpoolError {
+    dir: String,
+    source: io::Error,
+}
+
 /// Every configured output.
 #[derive(Default)]
 pub struct Sinks {
     pub jsonl: Option<jsonl::JsonlSink>,
     pub console: Option<console::ConsoleSink>,
+    pub clickhouse: Option<clickhouse::ClickHouseSink>,
 }
 
 impl Sinks {
@@ -36,7 +46,40 @@ impl Sinks {
             None => None,
         };
         let console = (!quiet).then(|| console::ConsoleSink::new(to_stdout));
-        Ok(Self { jsonl, console })
+        Ok(Self {
+            jsonl,
+            console,
+            clickhouse: None,
+        })
+    }
+
+    /// Adds the ClickHouse sink (opens the spool, starts delivery).
+    pub fn with_clickhouse(
+        mut self,
+        cfg: Option<crate::clickhouse::ClickHouseConfig>,
+    ) -> Result<Self, SpoolError> {
+        if let Some(cfg) = cfg {
+            let dir = cfg.spool_dir.display().to_string();
+            self.clickhouse = Some(
+                clickhouse::ClickHouseSink::start(cfg)
+                    .map_err(|source| SpoolError { dir, source })?,
+            );
+        }
+        Ok(self)
+    }
+
+    /// Time passes: the ClickHouse batch is sealed when old enough.
+    pub fn tick(&mut self) {
+        if let Some(c) = &mut self.clickhouse {
+            c.tick();
+        }
+    }
+
+    /// Seals the last ClickHouse batch and waits for its delivery (bounded).
+    pub fn close(&mut self) {
+        if let Some(c) = &mut self.clickhouse {
+            c.close();
+        }
     }
 
     pub fn write(&mut self, record: &CallRecord) -> io::Result<()> {
@@ -44,6 +87,9 @@ impl Sinks {
             j.write(record)?;
         }
         if let Some(c) = &mut self.console {
+            c.write(record)?;
+        }
+        if let Some(c) = &mut self.clickhouse {
             c.write(record)?;
         }
         Ok(())

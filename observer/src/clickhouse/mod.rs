@@ -1,0 +1,125 @@
+//! ClickHouse: the schema (`schema.rs`), the on-disk spool every batch goes
+//! through (`spool.rs`), and the delivery thread that sends spooled batches
+//! in order, exactly once (`uploader.rs`). The sink half lives in
+//! `sink/clickhouse.rs`.
+
+pub mod schema;
+pub mod spool;
+pub mod uploader;
+
+use std::time::Duration;
+
+use schema::SchemaOptions;
+
+/// How to reach the server.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// `http://host:8123` or `https://…`.
+    pub url: String,
+    pub user: String,
+    /// From `LLM_OBSERVER_CLICKHOUSE_PASSWORD` or a file; never a flag.
+    pub password: Option<String>,
+}
+
+impl Connection {
+    /// A client of the official crate; tables are always named with their
+    /// database, so none is set here (the database may not exist yet).
+    pub fn client(&self) -> clickhouse::Client {
+        let mut c = clickhouse::Client::default()
+            .with_url(self.url.trim_end_matches('/'))
+            .with_user(&self.user)
+            .with_product_info("llm-observer", env!("CARGO_PKG_VERSION"));
+        if let Some(p) = &self.password {
+            c = c.with_password(p);
+        }
+        c
+    }
+}
+
+/// Everything the ClickHouse sink needs.
+#[derive(Clone, Debug)]
+pub struct ClickHouseConfig {
+    pub conn: Connection,
+    pub schema: SchemaOptions,
+    /// Create / migrate the schema at start.
+    pub apply_schema: bool,
+    pub spool_dir: std::path::PathBuf,
+    pub spool_max_bytes: u64,
+    /// A batch is sealed at this many rows …
+    pub batch_rows: usize,
+    /// … or when its first row is this old.
+    pub flush_interval: Duration,
+}
+
+/// Why ClickHouse did not take a batch; each names its fix in one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Unreachable(String),
+    Auth(String),
+    MissingDatabase(String),
+    Other(String),
+}
+
+impl Problem {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Problem::Unreachable(_) => "unreachable",
+            Problem::Auth(_) => "auth",
+            Problem::MissingDatabase(_) => "missing_database",
+            Problem::Other(_) => "other",
+        }
+    }
+
+    /// The one line a user reads.
+    pub fn line(&self, cfg: &ClickHouseConfig) -> String {
+        let url = &cfg.conn.url;
+        let spool = cfg.spool_dir.display();
+        match self {
+            Problem::Unreachable(e) => format!(
+                "cannot reach ClickHouse at {url} ({e}); rows are kept in {spool} and sent when it answers — check --clickhouse-url"
+            ),
+            Problem::Auth(e) => format!(
+                "ClickHouse at {url} rejected user '{}' ({e}); rows are kept in {spool} — fix --clickhouse-user or the password (LLM_OBSERVER_CLICKHOUSE_PASSWORD or --clickhouse-password-file)",
+                cfg.conn.user
+            ),
+            Problem::MissingDatabase(e) => format!(
+                "database '{}' does not exist on {url} ({e}); rows are kept in {spool} — run `llm-observer schema --apply` or drop --clickhouse-schema off",
+                cfg.schema.database
+            ),
+            Problem::Other(e) => format!(
+                "ClickHouse at {url} did not take the rows: {e}; they are kept in {spool}"
+            ),
+        }
+    }
+}
+
+/// Sorts a client error into a [`Problem`] by ClickHouse's error codes.
+pub fn classify(err: &clickhouse::error::Error) -> Problem {
+    use clickhouse::error::Error as E;
+    let text = err.to_string();
+    let short = first_line(&text);
+    match err {
+        E::Network(_) | E::TimedOut => Problem::Unreachable(short),
+        E::BadResponse(m) => {
+            // Code: 516 AUTHENTICATION_FAILED, 192 UNKNOWN_USER, 193/194 WRONG_/REQUIRED_PASSWORD,
+            // 81 UNKNOWN_DATABASE, 497 ACCESS_DENIED
+            let code = |c: &str| m.contains(&format!("Code: {c}."));
+            if ["516", "192", "193", "194", "497"].into_iter().any(code) {
+                Problem::Auth(short)
+            } else if code("81") {
+                Problem::MissingDatabase(short)
+            } else {
+                Problem::Other(short)
+            }
+        }
+        _ => Problem::Other(short),
+    }
+}
+
+/// The first line of an error, shortened: ClickHouse messages carry stack
+/// traces and query text.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default();
+    let cut: String = line.chars().take(300).collect();
+    cut.trim().to_string()
+}

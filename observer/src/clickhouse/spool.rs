@@ -1,0 +1,198 @@
+//! The on-disk spool between the sink and ClickHouse. Every batch of rows
+//! becomes one segment file (JSONEachRow, the exact body of its INSERT)
+//! before it is sent; a segment is deleted only once ClickHouse has
+//! acknowledged it. Segments are sent oldest first, with a deduplication
+//! token computed from their bytes, so a batch re-sent after a lost
+//! acknowledgement, a crash or a restart is stored once.
+//!
+//! Files: `<seq, 20 digits>.jsonl`, written as `.tmp` and renamed when
+//! complete (a crash leaves no half segment). The spool is bounded: when a new
+//! segment would pass the limit, the oldest are dropped and counted.
+
+use std::{
+    fs,
+    io::{self, Write as _},
+    path::{Path, PathBuf},
+};
+
+/// One sealed batch on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub seq: u64,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// The segments in `dir`, oldest first. Leftover `.tmp` files (a crash while
+/// writing) are removed: their rows were never acknowledged to anyone.
+pub fn segments(dir: &Path) -> io::Result<Vec<Segment>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".tmp") {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        let Some(seq) = name
+            .strip_suffix(".jsonl")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        out.push(Segment {
+            seq,
+            bytes: entry.metadata()?.len(),
+            path,
+        });
+    }
+    out.sort_by_key(|s| s.seq);
+    Ok(out)
+}
+
+/// The deduplication token of a segment's bytes: the same batch always gets
+/// the same token (its rows carry random record ids, so different batches
+/// never share one).
+pub fn token(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("llm-observer-{h:016x}-{}", bytes.len())
+}
+
+/// Rows in a segment's bytes (one JSON object per line).
+pub fn rows_in(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// Writes segments.
+#[derive(Debug)]
+pub struct SpoolWriter {
+    dir: PathBuf,
+    next_seq: u64,
+    max_bytes: u64,
+}
+
+/// What sealing a segment did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sealed {
+    pub seq: u64,
+    /// Old segments dropped to stay under the limit, and their rows.
+    pub dropped_segments: u64,
+    pub dropped_rows: u64,
+}
+
+impl SpoolWriter {
+    /// Opens (creates, mode 0700) the spool in `dir`; numbering continues
+    /// after the segments already there.
+    pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        set_private(dir)?;
+        let next_seq = segments(dir)?.last().map_or(1, |s| s.seq + 1);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            next_seq,
+            max_bytes,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `body` (complete JSON lines) as the next segment, durably.
+    pub fn seal(&mut self, body: &[u8]) -> io::Result<Sealed> {
+        let mut sealed = self.make_room(body.len() as u64)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let path = self.dir.join(format!("{seq:020}.jsonl"));
+        let tmp = path.with_extension("tmp");
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(body)?;
+        f.sync_data()?;
+        drop(f);
+        fs::rename(&tmp, &path)?;
+        sealed.seq = seq;
+        Ok(sealed)
+    }
+
+    /// Drops the oldest segments until `incoming` more bytes fit.
+    fn make_room(&self, incoming: u64) -> io::Result<Sealed> {
+        let segs = segments(&self.dir)?;
+        let mut total: u64 = segs.iter().map(|s| s.bytes).sum();
+        let mut sealed = Sealed::default();
+        for s in segs {
+            if total + incoming <= self.max_bytes {
+                break;
+            }
+            let rows = fs::read(&s.path).map(|b| rows_in(&b)).unwrap_or(0);
+            if fs::remove_file(&s.path).is_ok() {
+                total -= s.bytes;
+                sealed.dropped_segments += 1;
+                sealed.dropped_rows += rows;
+            }
+        }
+        Ok(sealed)
+    }
+}
+
+fn set_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Bytes and segments waiting in `dir`.
+pub fn backlog(dir: &Path) -> (u64, u64) {
+    segments(dir).map_or((0, 0), |s| {
+        (s.iter().map(|x| x.bytes).sum(), s.len() as u64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("spool-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn segments_in_order_across_reopen_and_tmp_removed() {
+        let d = tmp("order");
+        let mut w = SpoolWriter::open(&d, 1 << 20).unwrap();
+        assert_eq!(w.seal(b"{\"a\":1}\n").unwrap().seq, 1);
+        assert_eq!(w.seal(b"{\"a\":2}\n{\"a\":3}\n").unwrap().seq, 2);
+        fs::write(d.join("00000000000000000003.tmp"), b"half").unwrap();
+        let mut w = SpoolWriter::open(&d, 1 << 20).unwrap();
+        assert_eq!(w.seal(b"{\"a\":4}\n").unwrap().seq, 3);
+        let segs = segments(&d).unwrap();
+        assert_eq!(segs.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(backlog(&d), (8 + 16 + 8, 3));
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn bounded_by_dropping_the_oldest_counted() {
+        let d = tmp("bound");
+        let mut w = SpoolWriter::open(&d, 40).unwrap();
+        let row = b"{\"n\":123456789012345}\n"; // 22 bytes
+        assert_eq!(w.seal(row).unwrap().dropped_rows, 0);
+        let s = w.seal(row).unwrap();
+        assert_eq!((s.dropped_segments, s.dropped_rows), (1, 1));
+        let segs = segments(&d).unwrap();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(segs[0].seq, 2);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn token_depends_on_the_bytes_only() {
+        assert_eq!(token(b"x\n"), token(b"x\n"));
+        assert_ne!(token(b"x\n"), token(b"y\n"));
+        assert_eq!(rows_in(b"a\nb\n"), 2);
+    }
+}

@@ -1,0 +1,282 @@
+//! The delivery thread: applies the schema, then sends spooled segments
+//! oldest first, each as one INSERT with the segment's deduplication token
+//! (synchronous insert, so the token is honoured), deleting a segment only
+//! when ClickHouse acknowledged it. Failures back off (0.5 s doubling to
+//! 30 s) and keep the segment; the first failure of a kind logs one line
+//! naming the fix, repeats are rate-limited.
+
+use std::{
+    fs,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        mpsc::{Receiver, RecvTimeoutError},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use super::{
+    classify, schema,
+    spool::{self, Segment},
+    ClickHouseConfig, Problem,
+};
+use crate::{ratelimit::LogLimit, stats::Stats};
+
+/// Counters the delivery shares with the stats file and metrics endpoint.
+#[derive(Debug, Default)]
+pub struct SinkMetrics {
+    pub rows_inserted: AtomicU64,
+    pub inserts: AtomicU64,
+    pub insert_failures: AtomicU64,
+    /// Sum and last of insert latencies, µs.
+    pub insert_latency_us_sum: AtomicU64,
+    pub insert_latency_us_last: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub spool_segments: AtomicU64,
+    pub spool_dropped_rows: AtomicU64,
+    pub spool_write_errors: AtomicU64,
+    pub rows_lost: AtomicU64,
+    /// 1 while the last attempt failed.
+    pub down: AtomicU64,
+}
+
+impl SinkMetrics {
+    /// Copies the counters into `stats` under `clickhouse_*` names.
+    pub fn export(&self, stats: &mut Stats) {
+        for (name, v) in [
+            ("clickhouse_rows_inserted", &self.rows_inserted),
+            ("clickhouse_inserts", &self.inserts),
+            ("clickhouse_insert_failures", &self.insert_failures),
+            (
+                "clickhouse_insert_latency_us_sum",
+                &self.insert_latency_us_sum,
+            ),
+            (
+                "clickhouse_insert_latency_us_last",
+                &self.insert_latency_us_last,
+            ),
+            ("clickhouse_spool_bytes", &self.spool_bytes),
+            ("clickhouse_spool_segments", &self.spool_segments),
+            ("clickhouse_spool_dropped_rows", &self.spool_dropped_rows),
+            ("clickhouse_spool_write_errors", &self.spool_write_errors),
+            ("clickhouse_rows_lost", &self.rows_lost),
+            ("clickhouse_down", &self.down),
+        ] {
+            stats.set(name, v.load(Relaxed));
+        }
+    }
+}
+
+/// How long a stopping agent keeps trying to deliver what is spooled.
+const DRAIN: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Runs until `stop` is set and the spool is drained (or [`DRAIN`] passed).
+/// `wake` is signalled when a segment is sealed.
+pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, stop: &AtomicBool) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!(%err, "ClickHouse delivery cannot start: rows stay in the spool");
+            return;
+        }
+    };
+    let client = cfg.conn.client();
+    let mut d = Delivery {
+        cfg,
+        metrics,
+        log: LogLimit::new(Duration::from_secs(60)),
+        last_problem: None,
+        backoff: Duration::from_millis(500),
+        schema_done: false,
+    };
+    let mut stopping_since: Option<Instant> = None;
+    loop {
+        if stop.load(Relaxed) {
+            let since = *stopping_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > DRAIN {
+                break;
+            }
+        }
+        // The schema first (and at once: a wrong URL or password is
+        // reported at start, not with the first row).
+        if !d.schema_done {
+            // --clickhouse-schema off: only check that the table is there.
+            let statements = if cfg.apply_schema {
+                schema::statements(&cfg.schema)
+            } else {
+                vec![format!(
+                    "SELECT 1 FROM {} LIMIT 0",
+                    cfg.schema.calls_table()
+                )]
+            };
+            let res = rt.block_on(async {
+                for s in &statements {
+                    client.query_raw(s).execute().await?;
+                }
+                Ok::<_, clickhouse::error::Error>(())
+            });
+            match res {
+                Ok(()) => {
+                    d.schema_done = true;
+                    d.metrics.down.store(0, Relaxed);
+                    tracing::info!(url = %cfg.conn.url, table = %cfg.schema.calls_table(), "ClickHouse ready");
+                }
+                Err(err) => {
+                    d.failed(&classify(&err));
+                    d.sleep(stop);
+                    continue;
+                }
+            }
+        }
+        let segs = spool::segments(&cfg.spool_dir).unwrap_or_default();
+        d.publish_backlog(&segs);
+        if segs.is_empty() {
+            if stopping_since.is_some() {
+                break;
+            }
+            match wake.recv_timeout(Duration::from_secs(1)) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => continue,
+                // The sink is gone: deliver what is left, then end.
+                Err(RecvTimeoutError::Disconnected) => {
+                    stopping_since.get_or_insert_with(Instant::now);
+                    continue;
+                }
+            }
+        }
+        for seg in &segs {
+            if let Err(p) = d.deliver(&rt, &client, seg) {
+                d.failed(&p);
+                d.sleep(stop);
+                break;
+            }
+        }
+    }
+    let segs = spool::segments(&cfg.spool_dir).unwrap_or_default();
+    d.publish_backlog(&segs);
+    if !segs.is_empty() {
+        tracing::warn!(
+            segments = segs.len(),
+            dir = %cfg.spool_dir.display(),
+            "undelivered rows stay in the spool; they are sent at the next start"
+        );
+    }
+}
+
+struct Delivery<'a> {
+    cfg: &'a ClickHouseConfig,
+    metrics: &'a SinkMetrics,
+    log: LogLimit,
+    last_problem: Option<&'static str>,
+    backoff: Duration,
+    schema_done: bool,
+}
+
+impl Delivery<'_> {
+    fn publish_backlog(&self, segs: &[Segment]) {
+        let bytes = segs.iter().map(|s| s.bytes).sum();
+        self.metrics.spool_bytes.store(bytes, Relaxed);
+        self.metrics
+            .spool_segments
+            .store(segs.len() as u64, Relaxed);
+    }
+
+    /// One segment as one INSERT; deleted once acknowledged.
+    fn deliver(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        client: &clickhouse::Client,
+        seg: &Segment,
+    ) -> Result<(), Problem> {
+        let Ok(bytes) = fs::read(&seg.path) else {
+            // Removed under us (bounded spool): nothing to send.
+            return Ok(());
+        };
+        if bytes.is_empty() {
+            let _ = fs::remove_file(&seg.path);
+            return Ok(());
+        }
+        let rows = spool::rows_in(&bytes);
+        let token = spool::token(&bytes);
+        let sql = format!(
+            "INSERT INTO {} FORMAT JSONEachRow",
+            self.cfg.schema.calls_table()
+        );
+        let started = Instant::now();
+        let res = rt.block_on(async {
+            let mut insert = client
+                .insert_formatted_with(sql)
+                .with_setting("insert_deduplication_token", token)
+                .with_setting("insert_deduplicate", "1")
+                .with_setting("async_insert", "0")
+                .with_setting("date_time_input_format", "best_effort")
+                .with_setting("input_format_skip_unknown_fields", "1")
+                .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
+            insert.send(bytes.into()).await?;
+            insert.end().await
+        });
+        let us = started.elapsed().as_micros() as u64;
+        match res {
+            Ok(()) => {
+                let _ = fs::remove_file(&seg.path);
+                let m = self.metrics;
+                m.inserts.fetch_add(1, Relaxed);
+                m.rows_inserted.fetch_add(rows, Relaxed);
+                m.insert_latency_us_sum.fetch_add(us, Relaxed);
+                m.insert_latency_us_last.store(us, Relaxed);
+                m.down.store(0, Relaxed);
+                self.backoff = Duration::from_millis(500);
+                if self.last_problem.take().is_some() {
+                    tracing::info!(url = %self.cfg.conn.url, "ClickHouse answers again: sending the spooled rows");
+                }
+                Ok(())
+            }
+            Err(err) => Err(classify(&err)),
+        }
+    }
+
+    fn failed(&mut self, p: &Problem) {
+        self.metrics.insert_failures.fetch_add(1, Relaxed);
+        self.metrics.down.store(1, Relaxed);
+        let new_kind = self.last_problem != Some(p.kind());
+        self.last_problem = Some(p.kind());
+        if new_kind {
+            tracing::error!("{}", p.line(self.cfg));
+        } else if let Some(suppressed) = self.log.allow("clickhouse") {
+            tracing::warn!(suppressed, "{}", p.line(self.cfg));
+        }
+    }
+
+    /// Waits the backoff (at most 0.5 s while stopping), then doubles it.
+    fn sleep(&mut self, stop: &AtomicBool) {
+        let wait = if stop.load(Relaxed) {
+            self.backoff.min(Duration::from_millis(500))
+        } else {
+            self.backoff
+        };
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            thread::sleep(Duration::from_millis(50));
+            if stop.load(Relaxed) && Instant::now() + Duration::from_millis(500) < until {
+                break;
+            }
+        }
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Starts the delivery thread.
+pub fn spawn(
+    cfg: ClickHouseConfig,
+    metrics: Arc<SinkMetrics>,
+    wake: Receiver<()>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("clickhouse".into())
+        .spawn(move || run(&cfg, &metrics, &wake, &stop))
+}
