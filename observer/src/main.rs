@@ -10,9 +10,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging();
     match cli.command {
-        Command::Run(args) => exit(cli::run::run(args)),
+        Command::Run(args) => exit(cli::run::run(*args)),
         Command::Replay(args) => exit(cli::replay::run(args)),
         Command::Prices(args) => exit(cli::prices::run(&args)),
+        Command::Schema(args) => exit(cli::schema::run(&args)),
         Command::Doctor(args) => {
             if cli::doctor::run(args) {
                 ExitCode::SUCCESS

@@ -38,6 +38,16 @@ impl Stats {
         self.labeled.get(name)
     }
 
+    /// Every plain counter, by name.
+    pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.counters.iter().map(|(k, v)| (*k, *v))
+    }
+
+    /// Every labeled counter: name → label → count.
+    pub fn all_labeled(&self) -> impl Iterator<Item = (&'static str, &BTreeMap<String, u64>)> {
+        self.labeled.iter().map(|(k, v)| (*k, v))
+    }
+
     pub fn get(&self, name: &str) -> u64 {
         self.counters.get(name).copied().unwrap_or(0)
     }

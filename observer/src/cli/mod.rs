@@ -1,9 +1,12 @@
 //! Command line: one file per subcommand.
 
+pub mod clickhouse_args;
+pub mod config;
 pub mod doctor;
 pub mod prices;
 pub mod replay;
 pub mod run;
+pub mod schema;
 
 use clap::{Parser, Subcommand};
 
@@ -18,10 +21,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     Doctor(doctor::DoctorArgs),
     Replay(replay::ReplayArgs),
     Prices(prices::PricesArgs),
+    Schema(schema::SchemaCmd),
 }
 
 /// Logs to stderr; `LLM_OBSERVER_LOG` (or `RUST_LOG`) sets the filter.

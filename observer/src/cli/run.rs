@@ -8,6 +8,10 @@ use std::{
 use clap::Args;
 use observer_common::chunk::{DEFAULT_CAPTURE_PER_CALL, MAX_CAPTURE_PER_CALL};
 
+use super::{
+    clickhouse_args::{sink_config, ConnArgs, DeliveryArgs, SchemaArgs},
+    config::FileConfig,
+};
 use crate::{
     pipeline::{self, PipelineConfig, PipelineError},
     probes::ProbeConfig,
@@ -54,6 +58,18 @@ pub struct RunArgs {
     pub no_token_estimation: bool,
     #[command(flatten)]
     pub prices: super::prices::PriceArgs,
+    /// Serve the counters for Prometheus at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR", env = "LLM_OBSERVER_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Settings from a TOML file (flags and LLM_OBSERVER_* variables win).
+    #[arg(long, value_name = "FILE", env = "LLM_OBSERVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub clickhouse: ConnArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
@@ -75,6 +91,14 @@ pub enum RunError {
     Jsonl(#[from] crate::sink::OpenError),
     #[error("{0} (fix the file or leave out --prices)")]
     Prices(#[from] crate::pricing::PriceError),
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
+    #[error(transparent)]
+    ClickHouse(#[from] super::clickhouse_args::ArgsError),
+    #[error(transparent)]
+    Spool(#[from] crate::sink::SpoolError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::ListenError),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
     #[error(transparent)]
@@ -88,12 +112,29 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     if args.capture_file.is_some() && !args.i_understand_this_records_plaintext {
         return Err(RunError::CaptureNotAcknowledged);
     }
-    let prices = args.prices.load()?;
-    let sinks = Sinks::from_flags(args.jsonl.as_deref(), args.quiet)?;
+    let file = FileConfig::load(args.config.as_deref())?;
+    let mut prices = args.prices;
+    if prices.files.is_empty() {
+        prices.files.clone_from(&file.prices);
+    }
+    let prices = prices.load()?;
+    let clickhouse = sink_config(
+        &args.clickhouse,
+        &args.schema,
+        &args.delivery,
+        &file.clickhouse,
+    )?;
+    let jsonl = args.jsonl.or(file.jsonl);
+    let sinks = Sinks::from_flags(jsonl.as_deref(), args.quiet)?.with_clickhouse(clickhouse)?;
     if args.no_token_estimation {
         crate::tokenize::disable();
     } else {
         crate::tokenize::preload();
+    }
+    let shared_stats = Arc::default();
+    if let Some(addr) = args.metrics_addr.or(file.metrics_addr) {
+        let bound = crate::metrics::serve(&addr, Arc::clone(&shared_stats))?;
+        tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -105,7 +146,8 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             ring_bytes: args.ring_mib * 1024 * 1024,
         },
         sinks,
-        stats_file: args.stats_file,
+        stats_file: args.stats_file.or(file.stats_file),
+        shared_stats,
         pids: args.pids,
         comms: args.comms,
         prices,

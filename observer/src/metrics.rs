@@ -1,0 +1,157 @@
+//! `--metrics-addr`: the agent's counters in the Prometheus text format at
+//! `GET /metrics` (one small thread; the counters are the stats file's,
+//! refreshed every second, names prefixed `llm_observer_`).
+
+use std::{
+    fmt::Write as _,
+    io::{BufRead as _, BufReader, Write as _},
+    net::{TcpListener, TcpStream},
+    sync::{Arc, Mutex},
+    thread,
+    time::Duration,
+};
+
+use crate::stats::Stats;
+
+/// Counters that go up and down (the rest only go up).
+const GAUGES: &[&str] = &[
+    "conn_open",
+    "clickhouse_spool_bytes",
+    "clickhouse_spool_segments",
+    "clickhouse_down",
+    "clickhouse_insert_latency_us_last",
+];
+
+/// The counters in the Prometheus text exposition format.
+pub fn render(stats: &Stats) -> String {
+    let mut out = String::new();
+    for (name, v) in stats.counters() {
+        let kind = if GAUGES.contains(&name) {
+            "gauge"
+        } else {
+            "counter"
+        };
+        let _ = writeln!(
+            out,
+            "# TYPE llm_observer_{name} {kind}\nllm_observer_{name} {v}"
+        );
+    }
+    for (name, labels) in stats.all_labeled() {
+        let _ = writeln!(out, "# TYPE llm_observer_{name} counter");
+        for (label, v) in labels {
+            let _ = writeln!(
+                out,
+                "llm_observer_{name}{{model=\"{}\"}} {v}",
+                escape(label)
+            );
+        }
+    }
+    out
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot listen on --metrics-addr {addr}: {source} (choose a free address, e.g. 127.0.0.1:9464)"
+)]
+pub struct ListenError {
+    addr: String,
+    source: std::io::Error,
+}
+
+/// Binds `addr` (now, so a busy port is an error at start) and serves in
+/// the background.
+pub fn serve(addr: &str, stats: Arc<Mutex<Stats>>) -> Result<std::net::SocketAddr, ListenError> {
+    let listener = TcpListener::bind(addr).map_err(|source| ListenError {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let local = listener.local_addr().map_err(|source| ListenError {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let spawned = thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let _ = answer(conn, &stats);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "metrics endpoint not started");
+    }
+    Ok(local)
+}
+
+fn answer(mut conn: TcpStream, stats: &Mutex<Stats>) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+    conn.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut line = String::new();
+    BufReader::new(&conn).take_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or_default();
+    let (status, body) = if line.starts_with("GET ") && (path == "/metrics" || path == "/") {
+        let text = stats.lock().map(|s| render(&s)).unwrap_or_default();
+        ("200 OK", text)
+    } else {
+        ("404 Not Found", "see /metrics\n".to_string())
+    };
+    write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Reads one line of at most 8 KiB.
+trait TakeLine {
+    fn take_line(self, out: &mut String) -> std::io::Result<usize>;
+}
+
+impl<R: std::io::Read> TakeLine for BufReader<R> {
+    fn take_line(self, out: &mut String) -> std::io::Result<usize> {
+        std::io::Read::take(self, 8192).read_line(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    #[test]
+    fn renders_and_serves() {
+        let mut s = Stats::default();
+        s.add("records", 3);
+        s.set("conn_open", 2);
+        s.add_labeled("price_unknown_models", "openai/x\"y", 1);
+        let text = render(&s);
+        assert!(text.contains("# TYPE llm_observer_records counter\nllm_observer_records 3\n"));
+        assert!(text.contains("# TYPE llm_observer_conn_open gauge\nllm_observer_conn_open 2\n"));
+        assert!(text.contains("llm_observer_price_unknown_models{model=\"openai/x\\\"y\"} 1\n"));
+        let shared = Arc::new(Mutex::new(s));
+        let addr = serve("127.0.0.1:0", shared.clone()).unwrap();
+        let get = |path: &str| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut r = String::new();
+            c.read_to_string(&mut r).unwrap();
+            r
+        };
+        let r = get("/metrics");
+        assert!(
+            r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with(&text),
+            "{r}"
+        );
+        shared.lock().unwrap().add("records", 1);
+        assert!(get("/metrics").contains("llm_observer_records 4\n"));
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        let busy = serve(&addr.to_string(), shared).unwrap_err().to_string();
+        assert!(busy.contains("--metrics-addr") && busy.contains(&addr.to_string()));
+    }
+}
