@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod ca;
 pub mod check;
+pub mod clickhouse;
 pub mod clients;
 pub mod mock;
 pub mod netns;

@@ -1,5 +1,6 @@
-//! `cargo xtask`: orchestration only (setup, build, run, test).
+//! `cargo xtask`: orchestration only (setup, build, run, test, clickhouse).
 
+mod clickhouse;
 mod setup;
 mod test;
 mod test_deps;
@@ -43,6 +44,12 @@ enum Cmd {
         #[arg(long)]
         no_lint: bool,
     },
+    /// A local ClickHouse server (127.0.0.1, no password) for the quick start:
+    /// the engine embedded in PyPI chdb-core; state in .state/clickhouse.
+    Clickhouse {
+        #[command(subcommand)]
+        action: clickhouse::Action,
+    },
 }
 
 fn main() -> Result<()> {
@@ -72,6 +79,7 @@ fn main() -> Result<()> {
             setup::run(&root)?;
             test::run_tests(&root, filter.as_deref(), !no_lint)
         }
+        Cmd::Clickhouse { action } => clickhouse::run(&root, action),
     }
 }
 

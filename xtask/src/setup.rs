@@ -1,13 +1,14 @@
 //! `cargo xtask setup`: the toolchain for the eBPF build, idempotent. On Debian
 //! 12 (see shared/ebpf-build.md): Debian's rustc-web with its prebuilt BPF
 //! core, linked into rustup as `debian-web`, and bpf-linker 0.13.0 built
-//! against LLVM 22. Elsewhere, rustup nightly with rust-src.
+//! against LLVM 22. Elsewhere, rustup nightly with rust-src. Also the venv of
+//! the local ClickHouse (`cargo xtask clickhouse`; the tests use it too).
 
 use std::{path::Path, process::Command};
 
 use anyhow::{bail, Result};
 
-use crate::{exec, is_root};
+use crate::{clickhouse, exec, is_root};
 
 const DEBIAN_PACKAGES: &[&str] = &[
     "rustc-web",
@@ -21,7 +22,6 @@ const RUNTIME_PACKAGES: &[(&str, &str)] =
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn run(root: &Path) -> Result<()> {
-    let _ = root;
     let toolchain = ebpf_toolchain()?;
     install_bpf_linker(&toolchain)?;
     let missing: Vec<&str> = RUNTIME_PACKAGES
@@ -30,7 +30,11 @@ pub fn run(root: &Path) -> Result<()> {
         .map(|(_, pkg)| *pkg)
         .collect();
     apt_install(&missing)?;
-    eprintln!("setup: ok (eBPF toolchain {toolchain}, bpf-linker {BPF_LINKER_VERSION})");
+    clickhouse::install_venv(root)?;
+    eprintln!(
+        "setup: ok (eBPF toolchain {toolchain}, bpf-linker {BPF_LINKER_VERSION}, chdb-core {})",
+        clickhouse::CHDB_CORE_VERSION
+    );
     Ok(())
 }
 
