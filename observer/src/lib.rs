@@ -34,6 +34,7 @@ pub mod ratelimit;
 pub mod record;
 pub mod recorder;
 pub mod replay;
+pub mod report;
 pub mod sink;
 pub mod stats;
 pub mod tokenize;

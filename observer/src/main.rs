@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => exit(cli::replay::run(args)),
         Command::Prices(args) => exit(cli::prices::run(&args)),
         Command::Schema(args) => exit(cli::schema::run(&args)),
+        Command::Report(args) => exit(cli::report::run(&args)),
         Command::Doctor(args) => {
             if cli::doctor::run(args) {
                 ExitCode::SUCCESS

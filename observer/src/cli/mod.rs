@@ -5,6 +5,7 @@ pub mod config;
 pub mod doctor;
 pub mod prices;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod schema;
 
@@ -26,6 +27,7 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     Prices(prices::PricesArgs),
     Schema(schema::SchemaCmd),
+    Report(report::ReportArgs),
 }
 
 /// Logs to stderr; `LLM_OBSERVER_LOG` (or `RUST_LOG`) sets the filter.

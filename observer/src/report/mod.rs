@@ -1,0 +1,120 @@
+//! `llm-observer report`: spend, calls, tokens, error rate and latency per
+//! group over a time window, read from ClickHouse (the hourly rollup for whole
+//! hours, raw rows for the edges: `query.rs`), printed as a table, JSON or CSV
+//! (`format.rs`).
+
+pub mod format;
+pub mod query;
+pub mod time;
+
+use serde::Deserialize;
+
+/// A dimension to group by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dim {
+    Model,
+    Provider,
+    Process,
+    Container,
+    Pod,
+    ApiKey,
+    Host,
+    /// `tag:NAME`: the value of tag NAME.
+    Tag(String),
+}
+
+impl Dim {
+    pub fn parse(s: &str) -> Result<Dim, String> {
+        Ok(match s {
+            "model" => Dim::Model,
+            "provider" => Dim::Provider,
+            "process" | "comm" => Dim::Process,
+            "container" => Dim::Container,
+            "pod" => Dim::Pod,
+            "api_key" | "api-key" => Dim::ApiKey,
+            "host" => Dim::Host,
+            _ => match s.strip_prefix("tag:") {
+                Some(name) if !name.is_empty() => Dim::Tag(name.to_string()),
+                _ => {
+                    return Err(format!(
+                        "unknown --by {s:?}: use model, provider, process, container, pod, api_key, host or tag:NAME"
+                    ))
+                }
+            },
+        })
+    }
+
+    /// The column title.
+    pub fn name(&self) -> String {
+        match self {
+            Dim::Model => "model".into(),
+            Dim::Provider => "provider".into(),
+            Dim::Process => "process".into(),
+            Dim::Container => "container".into(),
+            Dim::Pod => "pod".into(),
+            Dim::ApiKey => "api_key".into(),
+            Dim::Host => "host".into(),
+            Dim::Tag(n) => format!("tag:{n}"),
+        }
+    }
+}
+
+/// One group's figures as the query returns them.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Figures {
+    pub calls: u64,
+    pub errors: u64,
+    pub rate_limited: u64,
+    pub unpriced: u64,
+    pub cost_usd: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    /// p50, p95 of duration and of time to first token, µs.
+    #[serde(default)]
+    pub duration_us_q: Vec<f64>,
+    #[serde(default)]
+    pub ttft_us_q: Vec<f64>,
+}
+
+impl Figures {
+    pub fn error_rate(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.calls as f64
+        }
+    }
+
+    /// Quantile `i` (0: p50, 1: p95) in ms; 0 when none (NaN from ClickHouse
+    /// for empty groups is read as 0).
+    pub fn ms(q: &[f64], i: usize) -> f64 {
+        q.get(i).copied().filter(|v| v.is_finite()).unwrap_or(0.0) / 1000.0
+    }
+}
+
+/// A group: its dimension values and figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Group {
+    pub keys: Vec<String>,
+    pub figures: Figures,
+}
+
+/// Reads one JSONEachRow line of the report query (`d0`, `d1`, … then the
+/// figures).
+pub fn parse_line(line: &str, dims: usize) -> Result<Group, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("unexpected report row: {e}"))?;
+    let keys = (0..dims)
+        .map(|i| {
+            v.get(format!("d{i}"))
+                .map(|k| match k {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let figures = serde_json::from_value(v).map_err(|e| format!("unexpected report row: {e}"))?;
+    Ok(Group { keys, figures })
+}
