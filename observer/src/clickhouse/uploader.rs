@@ -215,6 +215,8 @@ impl Delivery<'_> {
                 .with_setting("async_insert", "0")
                 .with_setting("date_time_input_format", "best_effort")
                 .with_setting("input_format_skip_unknown_fields", "1")
+                // Floats (cost_usd) exactly as written, not the fast approximation.
+                .with_setting("precise_float_parsing", "1")
                 .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
             insert.send(bytes.into()).await?;
             insert.end().await
