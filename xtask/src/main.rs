@@ -29,8 +29,9 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
-    /// Set up, build (release) and run the agent; arguments after `--` go to
-    /// `llm-observer run`.
+    /// Set up, build (release), start the local ClickHouse (unless the
+    /// arguments or the environment name one) and run the agent; arguments
+    /// after `--` go to `llm-observer run`.
     Run {
         #[arg(last = true)]
         args: Vec<String>,
@@ -67,6 +68,20 @@ fn main() -> Result<()> {
             let bin = root.join("target/release/llm-observer");
             let mut cmd = Command::new(&bin);
             cmd.arg("run").args(&args);
+            // The embedded default: a local ClickHouse, unless one is named.
+            let named = args
+                .iter()
+                .any(|a| a.starts_with("--clickhouse-url") || a.starts_with("--config"))
+                || std::env::var_os("LLM_OBSERVER_CLICKHOUSE_URL").is_some()
+                || std::env::var_os("LLM_OBSERVER_CONFIG").is_some();
+            if !named {
+                let url = clickhouse::ensure_running(&root)?;
+                eprintln!("xtask: rows go to the local ClickHouse at {url} (database llm_observer); `cargo xtask clickhouse stop` stops it");
+                cmd.args(["--clickhouse-url", &url]);
+                if !args.iter().any(|a| a.starts_with("--spool-dir")) {
+                    cmd.arg("--spool-dir").arg(root.join(".state/spool"));
+                }
+            }
             let status = cmd
                 .status()
                 .with_context(|| format!("starting {}", bin.display()))?;
