@@ -36,7 +36,7 @@ fn record(i: u64) -> CallRecord {
         status_code: 200,
         request_model: "gpt-4o-mini".into(),
         response_model: "gpt-4o-mini-2024-07-18".into(),
-        stream: i % 2 == 0,
+        stream: i.is_multiple_of(2),
         finish_reason: "stop".into(),
         input_tokens: 1000 + i % 977,
         output_tokens: 100 + i % 131,

@@ -117,11 +117,12 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let (exec_tx, exec_rx) = mpsc::channel::<u32>();
 
     let mut sinks = cfg.sinks;
-    let reporting = Reporting {
+    let reporting = Arc::new(Reporting {
         stats_file: cfg.stats_file,
         sink: sinks.clickhouse.as_ref().map(|c| c.metrics.clone()),
         shared: cfg.shared_stats,
-    };
+    });
+    let final_report = Arc::clone(&reporting);
     let sink = thread::Builder::new()
         .name("sink".into())
         .spawn(move || {
@@ -175,11 +176,14 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         .spawn(move || discovery_loop(probes, discovery, exec_rx))
         .map_err(|_| PipelineError::Thread("discovery"))?;
 
-    let stats = capture
+    let mut stats = capture
         .join()
         .map_err(|_| PipelineError::Thread("capture panicked"))?;
     sink.join()
         .map_err(|_| PipelineError::Thread("sink panicked"))?;
+    // The sink delivered its last batch after the capture thread's last
+    // report: report once more.
+    final_report.publish(&mut stats);
     disc.join()
         .map_err(|_| PipelineError::Thread("discovery panicked"))?;
     Ok(stats)
