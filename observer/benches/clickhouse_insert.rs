@@ -137,6 +137,11 @@ fn main() {
     let written = t0.elapsed();
     let landed = wait_rows(&ch, rows, Duration::from_secs(600));
     sink.close();
+    let lost = sink
+        .metrics
+        .rows_lost
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(lost, 0, "rows lost");
     let total = t0.elapsed();
     println!(
         "insert: {rows} rows written to the sink in {:.2} s, all in ClickHouse after {:.2} s: {:.0} rows/s",

@@ -23,8 +23,8 @@ pub struct Segment {
     pub bytes: u64,
 }
 
-/// The segments in `dir`, oldest first. Leftover `.tmp` files (a crash while
-/// writing) are removed: their rows were never acknowledged to anyone.
+/// The sealed segments in `dir`, oldest first (a `.tmp` being written is not
+/// one).
 pub fn segments(dir: &Path) -> io::Result<Vec<Segment>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -32,10 +32,6 @@ pub fn segments(dir: &Path) -> io::Result<Vec<Segment>> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".tmp") {
-            let _ = fs::remove_file(&path);
-            continue;
-        }
         let Some(seq) = name
             .strip_suffix(".jsonl")
             .and_then(|s| s.parse::<u64>().ok())
@@ -87,9 +83,17 @@ pub struct Sealed {
 impl SpoolWriter {
     /// Opens (creates, mode 0700) the spool in `dir`; numbering continues
     /// after the segments already there.
+    /// A `.tmp` left by a crash while writing is removed: its rows were
+    /// never acknowledged to anyone. (Only here: while the agent runs, a
+    /// `.tmp` is a segment being written.)
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         set_private(dir)?;
+        for entry in fs::read_dir(dir)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
         let next_seq = segments(dir)?.last().map_or(1, |s| s.seq + 1);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -166,8 +170,14 @@ mod tests {
         let mut w = SpoolWriter::open(&d, 1 << 20).unwrap();
         assert_eq!(w.seal(b"{\"a\":1}\n").unwrap().seq, 1);
         assert_eq!(w.seal(b"{\"a\":2}\n{\"a\":3}\n").unwrap().seq, 2);
-        fs::write(d.join("00000000000000000003.tmp"), b"half").unwrap();
+        // A segment being written is not listed, and not touched…
+        let half = d.join("00000000000000000003.tmp");
+        fs::write(&half, b"half").unwrap();
+        assert_eq!(segments(&d).unwrap().len(), 2);
+        assert!(half.exists());
+        // … but one left by a crash is removed when the spool is opened.
         let mut w = SpoolWriter::open(&d, 1 << 20).unwrap();
+        assert!(!half.exists());
         assert_eq!(w.seal(b"{\"a\":4}\n").unwrap().seq, 3);
         let segs = segments(&d).unwrap();
         assert_eq!(segs.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2, 3]);

@@ -21,11 +21,16 @@ use crate::{
     record::CallRecord,
 };
 
+/// Rows kept in memory while the spool cannot be written, at most (bytes).
+const MAX_UNSPOOLED: usize = 64 << 20;
+
 pub struct ClickHouseSink {
     spool: SpoolWriter,
     buf: Vec<u8>,
     rows: usize,
     first_at: Option<Instant>,
+    /// After a failed spool write, no new attempt before this.
+    retry_at: Option<Instant>,
     batch_rows: usize,
     flush_interval: std::time::Duration,
     wake: Option<mpsc::Sender<()>>,
@@ -48,6 +53,7 @@ impl ClickHouseSink {
             buf: Vec::with_capacity(1 << 20),
             rows: 0,
             first_at: None,
+            retry_at: None,
             batch_rows,
             flush_interval,
             wake: Some(wake),
@@ -79,9 +85,10 @@ impl ClickHouseSink {
     }
 
     fn seal(&mut self) {
-        if self.rows == 0 {
+        if self.rows == 0 || self.retry_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
+        self.retry_at = None;
         match self.spool.seal(&self.buf) {
             Ok(sealed) => {
                 if sealed.dropped_rows > 0 {
@@ -100,6 +107,13 @@ impl ClickHouseSink {
             }
             Err(err) => {
                 self.metrics.spool_write_errors.fetch_add(1, Relaxed);
+                // Keep the rows and try again at the next tick (a full disk
+                // may get space); past the limit they are dropped, counted.
+                if self.buf.len() < MAX_UNSPOOLED {
+                    tracing::error!(%err, rows = self.rows, dir = %self.spool.dir().display(), "cannot write the spool: rows kept in memory, retrying");
+                    self.retry_at = Some(Instant::now() + std::time::Duration::from_secs(1));
+                    return;
+                }
                 self.metrics.rows_lost.fetch_add(self.rows as u64, Relaxed);
                 tracing::error!(%err, rows = self.rows, dir = %self.spool.dir().display(), "cannot write the spool: rows lost");
             }
