@@ -124,15 +124,14 @@ fn main() {
         .collect();
     let rows = args.first().copied().unwrap_or(1_000_000);
     let spool_mib = args.get(1).copied().unwrap_or(1024);
-    let records: Vec<CallRecord> = (0..rows).map(record).collect();
     let mut ch = LocalClickHouse::start("bench");
     let dir = TempDir::new("bench-spool");
 
     // 1. Sustained: write every row, time until ClickHouse has them all.
     let t0 = Instant::now();
     let mut sink = ClickHouseSink::start(config(ch.url(), &dir.path().join("a"), 4096)).unwrap();
-    for r in &records {
-        sink.write(r).unwrap();
+    for i in 0..rows {
+        sink.write(&record(i)).unwrap();
     }
     let written = t0.elapsed();
     let landed = wait_rows(&ch, rows, Duration::from_secs(600));
@@ -162,14 +161,14 @@ fn main() {
     while spool::backlog(&spool_dir).0 < (spool_mib << 20) * 9 / 10
         && t1.elapsed() < Duration::from_secs(600)
     {
-        for r in &records[..100_000.min(records.len())] {
-            sink.write(r).unwrap();
+        for _ in 0..100_000 {
+            sink.write(&record(written)).unwrap();
             written += 1;
         }
         peak = peak.max(rss_mib().0);
     }
-    for r in &records[..records.len().min(200_000)] {
-        sink.write(r).unwrap();
+    for _ in 0..200_000 {
+        sink.write(&record(written)).unwrap();
         written += 1;
     }
     sink.tick();
