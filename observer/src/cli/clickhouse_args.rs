@@ -204,3 +204,113 @@ pub fn sink_config(
         flush_interval: Duration::from_millis(delivery.flush_ms.or(file.flush_ms).unwrap_or(1000)),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::config::FileConfig;
+
+    fn file(text: &str) -> FileConfig {
+        let dir = std::env::temp_dir().join(format!("cfg-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("agent.toml");
+        std::fs::write(&f, text).unwrap();
+        let c = FileConfig::load(Some(&f));
+        std::fs::remove_dir_all(&dir).unwrap();
+        c.unwrap()
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = std::env::temp_dir().join(format!("pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "s3cret\nignored\n").unwrap();
+        let f = file(&format!(
+            "jsonl = \"/tmp/x.jsonl\"\n[clickhouse]\nurl = \"https://ch:8443\"\nuser = \"agent\"\npassword_file = \"{}\"\ndatabase = \"spend\"\nttl_days = 30\nschema = \"off\"\nspool_max_mib = 8\nflush_ms = 250\n",
+            pw.display()
+        ));
+        assert_eq!(
+            f.jsonl.as_deref(),
+            Some(std::path::Path::new("/tmp/x.jsonl"))
+        );
+        let cfg = sink_config(
+            &ConnArgs::default(),
+            &SchemaArgs::default(),
+            &DeliveryArgs::default(),
+            &f.clickhouse,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(cfg.conn.url, "https://ch:8443");
+        assert_eq!(cfg.conn.user, "agent");
+        assert_eq!(cfg.conn.password.as_deref(), Some("s3cret"));
+        assert_eq!(cfg.schema.database, "spend");
+        assert_eq!(cfg.schema.ttl_days, 30);
+        assert!(!cfg.apply_schema);
+        assert_eq!(cfg.spool_max_bytes, 8 << 20);
+        assert_eq!(cfg.flush_interval, Duration::from_millis(250));
+        assert_eq!(cfg.batch_rows, 10_000);
+        assert_eq!(cfg.spool_dir, std::path::PathBuf::from(DEFAULT_SPOOL_DIR));
+        let flags = ConnArgs {
+            url: Some("http://127.0.0.1:8123".into()),
+            database: Some("other".into()),
+            ..ConnArgs::default()
+        };
+        let delivery = DeliveryArgs {
+            schema: Some(SchemaMode::Auto),
+            ..DeliveryArgs::default()
+        };
+        let cfg = sink_config(&flags, &SchemaArgs::default(), &delivery, &f.clickhouse)
+            .unwrap()
+            .unwrap();
+        assert_eq!(cfg.conn.url, "http://127.0.0.1:8123");
+        assert_eq!(cfg.schema.database, "other");
+        assert!(cfg.apply_schema);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn no_url_no_clickhouse_and_mistakes_are_one_line() {
+        let none = sink_config(
+            &ConnArgs::default(),
+            &SchemaArgs::default(),
+            &DeliveryArgs::default(),
+            &ClickHouseFile::default(),
+        )
+        .unwrap();
+        assert!(none.is_none());
+        let bad = ConnArgs {
+            url: Some("ch.internal:8123".into()),
+            ..ConnArgs::default()
+        };
+        let err = bad
+            .resolve(&ClickHouseFile::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ch.internal:8123") && err.contains("http://"),
+            "{err}"
+        );
+        let missing = ConnArgs {
+            url: Some("http://x".into()),
+            password_file: Some("/nonexistent/pw".into()),
+            ..ConnArgs::default()
+        };
+        let err = missing
+            .resolve(&ClickHouseFile::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/pw"), "{err}");
+        let dir = std::env::temp_dir().join(format!("cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.toml");
+        std::fs::write(&f, "[clickhouse]\nurll = \"x\"\n").unwrap();
+        let err = FileConfig::load(Some(&f)).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.toml") && err.contains("urll") && !err.contains('\n'),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
