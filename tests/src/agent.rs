@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// What the agent logs once its probes are attached (cli/run.rs).
+pub const READY_LINE: &str = "ready: probes attached";
 
 /// `LLM_OBSERVER_BIN`, else `<workspace>/target/debug/llm-observer`.
 pub fn binary() -> PathBuf {
@@ -85,11 +87,13 @@ impl Agent {
             }
             let out = fs::read_to_string(&a.stdout).unwrap_or_default()
                 + &fs::read_to_string(&a.stderr).unwrap_or_default();
-            out.lines().any(|l| l.contains("ready")).then_some(())
+            // Not any "ready": the ClickHouse delivery logs `ClickHouse ready`
+            // before the probes are attached.
+            out.lines().any(|l| l.contains(READY_LINE)).then_some(())
         });
         assert!(
             ready.is_some(),
-            "agent printed no `ready` line within {READY_TIMEOUT:?}; stderr tail:\n{}",
+            "agent printed no `{READY_LINE}` line within {READY_TIMEOUT:?}; stderr tail:\n{}",
             a.stderr_tail()
         );
         Some(a)

@@ -127,6 +127,9 @@ pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, s
                     tracing::info!(url = %cfg.conn.url, table = %cfg.schema.calls_table(), "ClickHouse ready");
                 }
                 Err(err) => {
+                    // Segments left by an earlier run are waiting: report
+                    // them, not an empty spool, while the server is down.
+                    d.publish_backlog(&spool::segments(&cfg.spool_dir).unwrap_or_default());
                     d.failed(&classify(&err));
                     d.sleep(stop);
                     continue;
