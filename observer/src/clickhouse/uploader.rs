@@ -2,7 +2,7 @@
 //! oldest first, each as one INSERT with the segment's deduplication token
 //! (synchronous insert, so the token is honoured), deleting a segment only
 //! when ClickHouse acknowledged it. Failures back off (0.5 s doubling to
-//! 30 s) and keep the segment; the first failure of a kind logs one line
+//! 8 s) and keep the segment; the first failure of a kind logs one line
 //! naming the fix, repeats are rate-limited.
 
 use std::{
@@ -70,7 +70,9 @@ impl SinkMetrics {
 
 /// How long a stopping agent keeps trying to deliver what is spooled.
 const DRAIN: Duration = Duration::from_secs(5);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Retries come at least this often: a server back after a long outage gets
+/// its rows within seconds (a refused connection costs next to nothing).
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Runs until `stop` is set and the spool is drained (or [`DRAIN`] passed).
 /// `wake` is signalled when a segment is sealed.
