@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(cfg.spool_max_bytes, 8 << 20);
         assert_eq!(cfg.flush_interval, Duration::from_millis(250));
         assert_eq!(cfg.batch_rows, 10_000);
-        assert_eq!(cfg.spool_dir, std::path::PathBuf::from(DEFAULT_SPOOL_DIR));
+        assert_eq!(cfg.spool_dir, PathBuf::from(DEFAULT_SPOOL_DIR));
         let flags = ConnArgs {
             url: Some("http://127.0.0.1:8123".into()),
             database: Some("other".into()),
