@@ -254,3 +254,72 @@ fn report_totals_equal_direct_sql_sums() {
     assert_eq!(top1["groups"].as_array().unwrap().len(), 1);
     assert_eq!(top1["total"]["calls"], r["total"]["calls"]);
 }
+
+/// The local ClickHouse behind a TLS terminator with the test CA's
+/// certificate (clickhouse-local serves no HTTPS itself).
+struct TlsFront {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsFront {
+    fn start(ch: &LocalClickHouse, ca: &e2e::ca::TestCa) -> TlsFront {
+        use std::io::BufRead as _;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let mut child = Command::new("python3")
+            .arg(e2e::util::workspace_root().join("tests/mock/tls_proxy.py"))
+            .args([port.to_string(), ch.http_port().to_string()])
+            .arg(&ca.server_pem)
+            .arg(&ca.server_key)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening");
+        TlsFront { child, port }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let ch = LocalClickHouse::start("https");
+    let dir = TempDir::new("ch-https");
+    let ca = e2e::ca::TestCa::create(dir.path());
+    let front = TlsFront::start(&ch, &ca);
+    let mut cfg = config(&ch, &dir.path().join("spool"));
+    cfg.conn.url = format!("https://127.0.0.1:{}", front.port);
+    // The system's trust store does not know the test CA: refused, spooled.
+    let mut sink = ClickHouseSink::start(cfg.clone()).unwrap();
+    sink.write(&full_record(1)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = &sink.metrics;
+    assert!(m.insert_failures.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert_eq!(
+        m.rows_inserted.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    drop(sink);
+    assert_eq!(ch.query("EXISTS TABLE llm_observer.llm_calls"), "0\n");
+    // Trusting it (as SSL_CERT_FILE does for the native roots): delivered,
+    // the spooled row included.
+    std::env::set_var("SSL_CERT_FILE", &ca.ca_pem);
+    write_all(cfg, &[full_record(2)]);
+    wait_for(
+        &ch,
+        "SELECT arraySort(groupArray(request_id)) FROM llm_observer.llm_calls",
+        "['req_00000001','req_00000002']\n",
+    );
+}

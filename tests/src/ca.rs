@@ -1,5 +1,5 @@
 //! A throwaway test CA and one server certificate (SANs: every host the mock
-//! serves, [`MOCK_HOSTS`]), made with the `openssl` CLI.
+//! serves, [`MOCK_HOSTS`], and 127.0.0.1), made with the `openssl` CLI.
 
 use crate::netns::{API_HOST, MOCK_HOSTS};
 use crate::util::run_bounded;
@@ -69,6 +69,8 @@ impl TestCa {
             .map(|h| format!("DNS:{h}"))
             .collect::<Vec<_>>()
             .join(",");
+        // Also 127.0.0.1, for TLS in front of the local ClickHouse.
+        let sans = format!("{sans},IP:127.0.0.1");
         fs::write(
             dir.join("ext.cnf"),
             format!(
