@@ -13,6 +13,7 @@ pub mod clients;
 pub mod mock;
 pub mod netns;
 pub mod prices;
+pub mod rowbinary;
 pub mod scene;
 pub mod sdk;
 pub mod util;

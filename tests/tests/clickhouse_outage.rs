@@ -87,8 +87,7 @@ fn ids_of(rows: &[Value]) -> Ids {
     rows.iter().map(record_id).collect()
 }
 
-/// record_ids of JSONL files (an agent's, or spool segments); panics if one
-/// occurs twice.
+/// record_ids of an agent's JSONL files; panics if one occurs twice.
 fn jsonl_ids(paths: &[PathBuf]) -> Ids {
     let read = |p: &PathBuf| fs::read_to_string(p).unwrap_or_default();
     let text: String = paths.iter().map(read).collect();
@@ -99,19 +98,30 @@ fn jsonl_ids(paths: &[PathBuf]) -> Ids {
     ids
 }
 
-/// The spool's segment files (`<seq>.jsonl`), oldest first.
+/// The spool's segment files (`<seq>-<rows>.rb`), oldest first.
 fn segments(spool: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(spool)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    v.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
+    v.retain(|p| p.extension().is_some_and(|e| e == "rb"));
     v.sort();
     v
 }
 
-/// record_ids of every spooled row; panics if a record is spooled twice.
+/// record_ids of every spooled row (read by their header, not by the
+/// agent's code); panics if a record is spooled twice.
 fn spool_ids(spool: &Path) -> Ids {
-    jsonl_ids(&segments(spool))
+    let mut n = 0;
+    let mut ids = Ids::new();
+    for seg in segments(spool) {
+        // Delivered (deleted) since it was listed: nothing to read.
+        let Ok(bytes) = fs::read(&seg) else { continue };
+        let rows = e2e::rowbinary::record_ids(&bytes);
+        n += rows.len();
+        ids.extend(rows);
+    }
+    assert_eq!(ids.len(), n, "a record spooled twice");
+    ids
 }
 
 /// Waits until the spool holds every id of `want`; returns the spooled ids.

@@ -3,6 +3,7 @@
 //! in order, exactly once (`uploader.rs`). The sink half lives in
 //! `sink/clickhouse.rs`.
 
+pub mod rowbinary;
 pub mod schema;
 pub mod spool;
 pub mod uploader;

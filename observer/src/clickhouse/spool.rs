@@ -1,11 +1,12 @@
 //! The on-disk spool between the sink and ClickHouse. Every batch of rows
-//! becomes one segment file (JSONEachRow, the exact body of its INSERT)
+//! becomes one segment file (RowBinaryWithNamesAndTypes, the exact body of
+//! its INSERT)
 //! before it is sent; a segment is deleted only once ClickHouse has
 //! acknowledged it. Segments are sent oldest first, with a deduplication
 //! token computed from their bytes, so a batch re-sent after a lost
 //! acknowledgement, a crash or a restart is stored once.
 //!
-//! Files: `<seq, 20 digits>.jsonl`, written as `.tmp` and renamed when
+//! Files: `<seq, 20 digits>-<rows>.rb`, written as `.tmp` and renamed when
 //! complete (a crash leaves no half segment). The spool is bounded: when a new
 //! segment would pass the limit, the oldest are dropped and counted.
 
@@ -19,6 +20,7 @@ use std::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub seq: u64,
+    pub rows: u64,
     pub path: PathBuf,
     pub bytes: u64,
 }
@@ -32,14 +34,16 @@ pub fn segments(dir: &Path) -> io::Result<Vec<Segment>> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let Some(seq) = name
-            .strip_suffix(".jsonl")
-            .and_then(|s| s.parse::<u64>().ok())
+        let Some((seq, rows)) = name
+            .strip_suffix(".rb")
+            .and_then(|s| s.split_once('-'))
+            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
         else {
             continue;
         };
         out.push(Segment {
             seq,
+            rows,
             bytes: entry.metadata()?.len(),
             path,
         });
@@ -56,11 +60,6 @@ pub fn token(bytes: &[u8]) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("llm-observer-{h:016x}-{}", bytes.len())
-}
-
-/// Rows in a segment's bytes (one JSON object per line).
-pub fn rows_in(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Writes segments.
@@ -106,12 +105,12 @@ impl SpoolWriter {
         &self.dir
     }
 
-    /// Writes `body` (complete JSON lines) as the next segment, durably.
-    pub fn seal(&mut self, body: &[u8]) -> io::Result<Sealed> {
+    /// Writes `body` (a header and `rows` rows) as the next segment, durably.
+    pub fn seal(&mut self, body: &[u8], rows: u64) -> io::Result<Sealed> {
         let mut sealed = self.make_room(body.len() as u64)?;
         let seq = self.next_seq;
         self.next_seq += 1;
-        let path = self.dir.join(format!("{seq:020}.jsonl"));
+        let path = self.dir.join(format!("{seq:020}-{rows}.rb"));
         let tmp = path.with_extension("tmp");
         let mut f = fs::File::create(&tmp)?;
         f.write_all(body)?;
@@ -131,11 +130,10 @@ impl SpoolWriter {
             if total + incoming <= self.max_bytes {
                 break;
             }
-            let rows = fs::read(&s.path).map(|b| rows_in(&b)).unwrap_or(0);
             if fs::remove_file(&s.path).is_ok() {
                 total -= s.bytes;
                 sealed.dropped_segments += 1;
-                sealed.dropped_rows += rows;
+                sealed.dropped_rows += s.rows;
             }
         }
         Ok(sealed)
@@ -168,8 +166,8 @@ mod tests {
     fn segments_in_order_across_reopen_and_tmp_removed() {
         let d = tmp("order");
         let mut w = SpoolWriter::open(&d, 1 << 20).unwrap();
-        assert_eq!(w.seal(b"{\"a\":1}\n").unwrap().seq, 1);
-        assert_eq!(w.seal(b"{\"a\":2}\n{\"a\":3}\n").unwrap().seq, 2);
+        assert_eq!(w.seal(b"{\"a\":1}\n", 1).unwrap().seq, 1);
+        assert_eq!(w.seal(b"{\"a\":2}\n{\"a\":3}\n", 2).unwrap().seq, 2);
         // A segment being written is not listed, and not touched…
         let half = d.join("00000000000000000003.tmp");
         fs::write(&half, b"half").unwrap();
@@ -178,9 +176,10 @@ mod tests {
         // … but one left by a crash is removed when the spool is opened.
         let mut w = SpoolWriter::open(&d, 1 << 20).unwrap();
         assert!(!half.exists());
-        assert_eq!(w.seal(b"{\"a\":4}\n").unwrap().seq, 3);
+        assert_eq!(w.seal(b"{\"a\":4}\n", 1).unwrap().seq, 3);
         let segs = segments(&d).unwrap();
         assert_eq!(segs.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(segs.iter().map(|s| s.rows).collect::<Vec<_>>(), [1, 2, 1]);
         assert_eq!(backlog(&d), (8 + 16 + 8, 3));
         fs::remove_dir_all(d).unwrap();
     }
@@ -190,8 +189,8 @@ mod tests {
         let d = tmp("bound");
         let mut w = SpoolWriter::open(&d, 40).unwrap();
         let row = b"{\"n\":123456789012345}\n"; // 22 bytes
-        assert_eq!(w.seal(row).unwrap().dropped_rows, 0);
-        let s = w.seal(row).unwrap();
+        assert_eq!(w.seal(row, 1).unwrap().dropped_rows, 0);
+        let s = w.seal(row, 1).unwrap();
         assert_eq!((s.dropped_segments, s.dropped_rows), (1, 1));
         let segs = segments(&d).unwrap();
         assert_eq!(segs.len(), 1);
@@ -203,6 +202,5 @@ mod tests {
     fn token_depends_on_the_bytes_only() {
         assert_eq!(token(b"x\n"), token(b"x\n"));
         assert_ne!(token(b"x\n"), token(b"y\n"));
-        assert_eq!(rows_in(b"a\nb\n"), 2);
     }
 }

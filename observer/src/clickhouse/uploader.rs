@@ -205,10 +205,10 @@ impl Delivery<'_> {
             let _ = fs::remove_file(&seg.path);
             return Ok(());
         }
-        let rows = spool::rows_in(&bytes);
+        let rows = seg.rows;
         let token = spool::token(&bytes);
         let sql = format!(
-            "INSERT INTO {} FORMAT JSONEachRow",
+            "INSERT INTO {} FORMAT RowBinaryWithNamesAndTypes",
             self.cfg.schema.calls_table()
         );
         let started = Instant::now();
@@ -218,10 +218,9 @@ impl Delivery<'_> {
                 .with_setting("insert_deduplication_token", token)
                 .with_setting("insert_deduplicate", "1")
                 .with_setting("async_insert", "0")
-                .with_setting("date_time_input_format", "best_effort")
+                // A segment from a newer agent may name columns this table
+                // does not have yet.
                 .with_setting("input_format_skip_unknown_fields", "1")
-                // Floats (cost_usd) exactly as written, not the fast approximation.
-                .with_setting("precise_float_parsing", "1")
                 .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
             insert.send(bytes.into()).await?;
             insert.end().await

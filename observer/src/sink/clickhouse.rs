@@ -14,6 +14,7 @@ use std::{
 
 use crate::{
     clickhouse::{
+        rowbinary,
         spool::SpoolWriter,
         uploader::{self, SinkMetrics},
         ClickHouseConfig,
@@ -64,8 +65,11 @@ impl ClickHouseSink {
     }
 
     pub fn write(&mut self, record: &CallRecord) -> io::Result<()> {
-        serde_json::to_writer(&mut self.buf, record)?;
-        self.buf.push(b'\n');
+        if self.rows == 0 {
+            self.buf.clear();
+            rowbinary::header(&mut self.buf);
+        }
+        rowbinary::row(record, &mut self.buf);
         self.rows += 1;
         self.first_at.get_or_insert_with(Instant::now);
         if self.rows >= self.batch_rows {
@@ -89,7 +93,7 @@ impl ClickHouseSink {
             return;
         }
         self.retry_at = None;
-        match self.spool.seal(&self.buf) {
+        match self.spool.seal(&self.buf, self.rows as u64) {
             Ok(sealed) => {
                 if sealed.dropped_rows > 0 {
                     self.metrics
