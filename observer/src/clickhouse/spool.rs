@@ -23,8 +23,8 @@ pub struct Segment {
     pub bytes: u64,
 }
 
-/// The segments in `dir`, oldest first. Leftover `.tmp` files (a crash while
-/// writing) are removed: their rows were never acknowledged to anyone.
+/// The segments in `dir`, oldest first. `.tmp` files are left alone: the
+/// delivery thread lists the spool while the sink writes one.
 pub fn segments(dir: &Path) -> io::Result<Vec<Segment>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -32,10 +32,6 @@ pub fn segments(dir: &Path) -> io::Result<Vec<Segment>> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".tmp") {
-            let _ = fs::remove_file(&path);
-            continue;
-        }
         let Some(seq) = name
             .strip_suffix(".jsonl")
             .and_then(|s| s.parse::<u64>().ok())
@@ -86,10 +82,17 @@ pub struct Sealed {
 
 impl SpoolWriter {
     /// Opens (creates, mode 0700) the spool in `dir`; numbering continues
-    /// after the segments already there.
+    /// after the segments already there. Leftover `.tmp` files (a crash while
+    /// writing) are removed: their rows were never acknowledged to anyone.
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         set_private(dir)?;
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                let _ = fs::remove_file(&path);
+            }
+        }
         let next_seq = segments(dir)?.last().map_or(1, |s| s.seq + 1);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -186,6 +189,39 @@ mod tests {
         let segs = segments(&d).unwrap();
         assert_eq!(segs.len(), 1);
         assert_eq!(segs[0].seq, 2);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn listing_while_sealing_loses_nothing() {
+        use std::sync::{
+            atomic::{AtomicBool, Ordering::Relaxed},
+            Arc,
+        };
+        // The delivery thread lists the spool while the sink seals into it:
+        // listing must not delete the `.tmp` being written.
+        let d = tmp("race");
+        let mut w = SpoolWriter::open(&d, 1 << 30).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let lister = {
+            let (d, stop) = (d.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Relaxed) {
+                    let _ = segments(&d);
+                }
+            })
+        };
+        let sealed: Vec<_> = (0..200).map(|_| w.seal(b"{\"a\":1}\n")).collect();
+        stop.store(true, Relaxed);
+        lister.join().unwrap();
+        let failed: Vec<_> = sealed.iter().filter(|r| r.is_err()).collect();
+        assert!(
+            failed.is_empty(),
+            "{} seals failed: {:?}",
+            failed.len(),
+            failed[0]
+        );
+        assert_eq!(segments(&d).unwrap().len(), 200);
         fs::remove_dir_all(d).unwrap();
     }
 
