@@ -199,6 +199,39 @@ mod tests {
     }
 
     #[test]
+    fn listing_while_sealing_loses_nothing() {
+        use std::sync::{
+            atomic::{AtomicBool, Ordering::Relaxed},
+            Arc,
+        };
+        // The delivery thread lists the spool while the sink seals into it:
+        // listing must not delete the `.tmp` being written.
+        let d = tmp("race");
+        let mut w = SpoolWriter::open(&d, 1 << 30).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let lister = {
+            let (d, stop) = (d.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Relaxed) {
+                    let _ = segments(&d);
+                }
+            })
+        };
+        let sealed: Vec<_> = (0..200).map(|_| w.seal(b"{\"a\":1}\n", 1)).collect();
+        stop.store(true, Relaxed);
+        lister.join().unwrap();
+        let failed: Vec<_> = sealed.iter().filter(|r| r.is_err()).collect();
+        assert!(
+            failed.is_empty(),
+            "{} seals failed: {:?}",
+            failed.len(),
+            failed[0]
+        );
+        assert_eq!(segments(&d).unwrap().len(), 200);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
     fn token_depends_on_the_bytes_only() {
         assert_eq!(token(b"x\n"), token(b"x\n"));
         assert_ne!(token(b"x\n"), token(b"y\n"));

@@ -251,6 +251,9 @@ impl Delivery<'_> {
         let new_kind = self.last_problem != Some(p.kind());
         self.last_problem = Some(p.kind());
         if new_kind {
+            // This line opens the interval: the first repeat (0.5 s later)
+            // waits a minute like the others.
+            let _ = self.log.allow("clickhouse");
             tracing::error!("{}", p.line(self.cfg));
         } else if let Some(suppressed) = self.log.allow("clickhouse") {
             tracing::warn!(suppressed, "{}", p.line(self.cfg));
@@ -258,6 +261,9 @@ impl Delivery<'_> {
     }
 
     /// Waits the backoff (at most 0.5 s while stopping), then doubles it.
+    /// Meanwhile the backlog is published once a second: batches keep being
+    /// spooled while ClickHouse refuses (the schema check included), and the
+    /// stats must count them.
     fn sleep(&mut self, stop: &AtomicBool) {
         let wait = if stop.load(Relaxed) {
             self.backoff.min(Duration::from_millis(500))
@@ -265,8 +271,14 @@ impl Delivery<'_> {
             self.backoff
         };
         let until = Instant::now() + wait;
+        let mut listed = Instant::now();
+        self.publish_backlog(&spool::segments(&self.cfg.spool_dir).unwrap_or_default());
         while Instant::now() < until {
             thread::sleep(Duration::from_millis(50));
+            if listed.elapsed() >= Duration::from_secs(1) {
+                listed = Instant::now();
+                self.publish_backlog(&spool::segments(&self.cfg.spool_dir).unwrap_or_default());
+            }
             if stop.load(Relaxed) && Instant::now() + Duration::from_millis(500) < until {
                 break;
             }
