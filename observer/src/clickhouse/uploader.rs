@@ -1,5 +1,5 @@
 //! The delivery thread: applies the schema, then sends spooled segments
-//! oldest first, each as one INSERT with the segment's deduplication token
+//! oldest first (two at a time), each as one INSERT with the segment's deduplication token
 //! (synchronous insert, so the token is honoured), deleting a segment only
 //! when ClickHouse acknowledged it. Failures back off (0.5 s doubling to
 //! 8 s) and keep the segment; the first failure of a kind logs one line
@@ -66,6 +66,28 @@ impl SinkMetrics {
             stats.set(name, v.load(Relaxed));
         }
     }
+}
+
+/// INSERTs in flight at once.
+const IN_FLIGHT: usize = 2;
+
+/// One segment as one synchronous INSERT with its deduplication token.
+async fn insert(
+    client: &clickhouse::Client,
+    sql: String,
+    bytes: Vec<u8>,
+) -> Result<(), clickhouse::error::Error> {
+    let mut insert = client
+        .insert_formatted_with(sql)
+        .with_setting("insert_deduplication_token", spool::token(&bytes))
+        .with_setting("insert_deduplicate", "1")
+        .with_setting("async_insert", "0")
+        // A segment from a newer agent may name columns this table does
+        // not have yet.
+        .with_setting("input_format_skip_unknown_fields", "1")
+        .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
+    insert.send(bytes.into()).await?;
+    insert.end().await
 }
 
 /// How long a stopping agent keeps trying to deliver what is spooled.
@@ -153,8 +175,10 @@ pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, s
                 }
             }
         }
-        for seg in &segs {
-            if let Err(p) = d.deliver(&rt, &client, seg) {
+        // The oldest segments, IN_FLIGHT at a time (ClickHouse parses
+        // concurrent INSERTs on several cores).
+        for group in segs.chunks(IN_FLIGHT) {
+            if let Err(p) = d.deliver(&rt, &client, group) {
                 d.failed(&p);
                 d.sleep(stop);
                 break;
@@ -191,57 +215,68 @@ impl Delivery<'_> {
     }
 
     /// One segment as one INSERT; deleted once acknowledged.
+    /// Segments as concurrent INSERTs, one each; each deleted once
+    /// acknowledged. The first failure (in segment order) is returned.
     fn deliver(
         &mut self,
         rt: &tokio::runtime::Runtime,
         client: &clickhouse::Client,
-        seg: &Segment,
+        group: &[Segment],
     ) -> Result<(), Problem> {
-        let Ok(bytes) = fs::read(&seg.path) else {
-            // Removed under us (bounded spool): nothing to send.
-            return Ok(());
-        };
-        if bytes.is_empty() {
-            let _ = fs::remove_file(&seg.path);
-            return Ok(());
-        }
-        let rows = seg.rows;
-        let token = spool::token(&bytes);
         let sql = format!(
             "INSERT INTO {} FORMAT RowBinaryWithNamesAndTypes",
             self.cfg.schema.calls_table()
         );
-        let started = Instant::now();
-        let res = rt.block_on(async {
-            let mut insert = client
-                .insert_formatted_with(sql)
-                .with_setting("insert_deduplication_token", token)
-                .with_setting("insert_deduplicate", "1")
-                .with_setting("async_insert", "0")
-                // A segment from a newer agent may name columns this table
-                // does not have yet.
-                .with_setting("input_format_skip_unknown_fields", "1")
-                .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
-            insert.send(bytes.into()).await?;
-            insert.end().await
-        });
-        let us = started.elapsed().as_micros() as u64;
-        match res {
-            Ok(()) => {
-                let _ = fs::remove_file(&seg.path);
-                let m = self.metrics;
-                m.inserts.fetch_add(1, Relaxed);
-                m.rows_inserted.fetch_add(rows, Relaxed);
-                m.insert_latency_us_sum.fetch_add(us, Relaxed);
-                m.insert_latency_us_last.store(us, Relaxed);
-                m.down.store(0, Relaxed);
-                self.backoff = Duration::from_millis(500);
-                if self.last_problem.take().is_some() {
-                    tracing::info!(url = %self.cfg.conn.url, "ClickHouse answers again: sending the spooled rows");
+        let mut sends = Vec::new();
+        for seg in group {
+            match fs::read(&seg.path) {
+                Ok(bytes) if bytes.is_empty() => {
+                    let _ = fs::remove_file(&seg.path);
                 }
-                Ok(())
+                Ok(bytes) => sends.push((seg, bytes)),
+                // Removed under us (bounded spool): nothing to send.
+                Err(_) => {}
             }
-            Err(err) => Err(classify(&err)),
+        }
+        let results = rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, (_, bytes)) in sends.iter_mut().enumerate() {
+                let (client, sql, bytes) = (client.clone(), sql.clone(), std::mem::take(bytes));
+                tasks.spawn(async move {
+                    let started = Instant::now();
+                    let res = insert(&client, sql, bytes).await;
+                    (i, res, started.elapsed())
+                });
+            }
+            let mut out: Vec<_> = tasks.join_all().await;
+            out.sort_by_key(|r| r.0);
+            out
+        });
+        let mut first_problem = None;
+        for (i, res, took) in results {
+            let seg = sends[i].0;
+            match res {
+                Ok(()) => self.delivered(seg, took),
+                Err(err) => {
+                    first_problem.get_or_insert_with(|| classify(&err));
+                }
+            }
+        }
+        first_problem.map_or(Ok(()), Err)
+    }
+
+    fn delivered(&mut self, seg: &Segment, took: Duration) {
+        let _ = fs::remove_file(&seg.path);
+        let us = took.as_micros() as u64;
+        let m = self.metrics;
+        m.inserts.fetch_add(1, Relaxed);
+        m.rows_inserted.fetch_add(seg.rows, Relaxed);
+        m.insert_latency_us_sum.fetch_add(us, Relaxed);
+        m.insert_latency_us_last.store(us, Relaxed);
+        m.down.store(0, Relaxed);
+        self.backoff = Duration::from_millis(500);
+        if self.last_problem.take().is_some() {
+            tracing::info!(url = %self.cfg.conn.url, "ClickHouse answers again: sending the spooled rows");
         }
     }
 
