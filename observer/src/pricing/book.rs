@@ -23,7 +23,7 @@ pub struct PricedModel {
 #[derive(Clone, Debug, Default)]
 struct Provider {
     fallback: Vec<String>,
-    tiers: HashMap<String, f64>,
+    tiers: Arc<HashMap<String, f64>>,
     free: bool,
     free_version: Option<Arc<str>>,
     source: String,
@@ -37,7 +37,7 @@ pub struct Resolution {
     pub model: Arc<PricedModel>,
     pub facts: NameFacts,
     /// Multipliers of the provider table the model was found in.
-    pub provider_tiers: HashMap<String, f64>,
+    pub provider_tiers: Arc<HashMap<String, f64>>,
 }
 
 /// Everything `resolve` can answer.
@@ -90,7 +90,7 @@ impl PriceBook {
         }
         for (tier, k) in table.tiers {
             check_multiplier(&format!("tiers.{tier}"), k)?;
-            p.tiers.insert(tier.to_ascii_lowercase(), k);
+            Arc::make_mut(&mut p.tiers).insert(tier.to_ascii_lowercase(), k);
         }
         if table.free {
             p.free = true;

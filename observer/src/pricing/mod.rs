@@ -13,7 +13,12 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::HashSet, fs, path::Path, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    fs,
+    path::Path,
+    sync::Arc,
+};
 
 use crate::{provider::call::LlmCall, stats::Stats};
 use book::{Lookup, PriceBook};
@@ -95,12 +100,19 @@ pub struct Priced {
     pub version: String,
 }
 
-/// Prices calls; remembers which unknown models it has warned about.
+/// Prices calls; remembers how model names resolved (calls repeat a few
+/// names) and which unknown models it has warned about.
 #[derive(Debug)]
 pub struct Pricer {
     book: Arc<PriceBook>,
     warned: HashSet<String>,
+    /// provider → model → resolution.
+    resolved: HashMap<&'static str, HashMap<String, Lookup>>,
+    resolved_len: usize,
 }
+
+/// Names whose resolution is remembered, at most (then the memory restarts).
+const MAX_RESOLVED: usize = 4096;
 
 /// Unknown models warned about at most; later ones are only counted.
 const MAX_WARNED: usize = 1000;
@@ -110,6 +122,8 @@ impl Pricer {
         Self {
             book,
             warned: HashSet::new(),
+            resolved: HashMap::new(),
+            resolved_len: 0,
         }
     }
 
@@ -119,7 +133,7 @@ impl Pricer {
         // The served model first (Azure: the deployment's model), then the one asked for.
         let mut lookup = Lookup::Unknown;
         for model in [&call.response_model, &call.request_model] {
-            lookup = self.book.resolve(call.provider, model);
+            lookup = self.resolve(call.provider, model);
             if !matches!(lookup, Lookup::Unknown) {
                 break;
             }
@@ -162,6 +176,25 @@ impl Pricer {
                 }
             }
         }
+    }
+}
+
+impl Pricer {
+    fn resolve(&mut self, provider: &'static str, model: &str) -> Lookup {
+        if let Some(l) = self.resolved.get(provider).and_then(|m| m.get(model)) {
+            return l.clone();
+        }
+        let l = self.book.resolve(provider, model);
+        if self.resolved_len >= MAX_RESOLVED {
+            self.resolved.clear();
+            self.resolved_len = 0;
+        }
+        self.resolved_len += 1;
+        self.resolved
+            .entry(provider)
+            .or_default()
+            .insert(model.to_string(), l.clone());
+        l
     }
 }
 
