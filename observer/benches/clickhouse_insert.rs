@@ -78,7 +78,10 @@ fn config(url: String, spool_dir: &std::path::Path, max_mib: u64) -> ClickHouseC
         apply_schema: true,
         spool_dir: spool_dir.to_path_buf(),
         spool_max_bytes: max_mib << 20,
-        batch_rows: 10_000,
+        batch_rows: std::env::var("BATCH_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000),
         flush_interval: Duration::from_secs(1),
     }
 }
@@ -158,7 +161,16 @@ fn main() {
     let t1 = Instant::now();
     let mut written = 0u64;
     let mut peak = 0;
+    // Until the spool is nearly full or already dropping its oldest rows
+    // (large segments may never reach 90 %).
+    let dropping = |s: &ClickHouseSink| {
+        s.metrics
+            .spool_dropped_rows
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    };
     while spool::backlog(&spool_dir).0 < (spool_mib << 20) * 9 / 10
+        && !dropping(&sink)
         && t1.elapsed() < Duration::from_secs(600)
     {
         for _ in 0..100_000 {
