@@ -327,3 +327,51 @@ fn https_with_a_private_ca() {
         "['req_00000001','req_00000002']\n",
     );
 }
+
+fn doctor(args: &[&str]) -> String {
+    let bin = std::env::var("LLM_OBSERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-observer").to_string());
+    let out = Command::new(bin).arg("doctor").args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter(|l| l.contains(" clickhouse: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn doctor_checks_clickhouse() {
+    let ch = LocalClickHouse::start("doctor");
+    let url = ch.url();
+    let line = doctor(&["--clickhouse-url", &url]);
+    assert!(
+        line.starts_with(&format!("PASS  clickhouse: {url} answers (ClickHouse 26."))
+            && line.ends_with(
+                "llm_observer.llm_calls will be created at start (--clickhouse-schema auto)"
+            ),
+        "{line}"
+    );
+    let line = doctor(&["--clickhouse-url", &url, "--clickhouse-user", "nobody"]);
+    assert!(
+        line.starts_with(&format!("FAIL  clickhouse: {url} (auth: ")),
+        "{line}"
+    );
+    assert!(
+        line.contains("— fix: fix --clickhouse-user or the password"),
+        "{line}"
+    );
+    let closed = "http://127.0.0.1:1";
+    let line = doctor(&["--clickhouse-url", closed]);
+    assert!(
+        line.starts_with(&format!("FAIL  clickhouse: {closed} (unreachable: ")),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(
+            "— fix: check --clickhouse-url: is the server up and reachable from this host?"
+        ),
+        "{line}"
+    );
+    // Without a URL there is nothing to check.
+    assert_eq!(doctor(&[]), "");
+}

@@ -10,9 +10,15 @@ use crate::{
     probes::{tracefs_dir, ProbeConfig, Probes},
 };
 
-/// Check kernel, BTF, privileges, tracefs/bpffs, eBPF loading and TLS targets.
+/// Check kernel, BTF, privileges, tracefs/bpffs, eBPF loading, TLS targets,
+/// and ClickHouse when one is configured.
 #[derive(Debug, Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    #[arg(long, value_name = "FILE", env = "LLM_OBSERVER_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub clickhouse: super::clickhouse_args::ConnArgs,
+}
 
 /// One check's verdict.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,8 +29,11 @@ pub enum Verdict {
 }
 
 /// Runs every check, prints them, returns whether all passed (warnings pass).
-pub fn run(_args: DoctorArgs) -> bool {
-    let checks = checks();
+pub fn run(args: DoctorArgs) -> bool {
+    let mut checks = checks();
+    if let Some(v) = clickhouse_check(&args) {
+        checks.push(("clickhouse", v));
+    }
     let mut ok = true;
     for (name, v) in &checks {
         match v {
@@ -61,6 +70,77 @@ fn checks() -> Vec<(&'static str, Verdict)> {
     ));
     out.push(("tls targets", targets_check()));
     out
+}
+
+/// ClickHouse answers, accepts the credentials and has (or may get) the
+/// table; `None` when no ClickHouse is configured.
+fn clickhouse_check(args: &DoctorArgs) -> Option<Verdict> {
+    let file = match super::config::FileConfig::load(args.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            return Some(Verdict::Fail {
+                what: e.to_string(),
+                fix: "correct the --config file".into(),
+            })
+        }
+    };
+    let (conn, database) = match args.clickhouse.resolve(&file.clickhouse) {
+        Ok(Some(c)) => c,
+        Ok(None) => return None,
+        Err(e) => {
+            return Some(Verdict::Fail {
+                what: e.to_string(),
+                fix: "correct the ClickHouse settings".into(),
+            })
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let client = conn.client();
+    let table = format!("{}.llm_calls", crate::clickhouse::schema::ident(&database));
+    let asked = rt.block_on(async {
+        let q = |sql: String| {
+            let client = client.clone();
+            async move {
+                let bytes = client
+                    .query_raw(&sql)
+                    .fetch_bytes("TabSeparated")?
+                    .collect()
+                    .await?;
+                Ok::<_, clickhouse::error::Error>(
+                    String::from_utf8_lossy(&bytes).trim().to_string(),
+                )
+            }
+        };
+        let version = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            q("SELECT version()".into()),
+        )
+        .await
+        .map_err(|_| clickhouse::error::Error::TimedOut)??;
+        let exists = q(format!("EXISTS TABLE {table}")).await?;
+        Ok::<_, clickhouse::error::Error>((version, exists))
+    });
+    Some(match asked {
+        Ok((version, exists)) => Verdict::Pass(format!(
+            "{} answers (ClickHouse {version}); {table} {}",
+            conn.url,
+            if exists == "1" {
+                "exists"
+            } else {
+                "will be created at start (--clickhouse-schema auto)"
+            }
+        )),
+        Err(e) => {
+            let p = crate::clickhouse::classify(&e);
+            Verdict::Fail {
+                what: format!("{} ({}: {})", conn.url, p.kind(), p.detail()),
+                fix: p.fix().into(),
+            }
+        }
+    })
 }
 
 /// Kernel ≥ 5.8 (ring buffer).

@@ -71,6 +71,26 @@ impl Problem {
         }
     }
 
+    /// What to do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            Problem::Unreachable(_) => "check --clickhouse-url: is the server up and reachable from this host?",
+            Problem::Auth(_) => "fix --clickhouse-user or the password (LLM_OBSERVER_CLICKHOUSE_PASSWORD or --clickhouse-password-file)",
+            Problem::MissingDatabase(_) => "run `llm-observer schema --apply`, or let the agent create it (--clickhouse-schema auto)",
+            Problem::Other(_) => "see ClickHouse's message",
+        }
+    }
+
+    /// ClickHouse's own words.
+    pub fn detail(&self) -> &str {
+        match self {
+            Problem::Unreachable(d)
+            | Problem::Auth(d)
+            | Problem::MissingDatabase(d)
+            | Problem::Other(d) => d,
+        }
+    }
+
     /// The one line a user reads.
     pub fn line(&self, cfg: &ClickHouseConfig) -> String {
         let url = &cfg.conn.url;
