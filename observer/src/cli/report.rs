@@ -111,7 +111,7 @@ pub fn run(args: &ReportArgs) -> Result<(), ReportError> {
                     "cannot read the report from {} ({}): {}",
                     conn.url,
                     p.kind(),
-                    e.to_string().lines().next().unwrap_or_default()
+                    p.detail()
                 ))
             })?;
         String::from_utf8_lossy(&bytes)

@@ -68,7 +68,7 @@ pub fn run(cmd: &SchemaCmd) -> Result<(), SchemaError> {
         for s in &statements {
             client.query_raw(s).execute().await.map_err(|e| {
                 let p = classify(&e);
-                SchemaError::ClickHouse(format!("{} ({}) at {}", p.kind(), short(&e), conn.url))
+                SchemaError::ClickHouse(format!("{} ({}) at {}", p.kind(), p.detail(), conn.url))
             })?;
         }
         Ok::<_, SchemaError>(())
@@ -80,14 +80,4 @@ pub fn run(cmd: &SchemaCmd) -> Result<(), SchemaError> {
         options.database
     );
     Ok(())
-}
-
-fn short(e: &clickhouse::error::Error) -> String {
-    e.to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect()
 }
