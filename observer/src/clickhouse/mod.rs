@@ -91,26 +91,25 @@ impl Problem {
         }
     }
 
-    /// The one line a user reads.
+    /// The one line a user reads: what happened, where the rows are, the fix.
     pub fn line(&self, cfg: &ClickHouseConfig) -> String {
         let url = &cfg.conn.url;
-        let spool = cfg.spool_dir.display();
-        match self {
-            Problem::Unreachable(e) => format!(
-                "cannot reach ClickHouse at {url} ({e}); rows are kept in {spool} and sent when it answers — check --clickhouse-url"
-            ),
-            Problem::Auth(e) => format!(
-                "ClickHouse at {url} rejected user '{}' ({e}); rows are kept in {spool} — fix --clickhouse-user or the password (LLM_OBSERVER_CLICKHOUSE_PASSWORD or --clickhouse-password-file)",
-                cfg.conn.user
-            ),
-            Problem::MissingDatabase(e) => format!(
-                "database '{}' does not exist on {url} ({e}); rows are kept in {spool} — run `llm-observer schema --apply` or drop --clickhouse-schema off",
-                cfg.schema.database
-            ),
-            Problem::Other(e) => format!(
-                "ClickHouse at {url} did not take the rows: {e}; they are kept in {spool}"
-            ),
-        }
+        let what = match self {
+            Problem::Unreachable(_) => format!("cannot reach ClickHouse at {url}"),
+            Problem::Auth(_) => {
+                format!("ClickHouse at {url} rejected user '{}'", cfg.conn.user)
+            }
+            Problem::MissingDatabase(_) => {
+                format!("database '{}' does not exist on {url}", cfg.schema.database)
+            }
+            Problem::Other(_) => format!("ClickHouse at {url} did not take the rows"),
+        };
+        format!(
+            "{what} ({}); rows are kept in {} and sent when it takes them — fix: {}",
+            self.detail(),
+            cfg.spool_dir.display(),
+            self.fix()
+        )
     }
 }
 
