@@ -94,10 +94,7 @@ fn clickhouse_check(args: &DoctorArgs) -> Option<Verdict> {
             })
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
+    let rt = crate::clickhouse::runtime().ok()?;
     let client = conn.client();
     let table = format!("{}.llm_calls", crate::clickhouse::schema::ident(&database));
     let asked = rt.block_on(async {

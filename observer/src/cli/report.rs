@@ -91,10 +91,7 @@ pub fn run(args: &ReportArgs) -> Result<(), ReportError> {
     }
     let window = query::Window { from, to };
     let client = conn.client();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ReportError::ClickHouse(e.to_string()))?;
+    let rt = crate::clickhouse::runtime().map_err(|e| ReportError::ClickHouse(e.to_string()))?;
     let fetch = |sql: String, n: usize| -> Result<Vec<Group>, ReportError> {
         let bytes = rt
             .block_on(async {

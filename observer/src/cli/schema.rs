@@ -60,10 +60,7 @@ pub fn run(cmd: &SchemaCmd) -> Result<(), SchemaError> {
     };
     let statements = schema::statements(&options);
     let client = conn.client();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SchemaError::ClickHouse(e.to_string()))?;
+    let rt = crate::clickhouse::runtime().map_err(|e| SchemaError::ClickHouse(e.to_string()))?;
     rt.block_on(async {
         for s in &statements {
             client.query_raw(s).execute().await.map_err(|e| {

@@ -113,6 +113,14 @@ impl Problem {
     }
 }
 
+/// The single-threaded runtime the official client runs on in the agent's
+/// own threads and commands (the agent has no async code of its own).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// Sorts a client error into a [`Problem`] by ClickHouse's error codes.
 pub fn classify(err: &clickhouse::error::Error) -> Problem {
     use clickhouse::error::Error as E;

@@ -99,10 +99,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// Runs until `stop` is set and the spool is drained (or [`DRAIN`] passed).
 /// `wake` is signalled when a segment is sealed.
 pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, stop: &AtomicBool) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(err) => {
             tracing::error!(%err, "ClickHouse delivery cannot start: rows stay in the spool");
