@@ -177,10 +177,14 @@ fn a_resent_batch_is_stored_once_in_rows_and_rollup() {
     );
 }
 
+/// The agent binary: `LLM_OBSERVER_BIN`, else the one cargo built.
+fn agent_bin() -> String {
+    std::env::var("LLM_OBSERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-observer").to_string())
+}
+
 fn report(ch: &LocalClickHouse, args: &[&str]) -> Value {
-    let bin = std::env::var("LLM_OBSERVER_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-observer").to_string());
-    let out = Command::new(bin)
+    let out = Command::new(agent_bin())
         .args(["report", "--clickhouse-url", &ch.url(), "--format", "json"])
         .args(args)
         .output()
@@ -329,9 +333,11 @@ fn https_with_a_private_ca() {
 }
 
 fn doctor(args: &[&str]) -> String {
-    let bin = std::env::var("LLM_OBSERVER_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-observer").to_string());
-    let out = Command::new(bin).arg("doctor").args(args).output().unwrap();
+    let out = Command::new(agent_bin())
+        .arg("doctor")
+        .args(args)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.lines()
         .filter(|l| l.contains(" clickhouse: "))
