@@ -1,67 +1,153 @@
 //! Process identity by pid: comm of the process (not of a worker thread), exe,
-//! cmdline. Filled from the exec event (which carries the new comm even for
-//! processes gone by the time we look) and from /proc, dropped on exit.
+//! cmdline, user, container, pod and environment tags.
+//!
+//! An entry belongs to one process incarnation, pid + start time
+//! (`/proc/PID/stat` field 22): a pid reused by a new process (an exit event
+//! lost, a fork without exec) is noticed when the start time no longer matches
+//! (checked at most once a second per pid) and read afresh. Exec refreshes the
+//! entry; exit drops it. Entries are filled at the first sight of a pid, when
+//! the process is certainly alive, so short-lived clients keep their identity.
 
-use std::{collections::HashMap, fs};
+use std::{collections::HashMap, fs, sync::Arc};
+
+use super::{cgroup, redact, rootfs, tags};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub comm: String,
     pub exe: String,
+    /// With secret-shaped words redacted (`redact::shapes`).
     pub cmdline: String,
+    /// Real uid of the process and its name in the process's own /etc/passwd.
+    pub uid: u32,
+    pub user_name: String,
+    pub container_id: String,
+    pub pod_uid: String,
+    pub pod_name: String,
+    pub namespace: String,
+    /// Config tags under the process's environment tags, limits applied.
+    pub tags: tags::Tags,
 }
 
-#[derive(Default)]
+/// Where the service-account namespace is mounted in every pod.
+const SA_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+/// Bytes read at most from /proc/PID/environ and /etc/passwd.
+const ENVIRON_MAX: usize = 256 << 10;
+const PASSWD_MAX: usize = 1 << 20;
+/// A pid's start time is checked again after this long.
+const RECHECK_NS: u64 = 1_000_000_000;
+
+struct Entry {
+    start_ticks: u64,
+    checked_ns: u64,
+    info: Arc<ProcessInfo>,
+}
+
 pub struct ProcessCache {
-    by_pid: HashMap<u32, ProcessInfo>,
+    by_pid: HashMap<u32, Entry>,
+    tags: tags::TagConfig,
     /// Never read /proc (replay: identities come from the capture file).
     offline: bool,
+    /// Start-time mismatches seen (pid reuse).
+    pub reused: u64,
+}
+
+impl Default for ProcessCache {
+    fn default() -> Self {
+        Self::new(tags::TagConfig::default())
+    }
 }
 
 impl ProcessCache {
+    pub fn new(tags: tags::TagConfig) -> Self {
+        Self {
+            by_pid: HashMap::new(),
+            tags,
+            offline: false,
+            reused: 0,
+        }
+    }
+
     /// A cache that never reads /proc: unknown pids get an empty identity.
     pub fn offline() -> Self {
         Self {
-            by_pid: HashMap::new(),
             offline: true,
+            ..Self::default()
         }
     }
 
     /// The process called execve: its identity changed.
-    pub fn on_exec(&mut self, pid: u32, comm: String) {
-        let mut info = self.read(pid);
+    pub fn on_exec(&mut self, pid: u32, comm: String, now_ns: u64) {
+        let (start_ticks, mut info) = self.read(pid);
         if !comm.is_empty() {
             info.comm = comm;
         }
-        self.by_pid.insert(pid, info);
+        self.put(pid, start_ticks, now_ns, info);
+    }
+
+    /// Reads `pid` now if it is not cached yet (cheap when it is).
+    pub fn touch(&mut self, pid: u32, now_ns: u64) {
+        if !self.by_pid.contains_key(&pid) {
+            let (start_ticks, info) = self.read(pid);
+            self.put(pid, start_ticks, now_ns, info);
+        }
     }
 
     pub fn on_exit(&mut self, pid: u32) {
         self.by_pid.remove(&pid);
     }
 
-    pub fn get(&mut self, pid: u32) -> &ProcessInfo {
-        let offline = self.offline;
-        self.by_pid.entry(pid).or_insert_with(|| {
-            if offline {
-                ProcessInfo::default()
-            } else {
-                read_proc(pid)
+    /// The identity of `pid` (read on first use; re-read when the pid now
+    /// belongs to another process).
+    pub fn get(&mut self, pid: u32, now_ns: u64) -> Arc<ProcessInfo> {
+        match self.by_pid.get_mut(&pid) {
+            Some(e) if self.offline || now_ns.saturating_sub(e.checked_ns) < RECHECK_NS => {
+                return e.info.clone()
             }
-        })
+            Some(e) => {
+                // Gone (0) keeps the entry: its calls may still be finishing.
+                let start = start_ticks(pid);
+                if start == 0 || start == e.start_ticks {
+                    e.checked_ns = now_ns;
+                    return e.info.clone();
+                }
+                self.reused += 1;
+            }
+            None => {}
+        }
+        let (start_ticks, info) = self.read(pid);
+        self.put(pid, start_ticks, now_ns, info)
     }
 
     /// Sets the identity of `pid` (as recorded elsewhere).
     pub fn insert(&mut self, pid: u32, info: ProcessInfo) {
-        self.by_pid.insert(pid, info);
+        self.put(pid, 0, 0, info);
     }
 
-    fn read(&self, pid: u32) -> ProcessInfo {
+    fn put(
+        &mut self,
+        pid: u32,
+        start_ticks: u64,
+        now_ns: u64,
+        info: ProcessInfo,
+    ) -> Arc<ProcessInfo> {
+        let info = Arc::new(info);
+        self.by_pid.insert(
+            pid,
+            Entry {
+                start_ticks,
+                checked_ns: now_ns,
+                info: info.clone(),
+            },
+        );
+        info
+    }
+
+    fn read(&self, pid: u32) -> (u64, ProcessInfo) {
         if self.offline {
-            ProcessInfo::default()
-        } else {
-            read_proc(pid)
+            return (0, ProcessInfo::default());
         }
+        (start_ticks(pid), read_proc(pid, &self.tags))
     }
 
     pub fn len(&self) -> usize {
@@ -73,7 +159,23 @@ impl ProcessCache {
     }
 }
 
-fn read_proc(pid: u32) -> ProcessInfo {
+/// `/proc/PID/stat` field 22 (start time in clock ticks since boot); 0 if gone.
+pub fn start_ticks(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_start_ticks(&s))
+        .unwrap_or(0)
+}
+
+/// The comm field is in parentheses and may hold spaces and `)`: fields are
+/// counted after its last `)`.
+pub fn parse_start_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // rest starts with " state ..." = field 3; field 22 is the 20th after it.
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+fn read_proc(pid: u32, tag_cfg: &tags::TagConfig) -> ProcessInfo {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let exe = fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.display().to_string())
@@ -82,10 +184,82 @@ fn read_proc(pid: u32) -> ProcessInfo {
     let cmdline = String::from_utf8_lossy(&cmdline)
         .trim_end_matches('\0')
         .replace('\0', " ");
+    let cmdline = redact::shapes(&cmdline).unwrap_or(cmdline);
+    let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| real_uid(&s))
+        .unwrap_or(u32::MAX);
+    let user_name = rootfs::read_in_root(pid, "/etc/passwd", PASSWD_MAX)
+        .and_then(|p| user_name(&p, uid))
+        .unwrap_or_default();
+    let cg = cgroup::parse(&fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default());
+    let environ = read_capped(&format!("/proc/{pid}/environ"), ENVIRON_MAX);
+    let env = tags::from_environ(&environ, tag_cfg);
+    let (pod_name, namespace) = if cg.pod_uid.is_empty() {
+        (String::new(), String::new())
+    } else {
+        let ns = rootfs::read_in_root(pid, SA_NAMESPACE, 256).unwrap_or_default();
+        (
+            dns_name(&env.hostname),
+            dns_name(&String::from_utf8_lossy(&ns)),
+        )
+    };
     ProcessInfo {
         comm: comm.trim_end().to_string(),
         exe,
         cmdline,
+        uid,
+        user_name,
+        container_id: cg.container_id,
+        pod_uid: cg.pod_uid,
+        pod_name,
+        namespace,
+        tags: tags::merge(&tag_cfg.static_tags, &env.tags),
+    }
+}
+
+fn read_capped(path: &str, max: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.take(max as u64).read_to_end(&mut out);
+    }
+    out
+}
+
+/// `Uid:\treal\teffective\t…` from /proc/PID/status.
+fn real_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The name of `uid` in a passwd file.
+pub fn user_name(passwd: &[u8], uid: u32) -> Option<String> {
+    String::from_utf8_lossy(passwd).lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// A Kubernetes name (DNS subdomain: lower-case alphanumerics, `-`, `.`;
+/// ≤ 253), else empty: what a pod holds is not trusted to be well-formed.
+fn dns_name(s: &str) -> String {
+    let s = s.trim();
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if ok {
+        s.to_string()
+    } else {
+        String::new()
     }
 }
 
@@ -96,30 +270,80 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let mut cache = ProcessCache::default();
-        let me = cache.get(std::process::id()).clone();
+        let me = cache.get(std::process::id(), 1);
         assert_eq!(
             me.exe,
             std::env::current_exe().unwrap().display().to_string()
         );
         assert!(!me.comm.is_empty() && me.comm.len() <= 15, "{me:?}");
-        assert!(me.cmdline.contains(&me.comm[..me.comm.len().min(8)]) || !me.cmdline.is_empty());
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        assert_eq!(me.uid, uid);
+        if uid == 0 {
+            assert_eq!(me.user_name, "root");
+        }
+        assert!(start_ticks(std::process::id()) > 0);
     }
 
     #[test]
     fn exec_comm_wins_and_exit_forgets() {
         let mut cache = ProcessCache::default();
-        cache.on_exec(u32::MAX - 1, "curl".into());
-        assert_eq!(cache.get(u32::MAX - 1).comm, "curl");
+        cache.on_exec(u32::MAX - 1, "curl".into(), 1);
+        assert_eq!(cache.get(u32::MAX - 1, 2).comm, "curl");
         cache.on_exit(u32::MAX - 1);
-        assert_eq!(cache.get(u32::MAX - 1).comm, "");
+        assert_eq!(cache.get(u32::MAX - 1, 3).comm, "");
+    }
+
+    #[test]
+    fn a_reused_pid_is_read_afresh() {
+        let me = std::process::id();
+        let mut cache = ProcessCache::default();
+        // An entry from an older incarnation of our pid.
+        cache.by_pid.insert(
+            me,
+            Entry {
+                start_ticks: 1,
+                checked_ns: 0,
+                info: Arc::new(ProcessInfo {
+                    comm: "old".into(),
+                    ..ProcessInfo::default()
+                }),
+            },
+        );
+        assert_eq!(cache.get(me, 10).comm, "old", "not checked again yet");
+        assert_ne!(cache.get(me, 10 + RECHECK_NS).comm, "old");
+        assert_eq!(cache.reused, 1);
+        // Same incarnation: kept without reading.
+        let start = cache.by_pid[&me].start_ticks;
+        assert_eq!(start, start_ticks(me));
+        cache.by_pid.get_mut(&me).unwrap().info = Arc::new(ProcessInfo::default());
+        assert_eq!(cache.get(me, 20 + 2 * RECHECK_NS).comm, "");
+        assert_eq!(cache.reused, 1);
     }
 
     #[test]
     fn offline_never_reads_proc() {
         let mut cache = ProcessCache::offline();
-        assert_eq!(cache.get(std::process::id()), &ProcessInfo::default());
-        cache.on_exec(std::process::id(), "curl".into());
-        assert_eq!(cache.get(std::process::id()).exe, "");
-        assert_eq!(cache.get(std::process::id()).comm, "curl");
+        assert_eq!(*cache.get(std::process::id(), 1), ProcessInfo::default());
+        cache.on_exec(std::process::id(), "curl".into(), 2);
+        assert_eq!(cache.get(std::process::id(), 3).exe, "");
+        assert_eq!(cache.get(std::process::id(), 4).comm, "curl");
+    }
+
+    #[test]
+    fn stat_with_odd_comm() {
+        let stat = "4242 (we ird) (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+        assert_eq!(parse_start_ticks(stat), Some(987_654));
+        assert_eq!(parse_start_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn passwd_and_names() {
+        let p = b"root:x:0:0:root:/root:/bin/bash\nbroken\napp:x:1000:1000::/home/app:/bin/sh\n";
+        assert_eq!(user_name(p, 1000).as_deref(), Some("app"));
+        assert_eq!(user_name(p, 7), None);
+        assert_eq!(dns_name("team-a\n"), "team-a");
+        assert_eq!(dns_name("Team A"), "");
+        assert_eq!(dns_name(&"a".repeat(254)), "");
     }
 }
