@@ -1,13 +1,19 @@
 //! Pipeline throughput: ring-buffer records → decode → conntrack → HTTP/1.1 →
 //! provider → record, on a mix of OpenAI chat calls (JSON and SSE streams, from
 //! the fixtures) and non-LLM downloads. Reports exchanges/s and bytes/s on one
-//! core (the capture thread's work).
+//! core (the capture thread's work), without attribution (a fixed identity)
+//! and with it (the process cache reading this process's /proc entries, the
+//! API key fingerprint, command-line redaction), in one run: compare the two.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use observer::{
-    attribution::process::ProcessInfo,
+    attribution::{
+        process::{ProcessCache, ProcessInfo},
+        tags::TagConfig,
+        Attribution, Attributor,
+    },
     capture::{decode, CaptureEvent},
     conntrack::{ConnKey, ConnTrack},
     pricing::{self, Pricer},
@@ -25,8 +31,8 @@ fn record(conn: u64, d: u16, pos: u64, data: &[u8], ts: u64) -> Vec<u8> {
     let h = ChunkHeader {
         event: EventHeader {
             kind: kind::DATA,
-            pid: 77,
-            tid: 77,
+            pid: std::process::id(),
+            tid: std::process::id(),
             uid: 0,
             ts_ns: ts,
         },
@@ -98,8 +104,14 @@ fn keep(method: &str, path: &str, headers: &Headers) -> bool {
     provider::is_llm_request(method, path, headers)
 }
 
+/// Who made the calls: always the same answer, or the agent's attribution.
+enum Who {
+    Fixed(Attribution),
+    Live(Box<Attributor>),
+}
+
 /// The capture thread's work for the whole workload; returns records built.
-fn run(records: &[Vec<u8>], ctx: &RecordContext, proc: &ProcessInfo) -> usize {
+fn run(records: &[Vec<u8>], ctx: &RecordContext, who: &mut Who) -> usize {
     let mut pricer = Pricer::new(pricing::bundled());
     let mut stats = Stats::default();
     let mut track = ConnTrack::new(65_536, u64::MAX, 256 * 1024);
@@ -107,6 +119,9 @@ fn run(records: &[Vec<u8>], ctx: &RecordContext, proc: &ProcessInfo) -> usize {
     let mut rows = 0;
     for r in records {
         if let Ok(CaptureEvent::Data { header, bytes }) = decode(r) {
+            if let Who::Live(a) = who {
+                a.procs.touch(header.event.pid, header.event.ts_ns);
+            }
             track.on_data(&header, bytes, &keep, &mut done);
             if header.dir == dir::READ && done.is_empty() {
                 continue;
@@ -115,14 +130,27 @@ fn run(records: &[Vec<u8>], ctx: &RecordContext, proc: &ProcessInfo) -> usize {
         for d in done.drain(..) {
             if let Ok(call) = provider::parse(&d.exchange) {
                 let price = pricer.price(&call, &mut stats);
-                black_box(build(ctx, &d, &call, price, proc));
+                let attribution = match who {
+                    Who::Fixed(a) => a.clone(),
+                    Who::Live(a) => {
+                        a.attribute(d.key.pid, d.exchange.request.start_ns, &d.exchange.request)
+                    }
+                };
+                black_box(build(ctx, &d, &call, price, attribution));
                 rows += 1;
             }
         }
     }
     let keys: Vec<u64> = (1..=100).collect();
     for k in keys {
-        track.on_close(ConnKey { pid: 77, conn: k }, 10, &mut done);
+        track.on_close(
+            ConnKey {
+                pid: std::process::id(),
+                conn: k,
+            },
+            10,
+            &mut done,
+        );
     }
     rows + done.len()
 }
@@ -133,24 +161,39 @@ fn bench(c: &mut Criterion) {
         host: "bench".into(),
         realtime_offset_ns: 0,
     };
-    let proc = ProcessInfo {
-        comm: "python".into(),
-        exe: "/usr/bin/python3".into(),
+    let mut fixed = Who::Fixed(Attribution {
+        process: ProcessInfo {
+            comm: "python".into(),
+            exe: "/usr/bin/python3".into(),
+            cmdline: "python app.py".into(),
+            ..ProcessInfo::default()
+        }
+        .into(),
         cmdline: "python app.py".into(),
-    };
-    assert_eq!(
-        run(&records, &ctx, &proc),
-        80,
-        "every LLM exchange must become a record"
-    );
+        api_key_id: "sk-proj-…0000:0123456789ab".into(),
+    });
+    let mut live = Who::Live(Box::new(Attributor::new(
+        ProcessCache::new(TagConfig::default()),
+        b"bench-secret-0123456789abcdef",
+    )));
+    for who in [&mut fixed, &mut live] {
+        assert_eq!(
+            run(&records, &ctx, who),
+            80,
+            "every LLM exchange must become a record"
+        );
+    }
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(exchanges));
     g.bench_function("exchanges", |b| {
-        b.iter(|| run(black_box(&records), &ctx, &proc))
+        b.iter(|| run(black_box(&records), &ctx, &mut fixed))
+    });
+    g.bench_function("exchanges_attributed", |b| {
+        b.iter(|| run(black_box(&records), &ctx, &mut live))
     });
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("bytes", |b| {
-        b.iter(|| run(black_box(&records), &ctx, &proc))
+        b.iter(|| run(black_box(&records), &ctx, &mut fixed))
     });
     g.finish();
 }

@@ -26,7 +26,7 @@ use std::{
 };
 
 use crate::{
-    attribution::process::ProcessCache,
+    attribution::{process::ProcessCache, Attributor},
     capfile::{self, CaptureWriter},
     clickhouse::uploader::SinkMetrics,
     discovery::Discovery,
@@ -49,6 +49,7 @@ pub struct PipelineConfig {
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub prices: Arc<crate::pricing::book::PriceBook>,
+    pub attribution: crate::cli::attribution_args::AttributionConfig,
     pub host: String,
     /// Record every ring record here (plaintext!) for `replay`.
     pub capture_file: Option<PathBuf>,
@@ -155,7 +156,10 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
             comms: cfg.comms,
             prices: cfg.prices,
         },
-        ProcessCache::default(),
+        Attributor::new(
+            ProcessCache::new(cfg.attribution.tags),
+            &cfg.attribution.secret,
+        ),
         ChannelOutputs {
             records: record_tx,
             execs: exec_tx,
@@ -270,7 +274,7 @@ fn capture_loop<O: Outputs>(
         wait_readable(&ring, Duration::from_millis(100));
         while let Some(item) = ring.next() {
             if let Some(w) = &mut writer {
-                w.record(&item, |pid| p.process(pid).clone());
+                w.record(&item, |pid| (*p.process(pid)).clone());
             }
             p.handle(&item);
         }

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use observer_common::chunk::MAX_CAPTURE_PER_CALL;
 
 use crate::{
-    attribution::process::{ProcessCache, ProcessInfo},
+    attribution::{process::ProcessInfo, Attributor},
     capture::{decode, CaptureEvent},
     conntrack::{ConnKey, ConnTrack, Done},
     pricing::{book::PriceBook, Pricer},
@@ -54,7 +54,7 @@ impl Interest for LlmInterest {
 /// Events in, records out.
 pub struct Processor<O> {
     conntrack: ConnTrack,
-    procs: ProcessCache,
+    attr: Attributor,
     pricer: Pricer,
     pub stats: Stats,
     ctx: RecordContext,
@@ -70,14 +70,14 @@ pub struct Processor<O> {
 }
 
 impl<O: Outputs> Processor<O> {
-    pub fn new(cfg: ProcessorConfig, procs: ProcessCache, out: O) -> Self {
+    pub fn new(cfg: ProcessorConfig, attr: Attributor, out: O) -> Self {
         Self {
             conntrack: ConnTrack::new(
                 65_536,
                 300 * 1_000_000_000,
                 cfg.capture_max.min(MAX_CAPTURE_PER_CALL),
             ),
-            procs,
+            attr,
             pricer: Pricer::new(cfg.prices),
             stats: Stats::default(),
             ctx: cfg.ctx,
@@ -92,13 +92,13 @@ impl<O: Outputs> Processor<O> {
     }
 
     /// The identity of `pid` the records get (resolved and cached on first use).
-    pub fn process(&mut self, pid: u32) -> &ProcessInfo {
-        self.procs.get(pid)
+    pub fn process(&mut self, pid: u32) -> Arc<ProcessInfo> {
+        self.attr.process(pid, self.last_ts_ns)
     }
 
     /// Sets the identity of `pid` (replay: from the capture file).
     pub fn set_process(&mut self, pid: u32, info: ProcessInfo) {
-        self.procs.insert(pid, info);
+        self.attr.procs.insert(pid, info);
     }
 
     /// Latest event timestamp handled so far.
@@ -127,6 +127,8 @@ impl<O: Outputs> Processor<O> {
                 self.seen(header.event.ts_ns);
                 self.stats.add("events_data", 1);
                 self.stats.add("events_data_bytes", bytes.len() as u64);
+                // Who it is, read while the process is surely alive.
+                self.attr.procs.touch(header.event.pid, header.event.ts_ns);
                 self.conntrack
                     .on_data(&header, bytes, &LlmInterest, &mut self.done);
                 self.flush_done();
@@ -147,7 +149,7 @@ impl<O: Outputs> Processor<O> {
             CaptureEvent::Exec { event, comm } => {
                 self.seen(event.ts_ns);
                 self.stats.add("events_exec", 1);
-                self.procs.on_exec(event.pid, comm);
+                self.attr.procs.on_exec(event.pid, comm, event.ts_ns);
                 self.out.exec(event.pid);
             }
             CaptureEvent::Exit { event } => {
@@ -156,7 +158,7 @@ impl<O: Outputs> Processor<O> {
                 self.conntrack
                     .on_exit(event.pid, event.ts_ns, &mut self.done);
                 self.flush_done();
-                self.procs.on_exit(event.pid);
+                self.attr.procs.on_exit(event.pid);
             }
         }
     }
@@ -189,13 +191,15 @@ impl<O: Outputs> Processor<O> {
             };
             self.stats
                 .add("provider_body_defects", u64::from(call.body_defects));
-            let proc = self.procs.get(done.key.pid).clone();
-            if !self.selected(done.key.pid, &proc.comm) {
+            let who = self
+                .attr
+                .attribute(done.key.pid, self.last_ts_ns, &done.exchange.request);
+            if !self.selected(done.key.pid, &who.process.comm) {
                 self.stats.add("records_filtered", 1);
                 continue;
             }
             let price = self.pricer.price(&call, &mut self.stats);
-            let record = recorder::build(&self.ctx, &done, &call, price, &proc);
+            let record = recorder::build(&self.ctx, &done, &call, price, who);
             self.stats.add("records", 1);
             if !self.out.record(record) {
                 self.stats.add("records_dropped", 1);
@@ -231,7 +235,8 @@ impl<O: Outputs> Processor<O> {
             ("conn_truncated_calls", s.truncated_calls),
             ("conn_truncated_bytes", s.truncated_bytes),
             ("conn_open", self.conntrack.len() as u64),
-            ("process_cache", self.procs.len() as u64),
+            ("process_cache", self.attr.procs.len() as u64),
+            ("process_pid_reused", self.attr.procs.reused),
         ] {
             self.stats.set(name, v);
         }

@@ -63,6 +63,8 @@ pub struct CallRecord {
     pub role: String,
     pub partial: bool,
     pub tags: BTreeMap<String, String>,
+    /// Name of `uid` in the calling process's /etc/passwd.
+    pub user_name: String,
 }
 
 /// Formats a wall-clock time in ns since the epoch as RFC 3339 UTC with µs.

@@ -1,7 +1,7 @@
 //! Done exchange + LlmCall + process identity → CallRecord (the row).
 
 use crate::{
-    attribution::process::ProcessInfo,
+    attribution::Attribution,
     conntrack::Done,
     pricing::Priced,
     protocol::exchange::header,
@@ -30,11 +30,17 @@ pub fn build(
     done: &Done,
     call: &LlmCall,
     price: Priced,
-    proc: &ProcessInfo,
+    who: Attribution,
 ) -> CallRecord {
+    let proc = &*who.process;
     let req = &done.exchange.request;
     let resp = done.exchange.response.as_ref();
     let (server_address, server_port) = host_port(header(&req.headers, "host").unwrap_or(""));
+    let user_name = if proc.uid == done.uid {
+        proc.user_name.clone()
+    } else {
+        String::new()
+    };
     let start = req.start_ns;
     let us = |end: u64| end.saturating_sub(start) / 1000;
     CallRecord {
@@ -78,7 +84,14 @@ pub fn build(
         uid: done.uid,
         comm: proc.comm.clone(),
         exe: proc.exe.clone(),
-        cmdline: proc.cmdline.clone(),
+        cmdline: who.cmdline,
+        user_name,
+        container_id: proc.container_id.clone(),
+        pod_uid: proc.pod_uid.clone(),
+        pod_name: proc.pod_name.clone(),
+        namespace: proc.namespace.clone(),
+        api_key_id: who.api_key_id,
+        tags: proc.tags.clone(),
         organization: call.organization.clone(),
         project: call.project.clone(),
         request_id: call.request_id.clone(),
@@ -86,7 +99,6 @@ pub fn build(
         tls_library: lib::name(done.lib).to_string(),
         role: done.role.map_or("client", |r| r.as_str()).to_string(),
         partial: done.exchange.partial || call.error_type == "incomplete",
-        ..CallRecord::default()
     }
 }
 

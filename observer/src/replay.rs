@@ -7,7 +7,7 @@ use observer_common::counters;
 
 use crate::pricing::book::PriceBook;
 use crate::{
-    attribution::process::ProcessCache,
+    attribution::{process::ProcessCache, Attributor},
     capfile::{CaptureReader, Entry, Next, ReadError},
     processor::{Outputs, Processor, ProcessorConfig},
     record::CallRecord,
@@ -69,9 +69,17 @@ impl std::fmt::Display for Damage {
 pub struct ReplayConfig {
     pub file: PathBuf,
     pub sinks: Sinks,
+    pub options: ReplayOptions,
+}
+
+/// How records are made from the capture.
+pub struct ReplayOptions {
+    /// Record only these pids / comms (empty: all).
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub prices: Arc<PriceBook>,
+    /// Keys the API key fingerprints (`attribution::secret`).
+    pub secret: Vec<u8>,
 }
 
 /// Counters and damage (if any) of one replay.
@@ -115,8 +123,8 @@ pub fn replay_file(cfg: ReplayConfig) -> Result<Replayed<()>, ReplayError> {
         failures: 0,
     };
     let input = std::io::BufReader::new(file);
-    let mut r = replay(input, out, cfg.pids, cfg.comms, cfg.prices)
-        .map_err(|source| ReplayError::Read { path, source })?;
+    let mut r =
+        replay(input, out, cfg.options).map_err(|source| ReplayError::Read { path, source })?;
     r.outputs.failures += u64::from(r.outputs.sinks.flush().is_err());
     r.stats.set("sink_write_failures", r.outputs.failures);
     Ok(Replayed {
@@ -131,9 +139,7 @@ pub fn replay_file(cfg: ReplayConfig) -> Result<Replayed<()>, ReplayError> {
 pub fn replay<R: Read, O: Outputs>(
     input: R,
     out: O,
-    pids: Vec<u32>,
-    comms: Vec<String>,
-    prices: Arc<PriceBook>,
+    options: ReplayOptions,
 ) -> Result<Replayed<O>, ReadError> {
     let mut reader = CaptureReader::open(input)?;
     let header = reader.header().clone();
@@ -143,11 +149,12 @@ pub fn replay<R: Read, O: Outputs>(
             host: header.host,
             realtime_offset_ns: i128::from(header.realtime_offset_ns),
         },
-        pids,
-        comms,
-        prices,
+        pids: options.pids,
+        comms: options.comms,
+        prices: options.prices,
     };
-    let mut p = Processor::new(cfg, ProcessCache::offline(), out);
+    let attributor = Attributor::new(ProcessCache::offline(), &options.secret);
+    let mut p = Processor::new(cfg, attributor, out);
     let mut damage = Vec::new();
     let mut ended = false;
     let mut last_tick = 0u64;
@@ -175,7 +182,7 @@ pub fn replay<R: Read, O: Outputs>(
         entries += 1;
         match entry {
             Entry::Record(rec) => p.handle(&rec),
-            Entry::Process { pid, info } => p.set_process(pid, info),
+            Entry::Process { pid, info } => p.set_process(pid, *info),
             Entry::Tick { now_ns, kernel } => {
                 last_tick = now_ns;
                 p.tick(now_ns);

@@ -92,6 +92,7 @@ fn full_record(i: u32) -> CallRecord {
             ("team".to_string(), "search".to_string()),
             ("env".to_string(), "prod ü".to_string()),
         ]),
+        user_name: "app".into(),
     }
 }
 

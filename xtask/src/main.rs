@@ -82,6 +82,14 @@ fn main() -> Result<()> {
                     cmd.arg("--spool-dir").arg(root.join(".state/spool"));
                 }
             }
+            // The API key fingerprint secret stays with the checkout.
+            let state_named = args
+                .iter()
+                .any(|a| a.starts_with("--state-dir") || a.starts_with("--api-key-secret-file"))
+                || std::env::var_os("LLM_OBSERVER_STATE_DIR").is_some();
+            if !state_named {
+                cmd.arg("--state-dir").arg(root.join(".state"));
+            }
             let status = cmd
                 .status()
                 .with_context(|| format!("starting {}", bin.display()))?;

@@ -70,7 +70,7 @@ impl Header {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     Record(Vec<u8>),
-    Process { pid: u32, info: ProcessInfo },
+    Process { pid: u32, info: Box<ProcessInfo> },
     Tick { now_ns: u64, kernel: Vec<u64> },
     End { now_ns: u64 },
 }
@@ -94,29 +94,72 @@ fn checksum(tag: u8, len: [u8; 4], payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// pid, comm, exe, cmdline, then (since attribution) uid, user, container,
+/// pod uid, pod name, namespace and the tags; readers of the first three
+/// alone still read files of both kinds.
 pub fn process_payload(pid: u32, info: &ProcessInfo) -> Vec<u8> {
     let mut v = pid.to_le_bytes().to_vec();
     for s in [&info.comm, &info.exe, &info.cmdline] {
-        let b = &s.as_bytes()[..s.len().min(MAX_STRING)];
-        v.extend_from_slice(&(b.len() as u32).to_le_bytes());
-        v.extend_from_slice(b);
+        put_string(&mut v, s);
+    }
+    v.extend_from_slice(&info.uid.to_le_bytes());
+    for s in [
+        &info.user_name,
+        &info.container_id,
+        &info.pod_uid,
+        &info.pod_name,
+        &info.namespace,
+    ] {
+        put_string(&mut v, s);
+    }
+    v.extend_from_slice(&(info.tags.len() as u32).to_le_bytes());
+    for (k, val) in &info.tags {
+        put_string(&mut v, k);
+        put_string(&mut v, val);
     }
     v
+}
+
+fn put_string(v: &mut Vec<u8>, s: &str) {
+    let b = &s.as_bytes()[..s.len().min(MAX_STRING)];
+    v.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    v.extend_from_slice(b);
+}
+
+fn take_string(p: &mut &[u8]) -> Option<String> {
+    let n = take_u32(p)? as usize;
+    let (b, rest) = (p.get(..n)?, p.get(n..)?);
+    *p = rest;
+    Some(String::from_utf8_lossy(b).into_owned())
 }
 
 /// A PROCESS payload; None when malformed.
 pub fn parse_process(mut p: &[u8]) -> Option<(u32, ProcessInfo)> {
     let pid = take_u32(&mut p)?;
-    let mut s = [String::new(), String::new(), String::new()];
-    for slot in &mut s {
-        let n = take_u32(&mut p)? as usize;
-        let (b, rest) = (p.get(..n)?, p.get(n..)?);
-        *slot = String::from_utf8_lossy(b).into_owned();
-        p = rest;
+    let mut info = ProcessInfo {
+        comm: take_string(&mut p)?,
+        exe: take_string(&mut p)?,
+        cmdline: take_string(&mut p)?,
+        ..ProcessInfo::default()
+    };
+    if p.is_empty() {
+        return Some((pid, info));
     }
-    let [comm, exe, cmdline] = s;
-    p.is_empty()
-        .then_some((pid, ProcessInfo { comm, exe, cmdline }))
+    info.uid = take_u32(&mut p)?;
+    for slot in [
+        &mut info.user_name,
+        &mut info.container_id,
+        &mut info.pod_uid,
+        &mut info.pod_name,
+        &mut info.namespace,
+    ] {
+        *slot = take_string(&mut p)?;
+    }
+    for _ in 0..take_u32(&mut p)? {
+        let k = take_string(&mut p)?;
+        info.tags.insert(k, take_string(&mut p)?);
+    }
+    p.is_empty().then_some((pid, info))
 }
 
 fn take_u32(p: &mut &[u8]) -> Option<u32> {

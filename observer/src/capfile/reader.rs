@@ -124,9 +124,10 @@ impl<R: Read> CaptureReader<R> {
             }
             let entry = match t {
                 tag::RECORD => Some(Entry::Record(payload)),
-                tag::PROCESS => {
-                    parse_process(&payload).map(|(pid, info)| Entry::Process { pid, info })
-                }
+                tag::PROCESS => parse_process(&payload).map(|(pid, info)| Entry::Process {
+                    pid,
+                    info: Box::new(info),
+                }),
                 tag::TICK => {
                     parse_tick(&payload).map(|(now_ns, kernel)| Entry::Tick { now_ns, kernel })
                 }

@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 use super::*;
 use crate::pricing::bundled;
 use crate::{
+    attribution::apikey::Fingerprinter,
     record::CallRecord,
-    replay::{replay, Damage, Replayed},
+    replay::{replay, Damage, ReplayOptions, Replayed},
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/openai");
@@ -111,12 +112,52 @@ fn ring_records() -> Vec<Vec<u8>> {
     out
 }
 
+const CONTAINER: &str = "3f1a9c5e7b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6f8a1c3e5f7092b4d";
+const SECRET: &[u8] = b"capfile-test-secret-0123456789";
+
 fn identity() -> ProcessInfo {
     ProcessInfo {
         comm: "python3".into(),
         exe: "/usr/bin/python3.11".into(),
         cmdline: "python3 app.py --say hello".into(),
+        uid: 1000,
+        user_name: "app".into(),
+        container_id: CONTAINER.into(),
+        pod_uid: "1d3c4b2a-5e6f-4a7b-8c9d-0e1f2a3b4c5d".into(),
+        pod_name: "chat-7d9f-x2x9q".into(),
+        namespace: "search".into(),
+        tags: [("team", "search"), ("service.name", "chat")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
+}
+
+fn options(pids: Vec<u32>, comms: Vec<String>) -> ReplayOptions {
+    ReplayOptions {
+        pids,
+        comms,
+        prices: bundled(),
+        secret: SECRET.to_vec(),
+    }
+}
+
+#[test]
+fn process_entries_of_older_files_still_parse() {
+    let mut old = PID.to_le_bytes().to_vec();
+    for s in ["curl", "/usr/bin/curl", "curl -sS x"] {
+        old.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        old.extend_from_slice(s.as_bytes());
+    }
+    let (pid, info) = parse_process(&old).unwrap();
+    assert_eq!(
+        (pid, info.comm.as_str(), info.cmdline.as_str()),
+        (PID, "curl", "curl -sS x")
+    );
+    assert_eq!(info.container_id, "");
+    let full = process_payload(PID, &identity());
+    assert_eq!(parse_process(&full), Some((PID, identity())));
+    assert_eq!(parse_process(&full[..full.len() - 1]), None);
 }
 
 /// A capture file of [`ring_records`], ticked at 2.5 s, ended at 3.5 s.
@@ -151,7 +192,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn run(bytes: &[u8]) -> Replayed<Vec<CallRecord>> {
-    replay(bytes, Vec::new(), vec![], vec![], bundled()).expect("header")
+    replay(bytes, Vec::new(), options(vec![], vec![])).expect("header")
 }
 
 fn rows(r: &Replayed<Vec<CallRecord>>) -> Vec<Value> {
@@ -214,10 +255,14 @@ fn expected_row(stream: bool) -> Value {
         "request_bytes": reqb, "response_bytes": respb,
         "pid": PID, "tid": TID, "uid": 1000,
         "comm": "python3", "exe": "/usr/bin/python3.11", "cmdline": "python3 app.py --say hello",
-        "container_id": "", "pod_uid": "", "pod_name": "", "namespace": "", "api_key_id": "",
+        "user_name": "app", "container_id": CONTAINER,
+        "pod_uid": "1d3c4b2a-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "pod_name": "chat-7d9f-x2x9q",
+        "namespace": "search",
+        "api_key_id": Fingerprinter::new(SECRET).id("sk-proj-FIXTURE-not-a-real-key-0000"),
         "organization": "org-fixture7f3a9c", "project": "proj_Fixture2b81",
         "request_id": req, "response_id": resp,
-        "tls_library": "openssl", "role": "client", "partial": false, "tags": {},
+        "tls_library": "openssl", "role": "client", "partial": false,
+        "tags": {"service.name": "chat", "team": "search"},
     });
     let obj = row.as_object_mut().unwrap();
     for (k, v) in more.as_object().unwrap() {
@@ -286,7 +331,7 @@ fn truncated_file_keeps_what_was_readable() {
     );
     // Cut inside the header: an error, not a replay.
     assert!(matches!(
-        replay(&bytes[..10], Vec::new(), vec![], vec![], bundled()),
+        replay(&bytes[..10], Vec::new(), options(vec![], vec![])),
         Err(ReadError::ShortHeader)
     ));
     std::fs::remove_dir_all(d).unwrap();
@@ -335,16 +380,14 @@ fn corrupt_entries_are_skipped_or_end_the_file() {
         replay(
             &b"GET / HTTP/1.1\r\n\r\n0123456789"[..],
             Vec::new(),
-            vec![],
-            vec![],
-            bundled()
+            options(vec![], vec![])
         ),
         Err(ReadError::NotCapture)
     ));
     let mut b = bytes.clone();
     b[8] = 9;
     assert!(matches!(
-        replay(&b[..], Vec::new(), vec![], vec![], bundled()),
+        replay(&b[..], Vec::new(), options(vec![], vec![])),
         Err(ReadError::Version(9))
     ));
     std::fs::remove_dir_all(d).unwrap();
@@ -354,21 +397,12 @@ fn corrupt_entries_are_skipped_or_end_the_file() {
 fn replay_filters_by_comm_and_pid() {
     let d = tmp("filter");
     let bytes = std::fs::read(capture_file(&d)).unwrap();
-    let r = replay(
-        &bytes[..],
-        Vec::new(),
-        vec![],
-        vec!["curl".into()],
-        bundled(),
-    )
-    .unwrap();
+    let r = replay(&bytes[..], Vec::new(), options(vec![], vec!["curl".into()])).unwrap();
     assert_eq!((r.outputs.len(), r.stats.get("records_filtered")), (0, 2));
     let r = replay(
         &bytes[..],
         Vec::new(),
-        vec![PID],
-        vec!["python3".into()],
-        bundled(),
+        options(vec![PID], vec!["python3".into()]),
     )
     .unwrap();
     assert_eq!(r.outputs.len(), 2);

@@ -7,6 +7,13 @@
 //! stats_file = "/run/llm-observer/stats.json"
 //! prices = ["/etc/llm-observer/prices.toml"]
 //! metrics_addr = "127.0.0.1:9464"
+//! state_dir = "/var/lib/llm-observer"
+//! api_key_secret_file = "/etc/llm-observer/api-key.secret"
+//! tag_env_prefix = "LLM_TAG_"
+//! otel_tags = true
+//!
+//! [tags]
+//! role = "batch"
 //!
 //! [clickhouse]
 //! url = "https://clickhouse.internal:8443"
@@ -31,6 +38,14 @@ pub struct FileConfig {
     #[serde(default)]
     pub prices: Vec<PathBuf>,
     pub metrics_addr: Option<String>,
+    /// The agent's state (API key fingerprint secret).
+    pub state_dir: Option<PathBuf>,
+    pub api_key_secret_file: Option<PathBuf>,
+    /// Tags on every row.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub tag_env_prefix: Option<String>,
+    pub otel_tags: Option<bool>,
     #[serde(default)]
     pub clickhouse: ClickHouseFile,
 }

@@ -1,5 +1,6 @@
 //! Command line: one file per subcommand.
 
+pub mod attribution_args;
 pub mod clickhouse_args;
 pub mod config;
 pub mod doctor;

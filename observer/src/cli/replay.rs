@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::{
-    replay::{self, ReplayConfig, ReplayError},
+    replay::{self, ReplayConfig, ReplayError, ReplayOptions},
     sink::Sinks,
 };
 
@@ -30,6 +30,8 @@ pub struct ReplayArgs {
     pub comms: Vec<String>,
     #[command(flatten)]
     pub prices: super::prices::PriceArgs,
+    #[command(flatten)]
+    pub keys: super::attribution_args::KeyArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,19 +42,25 @@ pub enum ReplayCliError {
     Replay(#[from] ReplayError),
     #[error("{0} (fix the file or leave out --prices)")]
     Prices(#[from] crate::pricing::PriceError),
+    #[error(transparent)]
+    Secret(#[from] crate::attribution::secret::SecretError),
 }
 
 /// Replays; prints damage (one line) and the counters to stderr.
 pub fn run(args: ReplayArgs) -> Result<(), ReplayCliError> {
     let prices = args.prices.load()?;
+    let secret = args.keys.secret(&super::config::FileConfig::default())?;
     let sinks = Sinks::from_flags(args.jsonl.as_deref(), args.quiet)?;
     let shown = args.file.display().to_string();
     let done = replay::replay_file(ReplayConfig {
         file: args.file,
         sinks,
-        pids: args.pids,
-        comms: args.comms,
-        prices,
+        options: ReplayOptions {
+            pids: args.pids,
+            comms: args.comms,
+            prices,
+            secret,
+        },
     })?;
     for d in &done.damage {
         eprintln!("llm-observer: warning: {shown}: {d}");

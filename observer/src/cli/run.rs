@@ -9,6 +9,7 @@ use clap::Args;
 use observer_common::chunk::{DEFAULT_CAPTURE_PER_CALL, MAX_CAPTURE_PER_CALL};
 
 use super::{
+    attribution_args::{AttributionConfig, KeyArgs, TagArgs},
     clickhouse_args::{sink_config, ConnArgs, DeliveryArgs, SchemaArgs},
     config::FileConfig,
 };
@@ -65,6 +66,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "LLM_OBSERVER_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub tags: TagArgs,
+    #[command(flatten)]
     pub clickhouse: ConnArgs,
     #[command(flatten)]
     pub schema: SchemaArgs,
@@ -94,6 +99,8 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] super::config::ConfigError),
     #[error(transparent)]
+    Secret(#[from] crate::attribution::secret::SecretError),
+    #[error(transparent)]
     ClickHouse(#[from] super::clickhouse_args::ArgsError),
     #[error(transparent)]
     Spool(#[from] crate::sink::SpoolError),
@@ -118,6 +125,10 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         prices.files.clone_from(&file.prices);
     }
     let prices = prices.load()?;
+    let attribution = AttributionConfig {
+        secret: args.keys.secret(&file)?,
+        tags: args.tags.config(&file),
+    };
     let clickhouse = sink_config(
         &args.clickhouse,
         &args.schema,
@@ -151,6 +162,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         pids: args.pids,
         comms: args.comms,
         prices,
+        attribution,
         host: host_name(),
         capture_file: args.capture_file,
         stop,

@@ -80,6 +80,7 @@ pub fn row(r: &CallRecord, out: &mut Vec<u8>) {
         string(out, k);
         string(out, v);
     }
+    string(out, &r.user_name);
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {

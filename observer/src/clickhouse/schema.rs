@@ -57,6 +57,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("role", "LowCardinality(String)"),
     ("partial", "Bool"),
     ("tags", "Map(LowCardinality(String), String)"),
+    ("user_name", "LowCardinality(String)"),
 ];
 
 /// Blocks whose `insert_deduplication_token` is remembered per table: a
