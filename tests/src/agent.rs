@@ -28,6 +28,7 @@ pub struct Agent {
     pub stats_file: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    state_dir: PathBuf,
 }
 
 impl Agent {
@@ -54,12 +55,22 @@ impl Agent {
         let stats_file = dir.join("stats.json");
         let stdout = dir.join("agent.stdout");
         let stderr = dir.join("agent.stderr");
-        let child = Command::new(&bin)
-            .arg("run")
+        let mut cmd = Command::new(&bin);
+        cmd.arg("run")
             .arg("--jsonl")
             .arg(&jsonl)
             .arg("--stats-file")
-            .arg(&stats_file)
+            .arg(&stats_file);
+        // The API key fingerprint secret: the test's own, kept across restarts.
+        let given = extra_args.iter().position(|a| *a == "--state-dir");
+        let state_dir = match given.and_then(|i| extra_args.get(i + 1)) {
+            Some(d) => PathBuf::from(d),
+            None => {
+                cmd.arg("--state-dir").arg(dir.join("state"));
+                dir.join("state")
+            }
+        };
+        let child = cmd
             .args(extra_args)
             .env(
                 "RUST_LOG",
@@ -77,6 +88,7 @@ impl Agent {
             stats_file,
             stdout,
             stderr,
+            state_dir,
         };
         let ready = poll_until(READY_TIMEOUT, || {
             if let Some(st) = a.exit_status() {
@@ -175,6 +187,20 @@ impl Agent {
     }
 
     /// SIGTERM; asserts a clean exit (0) within [`STOP_TIMEOUT`].
+    /// `--state-dir` of the agent: the test's, else `<dir>/state`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone()
+    }
+
+    /// Everything the agent writes in its dir: JSONL, stats, stdout, stderr,
+    /// state dir.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        let files = [&self.jsonl, &self.stats_file, &self.stdout, &self.stderr];
+        let mut v: Vec<PathBuf> = files.into_iter().cloned().collect();
+        v.push(self.state_dir());
+        v
+    }
+
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("agent child");
         signal(child.id(), libc::SIGTERM);

@@ -13,6 +13,7 @@
 
 use e2e::check::our_rows;
 use e2e::clients::Clients;
+use e2e::keys::{assert_key_ids, assert_no_key_in, read_outputs};
 use e2e::scene::Scene;
 use e2e::sdk::{assert_sdk_rows, pair_sdk, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY};
 use serde_json::Value;
@@ -174,9 +175,18 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
     let rows = our_rows(&rows, &pids, &ids);
     assert_sdk_rows(&rows, &calls, &[mock.pid()]);
 
-    // No credential material in the output, in any row (ours or not).
-    let jsonl = std::fs::read_to_string(&agent.jsonl).expect("read JSONL");
-    let mut secrets: Vec<String> = vec![AWS_SECRET_ACCESS_KEY.to_string()];
+    // The access key id from SigV4's Credential, fingerprinted.
+    assert_key_ids(
+        &agent,
+        &rows,
+        &[("bedrock", (AWS_ACCESS_KEY_ID, "AKIA…0042"))],
+    );
+
+    // No credential material in any output, in any row (ours or not).
+    let mut secrets: Vec<String> = vec![
+        AWS_SECRET_ACCESS_KEY.to_string(),
+        AWS_ACCESS_KEY_ID.to_string(),
+    ];
     for e in &entries {
         let auth = s(e, "authorization");
         secrets.push(auth.to_string());
@@ -186,12 +196,6 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
             .expect("SigV4 signature in Authorization");
         secrets.push(sig.to_string());
     }
-    for secret in &secrets {
-        assert!(
-            !jsonl.contains(secret.as_str()),
-            "the JSONL output contains credential material {secret:?}"
-        );
-    }
     println!(
         "bedrock_e2e: {} calls, {} rows matched exactly in {:?}; stats {:?}",
         calls.len(),
@@ -199,5 +203,8 @@ fn boto3_bedrock_calls_are_recorded_exactly() {
         t0.elapsed(),
         agent.stats()
     );
+    let outputs = agent.outputs();
     agent.stop();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_key_in(&read_outputs(&outputs), &secrets);
 }

@@ -96,6 +96,9 @@ fn replay_of_a_capture_file_gives_the_live_rows() {
             .arg(&cap)
             .arg("--jsonl")
             .arg(&replayed)
+            // The agent's secret: the same API key ids.
+            .arg("--state-dir")
+            .arg(tmp.path().join("state"))
             .arg("--quiet"),
         Duration::from_secs(60),
     );

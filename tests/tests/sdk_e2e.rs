@@ -8,9 +8,10 @@
 //! boto3 `bedrock-runtime` has its own test: `bedrock_e2e.rs`.
 
 use e2e::check::our_rows;
-use e2e::clients::Clients;
+use e2e::clients::{Clients, API_KEY};
+use e2e::keys::{assert_key_ids, assert_no_key_in, read_outputs};
 use e2e::scene::Scene;
-use e2e::sdk::{assert_sdk_rows, pair_sdk};
+use e2e::sdk::{assert_sdk_rows, pair_sdk, ANTHROPIC_API_KEY, GEMINI_API_KEY};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -150,6 +151,16 @@ fn official_sdk_calls_are_recorded_exactly() {
         .collect();
     let rows = our_rows(&rows, &pids, &ids);
     assert_sdk_rows(&rows, &calls, &[mock.pid()]);
+    // Bearer (openai), x-api-key (anthropic), x-goog-api-key (google-genai).
+    assert_key_ids(
+        &agent,
+        &rows,
+        &[
+            ("openai", (API_KEY, "sk-…1234")),
+            ("anthropic", (ANTHROPIC_API_KEY, "sk-ant-api03-…5678")),
+            ("gemini", (GEMINI_API_KEY, "AIza…0009")),
+        ],
+    );
     println!(
         "sdk_e2e: {} calls, {} rows matched exactly in {:?}; stats {:?}",
         calls.len(),
@@ -157,5 +168,9 @@ fn official_sdk_calls_are_recorded_exactly() {
         t0.elapsed(),
         agent.stats()
     );
+    // The agent's files only: the mock's log holds what clients sent.
+    let outputs = agent.outputs();
     agent.stop();
+    let outputs = read_outputs(&outputs);
+    assert_no_key_in(&outputs, &[API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY]);
 }
