@@ -4,7 +4,8 @@
 //! a docker container and like a Kubernetes pod (containerd + kubelet naming,
 //! a service-account namespace file in the client's own root, HOSTNAME = pod
 //! name), with tags in their environment; others on the bare host with
-//! every header scheme of API keys. Every attribution column is asserted, in
+//! every header scheme of API keys, and one calling from a worker thread named
+//! "HTTP Client" (the row has that thread's tid and the process's comm). Every attribution column is asserted, in
 //! the JSONL and in ClickHouse.
 //!
 //! Then no raw key anywhere: stdout, logs, JSONL, stats, spool files (the
@@ -194,7 +195,24 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
         json!({"contents": [{"role": "user", "parts": [{"text": "one two"}]}]}).to_string();
     assert_eq!(curl(host_curl(), ca, &[], &gemini_url, &gemini_body), 200);
 
-    let rows = first.wait_rows(4, WAIT);
+    // A call from a worker thread named like an HTTP library's.
+    let mut worker = stage.ns.command(&py_arg);
+    worker
+        .arg(&script_arg)
+        .args(args)
+        .args(["--thread-name", "HTTP Client"]);
+    worker.envs(py_env);
+    let line = run_bounded(&mut worker, CALL)
+        .expect_ok("python SDK from a worker thread")
+        .stdout;
+    let seen: Value = serde_json::from_str(line.trim()).expect("client line");
+    assert_eq!(
+        seen["thread_comm"], "HTTP Client",
+        "the client named its thread"
+    );
+    assert_ne!(seen["tid"], seen["pid"]);
+
+    let rows = first.wait_rows(5, WAIT);
     let mut outputs = first.outputs();
     first.stop();
     let secret = state_secret(&state);
@@ -263,9 +281,22 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
     );
     assert!(s(&pod_row, "cmdline").contains("openai_client.py --count 1"));
 
+    let worker_row = row_of(&rows, seen["pid"].as_u64().unwrap() as u32);
+    check(
+        &worker_row,
+        &[
+            ("tid", seen["tid"].clone()),
+            ("comm", json!(py_comm)),
+            ("container_id", json!("")),
+            ("api_key_id", json!(id(KEY_B))),
+            ("tags", json!({"role": "e2e", "team": "chat"})),
+        ],
+    );
+
     let on_host: Vec<&Value> = rows
         .iter()
         .filter(|r| r["pid"] != json!(docker_pid) && r["pid"] != json!(pod_pid))
+        .filter(|r| r["pid"] != seen["pid"])
         .collect();
     let azure_row = on_host
         .iter()
@@ -310,10 +341,10 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
 
     let count = format!("SELECT count() FROM {DB}.llm_calls");
     let deadline = std::time::Instant::now() + WAIT;
-    while stage.ch.query(&count).trim() != "5" {
+    while stage.ch.query(&count).trim() != "6" {
         assert!(
             std::time::Instant::now() < deadline,
-            "ClickHouse has {} rows, want 5",
+            "ClickHouse has {} rows, want 6",
             stage.ch.query(&count)
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -366,7 +397,7 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
     let searched = outputs.len();
     assert_no_key_in(&outputs, &[KEY_A.0, KEY_B.0, KEY_C.0, KEY_D.0]);
     println!(
-        "attribution_e2e: 5 rows, every attribution column checked in JSONL and ClickHouse; \
+        "attribution_e2e: 6 rows, every attribution column checked in JSONL and ClickHouse; \
          {searched} outputs searched for 4 raw keys, none found"
     );
 }

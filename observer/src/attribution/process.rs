@@ -76,13 +76,22 @@ impl ProcessCache {
         }
     }
 
-    /// The process called execve: its identity changed.
+    /// The process called execve: its identity changed and is read again at
+    /// its next TLS chunk (not now: most execs on a host never do TLS).
+    /// Offline, the exec's comm is all there is.
     pub fn on_exec(&mut self, pid: u32, comm: String, now_ns: u64) {
-        let (start_ticks, mut info) = self.read(pid);
+        if !self.offline {
+            self.by_pid.remove(&pid);
+            return;
+        }
+        let mut info = self
+            .by_pid
+            .get(&pid)
+            .map_or_else(ProcessInfo::default, |e| (*e.info).clone());
         if !comm.is_empty() {
             info.comm = comm;
         }
-        self.put(pid, start_ticks, now_ns, info);
+        self.put(pid, 0, now_ns, info);
     }
 
     /// Reads `pid` now if it is not cached yet (cheap when it is).
@@ -286,12 +295,27 @@ mod tests {
     }
 
     #[test]
-    fn exec_comm_wins_and_exit_forgets() {
+    fn exec_rereads_and_exit_forgets() {
+        let me = std::process::id();
         let mut cache = ProcessCache::default();
-        cache.on_exec(u32::MAX - 1, "curl".into(), 1);
-        assert_eq!(cache.get(u32::MAX - 1, 2).comm, "curl");
-        cache.on_exit(u32::MAX - 1);
-        assert_eq!(cache.get(u32::MAX - 1, 3).comm, "");
+        cache.insert(
+            me,
+            ProcessInfo {
+                comm: "before-exec".into(),
+                ..ProcessInfo::default()
+            },
+        );
+        assert_eq!(cache.get(me, 1).comm, "before-exec");
+        cache.on_exec(me, "ignored".into(), 2);
+        assert!(cache.is_empty(), "nothing read at exec");
+        cache.touch(me, 3);
+        let now = cache.get(me, 4);
+        assert_eq!(
+            now.comm,
+            fs::read_to_string("/proc/self/comm").unwrap().trim_end()
+        );
+        cache.on_exit(me);
+        assert!(cache.is_empty());
     }
 
     #[test]
@@ -322,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn offline_never_reads_proc() {
+    fn offline_never_reads_proc_and_keeps_exec_comm() {
         let mut cache = ProcessCache::offline();
         assert_eq!(*cache.get(std::process::id(), 1), ProcessInfo::default());
         cache.on_exec(std::process::id(), "curl".into(), 2);

@@ -19,6 +19,11 @@ def comm():
         return f.read().strip()
 
 
+def thread_comm():
+    with open("/proc/thread-self/comm") as f:
+        return f.read().strip()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=1)
@@ -27,6 +32,8 @@ def main():
     ap.add_argument("--words", type=int, default=5, help="words in the user message")
     ap.add_argument("--max-tokens", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--thread-name", default="",
+                    help="make the calls from a worker thread of this name (PR_SET_NAME)")
     ap.add_argument("--wait-stdin", action="store_true",
                     help="build the client, print `waiting <pid>` on stderr, call only after a stdin line")
     args = ap.parse_args()
@@ -36,6 +43,27 @@ def main():
     if args.wait_stdin:
         print("waiting %d" % os.getpid(), file=sys.stderr, flush=True)
         sys.stdin.readline()
+    if args.thread_name:
+        worker = threading.Thread(target=calls, args=(client, args))
+        worker.start()
+        worker.join()
+    else:
+        calls(client, args)
+
+
+def name_this_thread(name):
+    """The OS thread name (what /proc/PID/task/TID/comm shows), like an HTTP
+    library's worker thread."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_NAME = 15
+    if libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+
+
+def calls(client, args):
+    if args.thread_name:
+        name_this_thread(args.thread_name)
     for i in range(args.count):
         messages = [{"role": "system", "content": "You are a test."},
                     {"role": "user", "content": " ".join("word%d" % j for j in range(args.words + i))}]
@@ -43,7 +71,8 @@ def main():
         if args.max_tokens:
             kw["max_tokens"] = args.max_tokens
         out = {"client": "python", "pid": os.getpid(), "tid": threading.get_native_id(),
-               "comm": comm(), "mode": args.mode, "model": args.model, "index": i}
+               "comm": comm(), "thread_comm": thread_comm(), "mode": args.mode,
+               "model": args.model, "index": i}
         t0 = time.monotonic()
         try:
             if args.mode == "stream":
