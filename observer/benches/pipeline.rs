@@ -3,11 +3,13 @@
 //! the fixtures) and non-LLM downloads. Reports exchanges/s and bytes/s on one
 //! core (the capture thread's work), without attribution (a fixed identity)
 //! and with it (the process cache reading this process's /proc entries, the
-//! API key fingerprint, command-line redaction), in one run: compare the two.
+//! API key fingerprint, command-line redaction). After criterion's figures,
+//! the two are timed alternately (11 rounds) and the cost of attribution is
+//! printed as a ratio of medians, which machine noise moves far less.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use observer::{
     attribution::{
         process::{ProcessCache, ProcessInfo},
@@ -161,21 +163,7 @@ fn bench(c: &mut Criterion) {
         host: "bench".into(),
         realtime_offset_ns: 0,
     };
-    let mut fixed = Who::Fixed(Attribution {
-        process: ProcessInfo {
-            comm: "python".into(),
-            exe: "/usr/bin/python3".into(),
-            cmdline: "python app.py".into(),
-            ..ProcessInfo::default()
-        }
-        .into(),
-        cmdline: "python app.py".into(),
-        api_key_id: "sk-proj-…0000:0123456789ab".into(),
-    });
-    let mut live = Who::Live(Box::new(Attributor::new(
-        ProcessCache::new(TagConfig::default()),
-        b"bench-secret-0123456789abcdef",
-    )));
+    let (mut fixed, mut live) = both();
     for who in [&mut fixed, &mut live] {
         assert_eq!(
             run(&records, &ctx, who),
@@ -198,5 +186,69 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The fixed identity and the live attributor.
+fn both() -> (Who, Who) {
+    let fixed = Who::Fixed(Attribution {
+        process: ProcessInfo {
+            comm: "python".into(),
+            exe: "/usr/bin/python3".into(),
+            cmdline: "python app.py".into(),
+            ..ProcessInfo::default()
+        }
+        .into(),
+        cmdline: "python app.py".into(),
+        api_key_id: "sk-proj-…0000:0123456789ab".into(),
+    });
+    let live = Who::Live(Box::new(Attributor::new(
+        ProcessCache::new(TagConfig::default()),
+        b"bench-secret-0123456789abcdef",
+    )));
+    (fixed, live)
+}
+
+/// Fixed and live identity timed alternately; prints the medians and ratio.
+fn attribution_cost() {
+    const ROUNDS: usize = 11;
+    const RUNS: usize = 20;
+    let (records, exchanges, _) = workload();
+    let ctx = RecordContext {
+        host: "bench".into(),
+        realtime_offset_ns: 0,
+    };
+    let (mut fixed, mut live) = both();
+    let time = |who: &mut Who| {
+        let t = std::time::Instant::now();
+        for _ in 0..RUNS {
+            black_box(run(black_box(&records), &ctx, who));
+        }
+        t.elapsed().as_secs_f64() / (RUNS as f64 * exchanges as f64)
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a.push(time(&mut fixed));
+        b.push(time(&mut live));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut a), median(&mut b));
+    println!(
+        "attribution cost: {:.2} µs/exchange without, {:.2} µs with ({:.0} vs {:.0} exchanges/s): {:+.1} %",
+        a * 1e6,
+        b * 1e6,
+        1.0 / a,
+        1.0 / b,
+        (b / a - 1.0) * 100.0
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default()
+        .configure_from_args()
+        .final_summary();
+    attribution_cost();
+}

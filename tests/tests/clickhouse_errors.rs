@@ -6,16 +6,9 @@
 //! spool delivers every call exactly once. Privileged, one test at a time.
 
 use e2e::agent::{self, Agent};
-use e2e::ca::TestCa;
 use e2e::check::{our_rows, pair_with_mock};
-use e2e::clickhouse::LocalClickHouse;
 use e2e::clients::{Clients, Mode, SeenCall};
-use e2e::mock::Mock;
-use e2e::netns::Netns;
-use e2e::util::{
-    is_ci, poll_until, privileged_or_skip, run_bounded, serial_guard, unique_suffix, SerialGuard,
-    TempDir,
-};
+use e2e::util::{poll_until, run_bounded, unique_suffix};
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -29,48 +22,25 @@ const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 const DB: &str = "nosuchdb";
 
+/// The shared stage, and every call made over all runs.
 struct Stage {
-    _serial: SerialGuard,
-    tmp: TempDir,
-    ns: Netns,
-    ca: TestCa,
-    mock: Mock,
-    ch: LocalClickHouse,
-    /// Every call made, over all runs.
+    base: e2e::stage::Stage,
     seen: Vec<SeenCall>,
+}
+
+impl std::ops::Deref for Stage {
+    type Target = e2e::stage::Stage;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 impl Stage {
     fn new(test: &str, tag: &str) -> Option<Stage> {
-        if !privileged_or_skip(test) {
-            return None;
-        }
-        if !agent::binary().exists() {
-            let msg = format!("{test}: no agent binary {}", agent::binary().display());
-            assert!(!is_ci(), "CI=true: {msg}");
-            eprintln!("SKIP {msg}");
-            return None;
-        }
-        let _serial = serial_guard();
-        let tmp = TempDir::new(tag);
-        let ch = LocalClickHouse::start(tag);
-        let ns = Netns::with_test_hosts();
-        let ca = TestCa::create(tmp.path());
-        let mock = Mock::start(&ns, &ca, tmp.path());
-        let seen = Vec::new();
         Some(Stage {
-            _serial,
-            tmp,
-            ns,
-            ca,
-            mock,
-            ch,
-            seen,
+            base: e2e::stage::Stage::start(test, tag)?,
+            seen: Vec::new(),
         })
-    }
-
-    fn spool(&self) -> PathBuf {
-        self.tmp.path().join("spool")
     }
 
     /// An agent in dir `run` on the shared spool, and its spawn time (UTC s of day).
@@ -124,8 +94,8 @@ impl Stage {
     /// and has still logged the one line only.
     fn calls_while_down(&mut self, agent: &mut Agent, line: &str) {
         let c = Clients {
-            ns: &self.ns,
-            ca: &self.ca,
+            ns: &self.base.ns,
+            ca: &self.base.ca,
         };
         let spool = self.spool();
         let first = self.seen.len();

@@ -6,13 +6,11 @@
 //! time (serial_guard); ClickHouse is a private `LocalClickHouse`.
 
 use e2e::agent::Agent;
-use e2e::ca::TestCa;
 use e2e::check::pair_with_mock;
 use e2e::clickhouse::LocalClickHouse;
 use e2e::clients::{Clients, Mode, SeenCall};
-use e2e::mock::Mock;
-use e2e::netns::Netns;
-use e2e::util::{poll_until, privileged_or_skip, serial_guard, signal, SerialGuard, TempDir};
+use e2e::stage::Stage;
+use e2e::util::{poll_until, signal};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -28,53 +26,9 @@ const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
 /// Bound of every other wait.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A Scene without the agent: the agents need the ClickHouse URL, and these
-/// tests run several agents, one after the other, on one spool.
-struct Stage {
-    _serial: SerialGuard,
-    tmp: TempDir,
-    ch: LocalClickHouse,
-    ns: Netns,
-    ca: TestCa,
-    mock: Mock,
-}
-
-impl Stage {
-    fn start(test: &str, tag: &str) -> Option<Stage> {
-        if !privileged_or_skip(test) {
-            return None;
-        }
-        let _serial = serial_guard();
-        let tmp = TempDir::new(tag);
-        let ch = LocalClickHouse::start(tag);
-        let ns = Netns::with_test_hosts();
-        let ca = TestCa::create(tmp.path());
-        let mock = Mock::start(&ns, &ca, tmp.path());
-        Some(Stage {
-            _serial,
-            tmp,
-            ch,
-            ns,
-            ca,
-            mock,
-        })
-    }
-
-    fn spool(&self) -> PathBuf {
-        self.tmp.path().join("spool")
-    }
-
-    /// An agent writing to this ClickHouse through the spool (batches sealed
-    /// after 200 ms); its JSONL, stats and logs in `<tmp>/<name>/`.
-    fn agent(&self, name: &str) -> Option<Agent> {
-        let dir = self.tmp.path().join(name);
-        fs::create_dir_all(&dir).expect("agent dir");
-        let (url, spool) = (self.ch.url(), self.spool());
-        let spool = spool.to_str().expect("utf-8 temp path");
-        let db = ["--clickhouse-url", &url, "--clickhouse-database", DB];
-        let args = [&db[..], &["-q", "--spool-dir", spool, "--flush-ms", "200"]].concat();
-        Agent::start(&dir, &args)
-    }
+/// An agent of the stage writing to database [`DB`], without console lines.
+fn agent(st: &Stage, name: &str) -> Agent {
+    st.agent(name, DB, &["-q"], &[])
 }
 
 fn record_id(row: &Value) -> String {
@@ -207,9 +161,7 @@ fn outage_kill9_and_restart_deliver_exactly_n_rows() {
     let Some(mut st) = Stage::start("clickhouse_outage::kill9", "ch-outage") else {
         return;
     };
-    let Some(mut a1) = st.agent("agent1") else {
-        return;
-    };
+    let mut a1 = agent(&st, "agent1");
     let spool = st.spool();
     let c = Clients {
         ns: &st.ns,
@@ -258,9 +210,7 @@ fn outage_kill9_and_restart_deliver_exactly_n_rows() {
     drop(a1);
 
     // A new agent on the same spool, still in the outage, sees 10 more calls.
-    let Some(mut a2) = st.agent("agent2") else {
-        return;
-    };
+    let mut a2 = agent(&st, "agent2");
     let more = c.python_chat(10, Mode::Stream, "gpt-4o-mini", 7, 3);
     seen.extend(more.iter().cloned());
     let new_rows = ids_of(&wait_rows_for(&a2, &more));
@@ -326,9 +276,7 @@ fn redelivery_never_duplicates() {
     let Some(mut st) = Stage::start("clickhouse_outage::redelivery", "ch-redeliver") else {
         return;
     };
-    let Some(mut a1) = st.agent("agent1") else {
-        return;
-    };
+    let mut a1 = agent(&st, "agent1");
     let spool = st.spool();
     let c = Clients {
         ns: &st.ns,
@@ -375,9 +323,7 @@ fn redelivery_never_duplicates() {
         fs::copy(p, spool.join(p.file_name().expect("file name"))).expect("copy back");
     }
     assert_eq!(spool_ids(&spool), spooled);
-    let Some(mut a2) = st.agent("agent2") else {
-        return;
-    };
+    let mut a2 = agent(&st, "agent2");
     wait_spool_empty(&spool, &a2);
     let s = assert_stats(&a2, "agent 2 resent", |s| {
         s.get("clickhouse_rows_inserted") >= Some(&saved_rows)
