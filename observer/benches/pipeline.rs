@@ -247,8 +247,6 @@ criterion_group!(benches, bench);
 
 fn main() {
     benches();
-    Criterion::default()
-        .configure_from_args()
-        .final_summary();
+    Criterion::default().configure_from_args().final_summary();
     attribution_cost();
 }

@@ -21,7 +21,7 @@ pub enum Format {
 }
 
 /// Spend, calls, tokens, error rate and latency per model, provider, process,
-/// container, pod, API key, host or tag, over a time window.
+/// container, pod, namespace, API key, host or tag, over a time window.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The last DURATION (30m, 24h, 7d, 2w); ignored with --from.
@@ -33,7 +33,7 @@ pub struct ReportArgs {
     /// Window end (default: now).
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
-    /// Group by: model, provider, process, container, pod, api_key, host,
+    /// Group by: model, provider, process, container, pod, namespace, api_key, host,
     /// tag:NAME (repeatable or comma-separated; default model).
     #[arg(long = "by", value_name = "DIM", value_delimiter = ',')]
     pub by: Vec<String>,

@@ -17,6 +17,8 @@ pub enum Dim {
     Process,
     Container,
     Pod,
+    /// Kubernetes namespace.
+    Namespace,
     ApiKey,
     Host,
     /// `tag:NAME`: the value of tag NAME.
@@ -31,13 +33,14 @@ impl Dim {
             "process" | "comm" => Dim::Process,
             "container" => Dim::Container,
             "pod" => Dim::Pod,
+            "namespace" => Dim::Namespace,
             "api_key" | "api-key" => Dim::ApiKey,
             "host" => Dim::Host,
             _ => match s.strip_prefix("tag:") {
                 Some(name) if !name.is_empty() => Dim::Tag(name.to_string()),
                 _ => {
                     return Err(format!(
-                        "unknown --by {s:?}: use model, provider, process, container, pod, api_key, host or tag:NAME"
+                        "unknown --by {s:?}: use model, provider, process, container, pod, namespace, api_key, host or tag:NAME"
                     ))
                 }
             },
@@ -52,6 +55,7 @@ impl Dim {
             Dim::Process => "process".into(),
             Dim::Container => "container".into(),
             Dim::Pod => "pod".into(),
+            Dim::Namespace => "namespace".into(),
             Dim::ApiKey => "api_key".into(),
             Dim::Host => "host".into(),
             Dim::Tag(n) => format!("tag:{n}"),

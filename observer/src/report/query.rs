@@ -38,6 +38,7 @@ fn dim_expr(d: &Dim) -> String {
         Dim::Process => "comm".into(),
         Dim::Container => "container_id".into(),
         Dim::Pod => "if(pod_name = '', '', concat(namespace, '/', pod_name))".into(),
+        Dim::Namespace => "namespace".into(),
         Dim::ApiKey => "api_key_id".into(),
         Dim::Host => "host".into(),
         Dim::Tag(name) => format!(

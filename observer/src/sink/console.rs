@@ -28,7 +28,8 @@ impl ConsoleSink {
     }
 }
 
-/// `time comm[pid] provider model op in=… out=… ttft=…ms dur=…ms status [error]`
+/// `time comm[pid] provider model op in=… out=… ttft=…ms dur=…ms status
+/// [error] [partial] [pod=ns/name | ctr=id12] [key=hint]`
 pub fn summary(r: &CallRecord) -> String {
     let model = if r.response_model.is_empty() {
         &r.request_model
@@ -53,6 +54,18 @@ pub fn summary(r: &CallRecord) -> String {
     if !r.error_type.is_empty() {
         line.push(' ');
         line.push_str(&r.error_type);
+    }
+    // Whose: the pod, else the container; the key's hint.
+    if !r.pod_name.is_empty() {
+        line.push_str(&format!(" pod={}/{}", r.namespace, r.pod_name));
+    } else if !r.container_id.is_empty() {
+        line.push_str(&format!(
+            " ctr={}",
+            &r.container_id[..r.container_id.len().min(12)]
+        ));
+    }
+    if let Some((hint, _)) = r.api_key_id.split_once(':') {
+        line.push_str(&format!(" key={hint}"));
     }
     if r.partial {
         line.push_str(" partial");
@@ -86,5 +99,17 @@ mod tests {
             summary(&r),
             "2026-11-24T12:00:00.000000Z curl[42] openai gpt-4o-mini-2024-07-18 chat stream in=12 out=34 ttft=1.5ms dur=20.2ms 200"
         );
+        let docker = CallRecord {
+            container_id: "d0c4e5a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d".into(),
+            api_key_id: "sk-proj-…0001:f439abc66aa6".into(),
+            ..r.clone()
+        };
+        assert!(summary(&docker).ends_with(" 200 ctr=d0c4e5a1b2c3 key=sk-proj-…0001"));
+        let pod = CallRecord {
+            pod_name: "chat-7d9f".into(),
+            namespace: "search".into(),
+            ..docker
+        };
+        assert!(summary(&pod).ends_with(" 200 pod=search/chat-7d9f key=sk-proj-…0001"));
     }
 }
