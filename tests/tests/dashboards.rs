@@ -77,7 +77,7 @@ fn provisioning_names_the_plugin_and_the_folder() {
     for want in [
         "type: grafana-clickhouse-datasource",
         "defaultDatabase: llm_observer",
-        "password: $LLM_OBSERVER_CLICKHOUSE_PASSWORD",
+        "password: ${GRAFANA_CLICKHOUSE_PASSWORD}",
         "protocol: native",
     ] {
         assert!(ds.contains(want), "datasource provisioning lacks {want:?}");
