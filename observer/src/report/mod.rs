@@ -74,11 +74,18 @@ pub struct Figures {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
-    /// p50, p95 of duration and of time to first token, µs.
-    #[serde(default)]
+    /// p50, p95 of duration and of time to first token, µs. A group with
+    /// no sample (e.g. only rate-limited calls: no TTFT) has NaN, which
+    /// ClickHouse writes as JSON null: read as NaN.
+    #[serde(default, deserialize_with = "nan_for_null")]
     pub duration_us_q: Vec<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nan_for_null")]
     pub ttft_us_q: Vec<f64>,
+}
+
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
 }
 
 impl Figures {
@@ -121,4 +128,21 @@ pub fn parse_line(line: &str, dims: usize) -> Result<Group, String> {
         .collect();
     let figures = serde_json::from_value(v).map_err(|e| format!("unexpected report row: {e}"))?;
     Ok(Group { keys, figures })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_without_ttft_samples_reads_as_zero_ms() {
+        let g = parse_line(
+            r#"{"d0":"gpt-4.1","calls":3,"errors":3,"rate_limited":3,"unpriced":0,"cost_usd":0,"input_tokens":0,"output_tokens":0,"cache_read_tokens":0,"duration_us_q":[41000,52000],"ttft_us_q":[null,null]}"#,
+            1,
+        )
+        .unwrap();
+        assert_eq!(g.keys, ["gpt-4.1"]);
+        assert_eq!(Figures::ms(&g.figures.duration_us_q, 1), 52.0);
+        assert_eq!(Figures::ms(&g.figures.ttft_us_q, 1), 0.0);
+    }
 }
