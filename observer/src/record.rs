@@ -63,6 +63,11 @@ pub struct CallRecord {
     pub role: String,
     pub partial: bool,
     pub tags: BTreeMap<String, String>,
+    /// Remote IP of the connection's TCP socket (textual; IPv4-mapped IPv6
+    /// shown as IPv4); empty when unknown.
+    pub peer_address: String,
+    /// Remote port of that socket; 0 when unknown.
+    pub peer_port: u16,
 }
 
 /// Formats a wall-clock time in ns since the epoch as RFC 3339 UTC with µs.

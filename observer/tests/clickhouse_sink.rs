@@ -92,6 +92,8 @@ fn full_record(i: u32) -> CallRecord {
             ("team".to_string(), "search".to_string()),
             ("env".to_string(), "prod ü".to_string()),
         ]),
+        peer_address: "2001:db8::5".into(),
+        peer_port: 8443,
     }
 }
 

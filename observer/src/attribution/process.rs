@@ -27,6 +27,11 @@ impl ProcessCache {
         }
     }
 
+    /// True when it never reads /proc (replay).
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
     /// The process called execve: its identity changed.
     pub fn on_exec(&mut self, pid: u32, comm: String) {
         let mut info = self.read(pid);

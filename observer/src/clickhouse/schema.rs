@@ -57,6 +57,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("role", "LowCardinality(String)"),
     ("partial", "Bool"),
     ("tags", "Map(LowCardinality(String), String)"),
+    ("peer_address", "String"),
+    ("peer_port", "UInt16"),
 ];
 
 /// Blocks whose `insert_deduplication_token` is remembered per table: a
