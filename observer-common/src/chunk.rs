@@ -19,6 +19,9 @@ pub mod kind {
     pub const EXEC: u32 = 3;
     /// A [`super::ProcEvent`]: a process (thread-group leader) exited.
     pub const EXIT: u32 = 4;
+    /// A [`super::SocketEvent`]: the fd an SSL call read or wrote through
+    /// (first seen, or changed).
+    pub const SOCKET_FD: u32 = 5;
 }
 
 /// Direction of plaintext relative to the process that owns the SSL object.
@@ -103,6 +106,22 @@ pub struct ConnEvent {
     pub conn: u64,
 }
 
+/// `SOCKET_FD`: the file descriptor of a connection's socket, taken from a
+/// read/write syscall made inside one of its SSL calls.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketEvent {
+    pub event: EventHeader,
+    /// The SSL object's address (as in [`ChunkHeader::conn`]).
+    pub conn: u64,
+    /// The syscall's fd argument.
+    pub fd: i32,
+    /// One of [`lib`].
+    pub lib: u16,
+    /// Reserved, zero.
+    pub _pad: u16,
+}
+
 /// Length of a task's `comm`.
 pub const COMM_LEN: usize = 16;
 
@@ -120,6 +139,7 @@ const _: () = assert!(size_of::<ProcEvent>() == 40);
 const _: () = assert!(size_of::<ChunkHeader>() == 64);
 const _: () = assert!(size_of::<DataChunk>() == 16 * 1024);
 const _: () = assert!(size_of::<ConnEvent>() == 32);
+const _: () = assert!(size_of::<SocketEvent>() == 40);
 const _: () = assert!(DEFAULT_CAPTURE_PER_CALL <= MAX_CAPTURE_PER_CALL);
 
 /// Arguments saved at an SSL call's entry, keyed by pid_tgid, consumed at return.
@@ -144,8 +164,19 @@ pub struct StreamKey {
     pub dir: u32,
 }
 
+/// Key of the per-connection socket fd map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketKey {
+    pub ssl: u64,
+    pub pid: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+}
+
 const _: () = assert!(size_of::<PendingCall>() == 32);
 const _: () = assert!(size_of::<StreamKey>() == 16);
+const _: () = assert!(size_of::<SocketKey>() == 16);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -153,4 +184,6 @@ mod pod {
     unsafe impl aya::Pod for super::PendingCall {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::StreamKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SocketKey {}
 }

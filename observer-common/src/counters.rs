@@ -20,9 +20,14 @@ pub const PENDING_FULL: u32 = 7;
 pub const CONTROL_LOST: u32 = 8;
 /// SSL calls that failed or transferred nothing (not emitted).
 pub const CALLS_EMPTY: u32 = 9;
+/// `SOCKET_FD` events emitted (a connection's fd first seen or changed).
+pub const SOCKET_EVENTS: u32 = 10;
+/// `SOCKET_FD` events lost because the ring buffer was full (retried at the
+/// connection's next syscall).
+pub const SOCKET_LOST: u32 = 11;
 
 /// Counter names, indexed by the constants above.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 12] = [
     "kernel_chunks",
     "kernel_bytes",
     "kernel_chunks_lost",
@@ -33,6 +38,8 @@ pub const NAMES: [&str; 10] = [
     "kernel_pending_full",
     "kernel_control_events_lost",
     "kernel_calls_empty",
+    "kernel_socket_events",
+    "kernel_socket_events_lost",
 ];
 pub const COUNT: u32 = NAMES.len() as u32;
 

@@ -9,11 +9,15 @@ pub const PROG_SSL_RETURN: &str = "ssl_return";
 pub const PROG_SSL_FREE: &str = "ssl_free_entry";
 pub const PROG_SCHED_EXEC: &str = "sched_process_exec";
 pub const PROG_SCHED_EXIT: &str = "sched_process_exit";
+/// One program on the read/write syscalls an SSL call makes on its socket
+/// (the list is `observer/src/probes/table.rs`' `TRACEPOINTS`).
+pub const PROG_SOCKET_SYSCALL: &str = "socket_syscall";
 
 pub const MAP_EVENTS: &str = "EVENTS";
 pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_PENDING: &str = "PENDING";
 pub const MAP_POSITIONS: &str = "POSITIONS";
+pub const MAP_SOCKETS: &str = "SOCKETS";
 
 /// `u32` global: bytes captured per SSL call at most.
 pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";

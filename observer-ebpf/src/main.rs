@@ -12,6 +12,8 @@ mod maps;
 mod openssl;
 #[cfg(target_arch = "bpf")]
 mod process;
+#[cfg(target_arch = "bpf")]
+mod socket;
 
 #[cfg(target_arch = "bpf")]
 mod programs {
@@ -21,7 +23,7 @@ mod programs {
     };
     use observer_common::chunk::dir;
 
-    use crate::{openssl, process};
+    use crate::{openssl, process, socket};
 
     /// `int SSL_write(SSL *ssl, const void *buf, int num)`
     #[uprobe]
@@ -67,6 +69,13 @@ mod programs {
     #[tracepoint]
     pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
         process::on_exit()
+    }
+
+    /// `syscalls/sys_enter_{write,read,sendto,recvfrom,sendmsg,recvmsg,writev,readv}`
+    /// (`names::SOCKET_SYSCALLS`): the fd of an SSL call in progress.
+    #[tracepoint]
+    pub fn socket_syscall(ctx: TracePointContext) -> u32 {
+        socket::on_syscall(&ctx)
     }
 }
 

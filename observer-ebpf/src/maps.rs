@@ -6,7 +6,7 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
 use observer_common::{
-    chunk::{PendingCall, StreamKey, DEFAULT_CAPTURE_PER_CALL},
+    chunk::{PendingCall, SocketKey, StreamKey, DEFAULT_CAPTURE_PER_CALL},
     counters,
 };
 
@@ -25,6 +25,11 @@ pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(
 /// Next byte position per (process, SSL object, direction).
 #[map(name = "POSITIONS")]
 pub static POSITIONS: LruHashMap<StreamKey, u64> = LruHashMap::with_max_entries(65536, 0);
+
+/// The socket fd last reported per (process, SSL object): the agent is told
+/// once per connection, and again if it changes.
+#[map(name = "SOCKETS")]
+pub static SOCKETS: LruHashMap<SocketKey, i32> = LruHashMap::with_max_entries(65536, 0);
 
 /// Bytes captured per SSL call at most (set by the agent).
 #[unsafe(no_mangle)]

@@ -9,13 +9,13 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use observer_common::{
-    chunk::{kind, ConnEvent, PendingCall, StreamKey},
+    chunk::{kind, ConnEvent, PendingCall, SocketKey, StreamKey},
     counters,
 };
 
 use crate::{
     emit,
-    maps::{count, self_pid, EVENTS, PENDING, POSITIONS},
+    maps::{count, self_pid, EVENTS, PENDING, POSITIONS, SOCKETS},
     process::header,
 };
 
@@ -90,7 +90,7 @@ pub fn on_return(ctx: &RetProbeContext) -> u32 {
     0
 }
 
-/// `SSL_free`: the connection is gone; positions are forgotten.
+/// `SSL_free`: the connection is gone; positions and socket are forgotten.
 pub fn on_free(ctx: &ProbeContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let pid = (pid_tgid >> 32) as u32;
@@ -100,6 +100,7 @@ pub fn on_free(ctx: &ProbeContext) -> u32 {
     let Some(ssl) = ctx.arg::<u64>(0) else {
         return 0;
     };
+    let _ = SOCKETS.remove(&SocketKey { ssl, pid, _pad: 0 });
     let mut known = false;
     for dir in 0..2u32 {
         let key = StreamKey { ssl, pid, dir };

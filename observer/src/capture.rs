@@ -1,7 +1,9 @@
 //! Ring-buffer records → typed events. Decoding is pure (bytes in, event out);
 //! the reader loop lives in `pipeline`.
 
-use observer_common::chunk::{kind, ChunkHeader, ConnEvent, EventHeader, ProcEvent, COMM_LEN};
+use observer_common::chunk::{
+    kind, ChunkHeader, ConnEvent, EventHeader, ProcEvent, SocketEvent, COMM_LEN,
+};
 
 /// One decoded ring-buffer record. `Data` borrows the record's bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub enum CaptureEvent<'a> {
     Exit {
         event: EventHeader,
     },
+    /// The fd a connection's SSL calls use (first seen, or changed).
+    Socket(SocketEvent),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,6 +63,7 @@ pub fn decode(record: &[u8]) -> Result<CaptureEvent<'_>, DecodeError> {
             })
         }
         kind::EXIT => Ok(CaptureEvent::Exit { event }),
+        kind::SOCKET_FD => Ok(CaptureEvent::Socket(read(record)?)),
         other => Err(DecodeError::Kind(other)),
     }
 }
@@ -85,6 +90,7 @@ impl Plain for EventHeader {}
 impl Plain for ChunkHeader {}
 impl Plain for ConnEvent {}
 impl Plain for ProcEvent {}
+impl Plain for SocketEvent {}
 
 #[cfg(test)]
 mod tests {
@@ -141,6 +147,25 @@ mod tests {
         };
         h.event.kind = kind::DATA;
         assert_eq!(decode(&bytes_of(&h)), Err(DecodeError::Short(64)));
+    }
+
+    #[test]
+    fn decodes_a_socket_fd_event() {
+        let e = SocketEvent {
+            event: EventHeader {
+                kind: kind::SOCKET_FD,
+                pid: 3,
+                tid: 4,
+                uid: 1000,
+                ts_ns: 5,
+            },
+            conn: 0xabc,
+            fd: 7,
+            lib: 1,
+            _pad: 0,
+        };
+        assert_eq!(decode(&bytes_of(&e)), Ok(CaptureEvent::Socket(e)));
+        assert_eq!(decode(&bytes_of(&e)[..39]), Err(DecodeError::Short(39)));
     }
 
     #[test]

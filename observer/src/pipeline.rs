@@ -273,10 +273,10 @@ fn capture_loop<O: Outputs>(
         let stopping = stop.load(Ordering::Relaxed);
         wait_readable(&ring, Duration::from_millis(100));
         while let Some(item) = ring.next() {
-            if let Some(w) = &mut writer {
-                w.record(&item, |pid| (*p.process(pid)).clone());
-            }
             p.handle(&item);
+            if let Some(w) = &mut writer {
+                w.record(&item, p.take_lookup(), |pid| (*p.process(pid)).clone());
+            }
         }
         if stopping || last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();

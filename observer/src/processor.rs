@@ -4,10 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use observer_common::chunk::MAX_CAPTURE_PER_CALL;
+use observer_common::chunk::{SocketEvent, MAX_CAPTURE_PER_CALL};
 
 use crate::{
-    attribution::{process::ProcessInfo, Attributor},
+    attribution::{
+        peer::{Lookup, Resolver, SocketId},
+        process::ProcessInfo,
+        Attributor,
+    },
     capture::{decode, CaptureEvent},
     conntrack::{ConnKey, ConnTrack, Done},
     pricing::{book::PriceBook, Pricer},
@@ -55,6 +59,10 @@ impl Interest for LlmInterest {
 pub struct Processor<O> {
     conntrack: ConnTrack,
     attr: Attributor,
+    /// Socket peers: from /proc, or offline (replay) from the capture file.
+    peers: Resolver,
+    /// The lookup the last record caused, for the capture file.
+    last_lookup: Option<(SocketId, Lookup)>,
     pricer: Pricer,
     pub stats: Stats,
     ctx: RecordContext,
@@ -77,6 +85,12 @@ impl<O: Outputs> Processor<O> {
                 300 * 1_000_000_000,
                 cfg.capture_max.min(MAX_CAPTURE_PER_CALL),
             ),
+            peers: if attr.procs.is_offline() {
+                Resolver::offline()
+            } else {
+                Resolver::default()
+            },
+            last_lookup: None,
             attr,
             pricer: Pricer::new(cfg.prices),
             stats: Stats::default(),
@@ -99,6 +113,17 @@ impl<O: Outputs> Processor<O> {
     /// Sets the identity of `pid` (replay: from the capture file).
     pub fn set_process(&mut self, pid: u32, info: ProcessInfo) {
         self.attr.procs.insert(pid, info);
+    }
+
+    /// A socket lookup the recording agent made (replay: from the capture
+    /// file, before the `SOCKET_FD` record it answers).
+    pub fn record_lookup(&mut self, id: SocketId, lookup: Lookup) {
+        self.peers.record(id, lookup);
+    }
+
+    /// The socket lookup the last handled record caused, if any (taken).
+    pub fn take_lookup(&mut self) -> Option<(SocketId, Lookup)> {
+        self.last_lookup.take()
     }
 
     /// Latest event timestamp handled so far.
@@ -159,8 +184,51 @@ impl<O: Outputs> Processor<O> {
                     .on_exit(event.pid, event.ts_ns, &mut self.done);
                 self.flush_done();
                 self.attr.procs.on_exit(event.pid);
+                self.peers.forget_pid(event.pid);
+            }
+            CaptureEvent::Socket(e) => {
+                self.seen(e.event.ts_ns);
+                self.stats.add("events_socket", 1);
+                self.socket(&e);
             }
         }
+    }
+
+    /// A connection's fd, reported from inside one of its SSL calls: the
+    /// process is alive and the fd open, so the peer is looked up now.
+    fn socket(&mut self, e: &SocketEvent) {
+        let key = ConnKey {
+            pid: e.event.pid,
+            conn: e.conn,
+        };
+        if self.conntrack.socket(key).is_some_and(|s| s.fd == e.fd) {
+            return;
+        }
+        let id = (e.event.pid, e.conn, e.fd);
+        let lookup = self.peers.resolve(id);
+        self.last_lookup = Some((id, lookup));
+        let peer = match lookup {
+            Lookup::Peer(addr) => {
+                self.stats.add("peer_resolved", 1);
+                Some(addr)
+            }
+            Lookup::NotTcp => {
+                self.stats.add("peer_not_tcp", 1);
+                None
+            }
+            // A file or pipe written inside the SSL call: the connection
+            // keeps what it had.
+            Lookup::NotSocket => {
+                self.stats.add("peer_not_socket", 1);
+                return;
+            }
+            Lookup::Unresolved => {
+                self.stats.add("peer_unresolved", 1);
+                None
+            }
+        };
+        self.conntrack.on_socket(e, peer, &mut self.done);
+        self.flush_done();
     }
 
     fn seen(&mut self, ts_ns: u64) {

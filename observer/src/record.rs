@@ -65,6 +65,11 @@ pub struct CallRecord {
     pub tags: BTreeMap<String, String>,
     /// Name of `uid` in the calling process's /etc/passwd.
     pub user_name: String,
+    /// Remote IP of the connection's TCP socket (textual; IPv4-mapped IPv6
+    /// shown as IPv4); empty when unknown.
+    pub peer_address: String,
+    /// Remote port of that socket; 0 when unknown.
+    pub peer_port: u16,
 }
 
 /// Formats a wall-clock time in ns since the epoch as RFC 3339 UTC with µs.

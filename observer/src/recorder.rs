@@ -35,7 +35,12 @@ pub fn build(
     let proc = &*who.process;
     let req = &done.exchange.request;
     let resp = done.exchange.response.as_ref();
-    let (server_address, server_port) = host_port(header(&req.headers, "host").unwrap_or(""));
+    let host = header(&req.headers, "host").filter(|h| !h.trim().is_empty());
+    let (server_address, server_port) = match (host, done.peer) {
+        // No Host header (HTTP/1.0, raw clients): where the socket went.
+        (None, Some(peer)) => (peer.ip().to_string(), peer.port()),
+        (host, _) => host_port(host.unwrap_or("")),
+    };
     let user_name = if proc.uid == done.uid {
         proc.user_name.clone()
     } else {
@@ -99,6 +104,8 @@ pub fn build(
         tls_library: lib::name(done.lib).to_string(),
         role: done.role.map_or("client", |r| r.as_str()).to_string(),
         partial: done.exchange.partial || call.error_type == "incomplete",
+        peer_address: done.peer.map_or(String::new(), |p| p.ip().to_string()),
+        peer_port: done.peer.map_or(0, |p| p.port()),
     }
 }
 
@@ -158,6 +165,59 @@ mod tests {
         assert_eq!(host_port("localhost:8443"), ("localhost".into(), 8443));
         assert_eq!(host_port("[::1]:9000"), ("::1".into(), 9000));
         assert_eq!(host_port("[::1]"), ("::1".into(), 443));
+    }
+
+    fn done(host: Option<&str>, peer: Option<&str>) -> Done {
+        let mut exchange = crate::protocol::exchange::Exchange::default();
+        if let Some(h) = host {
+            exchange.request.headers.push(("Host".into(), h.into()));
+        }
+        Done {
+            key: crate::conntrack::ConnKey { pid: 1, conn: 2 },
+            role: None,
+            lib: lib::OPENSSL,
+            uid: 0,
+            peer: peer.map(|p| p.parse().unwrap()),
+            exchange,
+        }
+    }
+
+    fn destination(host: Option<&str>, peer: Option<&str>) -> (String, u16, String, u16) {
+        let ctx = RecordContext {
+            host: "h".into(),
+            realtime_offset_ns: 0,
+        };
+        let r = build(
+            &ctx,
+            &done(host, peer),
+            &LlmCall::default(),
+            Priced::default(),
+            Attribution::default(),
+        );
+        (r.server_address, r.server_port, r.peer_address, r.peer_port)
+    }
+
+    #[test]
+    fn destination_from_host_header_and_socket_peer() {
+        let d = |a: &str, b: u16, c: &str, e: u16| (a.to_string(), b, c.to_string(), e);
+        assert_eq!(
+            destination(Some("api.openai.com"), Some("127.0.0.1:443")),
+            d("api.openai.com", 443, "127.0.0.1", 443)
+        );
+        assert_eq!(
+            destination(Some("api.openai.com"), None),
+            d("api.openai.com", 443, "", 0)
+        );
+        // No Host header: the peer is the server.
+        assert_eq!(
+            destination(None, Some("10.0.0.7:8000")),
+            d("10.0.0.7", 8000, "10.0.0.7", 8000)
+        );
+        assert_eq!(
+            destination(Some(" "), Some("[2001:db8::5]:8443")),
+            d("2001:db8::5", 8443, "2001:db8::5", 8443)
+        );
+        assert_eq!(destination(None, None), d("", 443, "", 0));
     }
 
     #[test]

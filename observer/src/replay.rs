@@ -183,6 +183,7 @@ pub fn replay<R: Read, O: Outputs>(
         match entry {
             Entry::Record(rec) => p.handle(&rec),
             Entry::Process { pid, info } => p.set_process(pid, *info),
+            Entry::Socket { id, lookup } => p.record_lookup(id, lookup),
             Entry::Tick { now_ns, kernel } => {
                 last_tick = now_ns;
                 p.tick(now_ns);

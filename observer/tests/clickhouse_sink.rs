@@ -93,6 +93,8 @@ fn full_record(i: u32) -> CallRecord {
             ("env".to_string(), "prod ü".to_string()),
         ]),
         user_name: "app".into(),
+        peer_address: "2001:db8::5".into(),
+        peer_port: 8443,
     }
 }
 

@@ -191,6 +191,12 @@ impl Clients<'_> {
 
     /// `data` is curl's `--data-binary` argument: the body, or `@file`.
     fn curl_raw_data(&self, data: &str) -> CurlResponse {
+        self.curl_post(&format!("https://{API_HOST}"), data)
+    }
+
+    /// POSTs `data` (see [`Clients::curl_raw_data`]) to the chat completions
+    /// endpoint of `origin` (`https://host[:port]`; e.g. the mock by IP).
+    fn curl_post(&self, origin: &str, data: &str) -> CurlResponse {
         let out = run_bounded(
             self.ns
                 .command("curl")
@@ -203,7 +209,7 @@ impl Clients<'_> {
                     &format!("authorization: Bearer {API_KEY}"),
                     "--data-binary",
                     data,
-                    &format!("https://{API_HOST}/v1/chat/completions"),
+                    &format!("{origin}/v1/chat/completions"),
                 ]),
             CALL_TIMEOUT,
         )
@@ -236,9 +242,38 @@ impl Clients<'_> {
         curl_seen(&r, model, mode)
     }
 
+    /// [`Clients::curl_chat`] to `origin` (`https://host[:port]`) instead of
+    /// the OpenAI host name.
+    pub fn curl_chat_at(
+        &self,
+        origin: &str,
+        model: &str,
+        mode: Mode,
+        words: usize,
+        max_tokens: u32,
+    ) -> SeenCall {
+        let body = chat_body(model, mode, words, max_tokens).to_string();
+        curl_seen(&self.curl_post(origin, &body), model, mode)
+    }
+
     /// One Python process making `count` calls with the openai SDK.
     pub fn python_chat(
         &self,
+        count: usize,
+        mode: Mode,
+        model: &str,
+        words: usize,
+        max_tokens: u32,
+    ) -> Vec<SeenCall> {
+        let origin = format!("https://{API_HOST}");
+        self.python_chat_at(&origin, count, mode, model, words, max_tokens)
+    }
+
+    /// [`Clients::python_chat`] with the SDK's base URL at `origin`
+    /// (`https://host[:port]`).
+    pub fn python_chat_at(
+        &self,
+        origin: &str,
         count: usize,
         mode: Mode,
         model: &str,
@@ -260,7 +295,7 @@ impl Clients<'_> {
             words,
             max_tokens,
         };
-        self.openai_client("python", ca_env, &py, &script, &req)
+        self.openai_client("python", origin, ca_env, &py, &script, &req)
     }
 
     /// One Node process making `count` calls with the openai SDK (0 = warm-up only).
@@ -299,7 +334,9 @@ impl Clients<'_> {
             words,
             max_tokens,
         };
-        self.openai_client("node", ca_env, node, &dir.join("openai_client.js"), &req)
+        let origin = format!("https://{API_HOST}");
+        let script = dir.join("openai_client.js");
+        self.openai_client("node", &origin, ca_env, node, &script, &req)
     }
 
     /// Runs an openai-SDK client script (Python or Node: the same flags and
@@ -307,6 +344,7 @@ impl Clients<'_> {
     fn openai_client(
         &self,
         what: &str,
+        origin: &str,
         ca_env: String,
         program: &Path,
         script: &Path,
@@ -315,7 +353,7 @@ impl Clients<'_> {
         let out = run_bounded(
             self.ns
                 .command("env")
-                .arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
+                .arg(format!("OPENAI_BASE_URL={origin}/v1"))
                 .arg(format!("OPENAI_API_KEY={API_KEY}"))
                 .arg(ca_env)
                 .arg(program)

@@ -241,6 +241,8 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
             ("project", json!(PROJECT)),
             ("server_address", json!(API_HOST)),
             ("server_port", json!(443)),
+            ("peer_address", json!("127.0.0.1")),
+            ("peer_port", json!(443)),
             (
                 "tags",
                 json!({"role": "e2e", "team": "search", "service.name": "ranker",
@@ -277,6 +279,8 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
             ("organization", json!("org-mockllmobserver")),
             ("project", json!("")),
             ("tags", json!({"role": "e2e", "team": "chat"})),
+            ("peer_address", json!("127.0.0.1")),
+            ("peer_port", json!(443)),
         ],
     );
     assert!(s(&pod_row, "cmdline").contains("openai_client.py --count 1"));

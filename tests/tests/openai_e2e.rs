@@ -1,11 +1,45 @@
 //! The agent records every OpenAI chat call made by real clients (curl, the
 //! Python and Node `openai` SDKs), streaming and not, errors included, with
-//! exact values. Privileged: root, one test at a time (serial_guard).
+//! exact values, and where each call went (the socket's peer), by name or by
+//! IP. Privileged: root, one test at a time (serial_guard).
 
 use e2e::check::{assert_rows_match, our_rows, pair_with_mock};
 use e2e::clients::{Clients, Mode, SeenCall};
+use e2e::mock::MockCall;
 use e2e::scene::Scene;
+use serde_json::{json, Value};
 use std::time::Duration;
+
+/// Where the mock listens inside the namespace (every test host maps to it).
+const MOCK_IP: &str = "127.0.0.1";
+const MOCK_PORT: u64 = 443;
+
+/// The row of each call, by request id; panics when one is missing.
+fn row_of<'a>(rows: &'a [Value], seen: &SeenCall) -> &'a Value {
+    rows.iter()
+        .find(|r| r["request_id"] == json!(seen.request_id))
+        .unwrap_or_else(|| panic!("no row for {} call {}", seen.client, seen.request_id))
+}
+
+/// curl and Python read and write their socket inside the SSL calls, so the
+/// agent learns its fd and the peer. Node's TLS runs over a memory BIO (libuv
+/// does the socket I/O outside the SSL calls): no peer, by design.
+fn assert_peers(rows: &[Value], pairs: &[(SeenCall, MockCall)]) {
+    for (seen, _) in pairs {
+        let row = row_of(rows, seen);
+        let (addr, port) = match seen.client.as_str() {
+            "node" => ("", 0),
+            _ => (MOCK_IP, MOCK_PORT),
+        };
+        assert_eq!(
+            (&row["peer_address"], &row["peer_port"]),
+            (&json!(addr), &json!(port)),
+            "peer of the {} call {}: {row}",
+            seen.client,
+            seen.request_id
+        );
+    }
+}
 
 #[test]
 fn openai_calls_from_curl_python_node_are_recorded_exactly() {
@@ -68,10 +102,44 @@ fn openai_calls_from_curl_python_node_are_recorded_exactly() {
     let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
     let rows = our_rows(&rows, &pids, &ids);
     assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    assert_peers(&rows, &pairs);
+
+    // A self-hosted endpoint called by IP (the certificate has an IP SAN): an
+    // OpenAI-compatible provider; server and peer are both the mock's address.
+    let origin = format!("https://{MOCK_IP}");
+    let mut by_ip = vec![
+        c.curl_chat_at(&origin, "gpt-4o-mini", Mode::Stream, 3, 0),
+        c.curl_chat_at(&origin, "gpt-4o-mini", Mode::NonStream, 2, 4),
+    ];
+    by_ip.extend(c.python_chat_at(&origin, 2, Mode::NonStream, "gpt-4o-mini", 4, 0));
+    let ip_pairs = pair_with_mock(&by_ip, &mock.calls()[pairs.len()..]);
+    assert_eq!(ip_pairs.len(), by_ip.len());
+    let all = agent.wait_rows(pairs.len() + by_ip.len(), Duration::from_secs(30));
+    pids.extend(by_ip.iter().map(|s| s.pid));
+    let ids: Vec<&str> = by_ip.iter().map(|s| s.request_id.as_str()).collect();
+    let ip_rows = our_rows(&all, &pids, &ids);
+    assert_peers(&ip_rows, &ip_pairs);
+    for (seen, m) in &ip_pairs {
+        let row = row_of(&ip_rows, seen);
+        for (k, want) in [
+            ("provider", json!("openai_compatible")),
+            ("server_address", json!(MOCK_IP)),
+            ("server_port", json!(MOCK_PORT)),
+            ("request_model", json!(m.model)),
+            ("status_code", json!(m.status)),
+        ] {
+            assert_eq!(
+                row[k], want,
+                "{k} of the by-IP call {}: {row}",
+                seen.request_id
+            );
+        }
+    }
     println!(
-        "openai_e2e: {} calls, {} rows matched exactly; stats {:?}",
+        "openai_e2e: {} calls, {} rows matched exactly, {} by IP; stats {:?}",
         pairs.len(),
         rows.len(),
+        ip_pairs.len(),
         agent.stats()
     );
     agent.stop();

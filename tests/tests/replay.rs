@@ -116,6 +116,14 @@ fn replay_of_a_capture_file_gives_the_live_rows() {
     let live = comparable(our_rows(&live, &pids, &ids));
     let again = comparable(our_rows(&replay_rows, &pids, &ids));
     assert_eq!(live.len(), 5, "live rows in {}", jsonl.display());
+    // The peer, looked up in /proc while live, comes from the file on replay.
+    for r in &live {
+        assert_eq!(
+            (&r["peer_address"], &r["peer_port"]),
+            (&Value::from("127.0.0.1"), &Value::from(443)),
+            "{r}"
+        );
+    }
     assert_eq!(again, live);
     println!(
         "replay: {} rows equal; capture file {} bytes; {}",

@@ -7,6 +7,7 @@
 
 pub mod apikey;
 pub mod cgroup;
+pub mod peer;
 pub mod process;
 pub mod redact;
 pub mod rootfs;

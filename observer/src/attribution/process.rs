@@ -68,6 +68,11 @@ impl ProcessCache {
         }
     }
 
+    /// True when it never reads /proc (replay).
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
     /// A cache that never reads /proc: unknown pids get an empty identity.
     pub fn offline() -> Self {
         Self {

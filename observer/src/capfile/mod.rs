@@ -14,6 +14,10 @@
 //!               written before a pid's first record and again after exec
 //!   TICK     3  now_ns u64 | kernel counters u64 × n (observer_common::counters order)
 //!   END      4  now_ns u64: the agent stopped cleanly
+//!   SOCKET   5  pid u32 | conn u64 | fd i32 | what u8 | port u16 | addr (len u8 | text):
+//!               the agent's lookup of a SOCKET_FD record's fd, written just
+//!               before that record (what: 1 peer, 2 not TCP, 3 not a socket,
+//!               4 unresolved; port and addr only mean something for 1)
 //! ```
 //!
 //! Entries with an unknown tag are skipped (newer writers may add some).
@@ -27,7 +31,12 @@ mod tests;
 pub use reader::{CaptureReader, Next, ReadError};
 pub use writer::CaptureWriter;
 
-use crate::attribution::process::ProcessInfo;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::attribution::{
+    peer::{Lookup, SocketId},
+    process::ProcessInfo,
+};
 
 pub const MAGIC: [u8; 8] = *b"LLMOCAP\0";
 pub const VERSION: u16 = 1;
@@ -41,6 +50,7 @@ pub mod tag {
     pub const PROCESS: u8 = 2;
     pub const TICK: u8 = 3;
     pub const END: u8 = 4;
+    pub const SOCKET: u8 = 5;
 }
 
 /// What the capture shares: the agent's settings and clock when it ran.
@@ -73,6 +83,7 @@ pub enum Entry {
     Process { pid: u32, info: Box<ProcessInfo> },
     Tick { now_ns: u64, kernel: Vec<u64> },
     End { now_ns: u64 },
+    Socket { id: SocketId, lookup: Lookup },
 }
 
 /// Frames one entry: tag, length, checksum, payload.
@@ -160,6 +171,49 @@ pub fn parse_process(mut p: &[u8]) -> Option<(u32, ProcessInfo)> {
         info.tags.insert(k, take_string(&mut p)?);
     }
     p.is_empty().then_some((pid, info))
+}
+
+pub fn socket_payload(id: SocketId, lookup: Lookup) -> Vec<u8> {
+    let (pid, conn, fd) = id;
+    let mut v = pid.to_le_bytes().to_vec();
+    v.extend_from_slice(&conn.to_le_bytes());
+    v.extend_from_slice(&fd.to_le_bytes());
+    let (what, peer) = match lookup {
+        Lookup::Peer(addr) => (1u8, Some(addr)),
+        Lookup::NotTcp => (2, None),
+        Lookup::NotSocket => (3, None),
+        Lookup::Unresolved => (4, None),
+    };
+    v.push(what);
+    v.extend_from_slice(&peer.map_or(0, |a| a.port()).to_le_bytes());
+    let addr = peer.map_or(String::new(), |a| a.ip().to_string());
+    v.push(addr.len() as u8);
+    v.extend_from_slice(addr.as_bytes());
+    v
+}
+
+/// A SOCKET payload; None when malformed.
+pub fn parse_socket(mut p: &[u8]) -> Option<(SocketId, Lookup)> {
+    let pid = take_u32(&mut p)?;
+    let conn = take_u64(&mut p)?;
+    let fd = take_u32(&mut p)? as i32;
+    let (&what, rest) = p.split_first()?;
+    let (port, rest) = rest.split_first_chunk::<2>()?;
+    let (&len, rest) = rest.split_first()?;
+    if rest.len() != usize::from(len) {
+        return None;
+    }
+    let lookup = match what {
+        1 => {
+            let ip: IpAddr = std::str::from_utf8(rest).ok()?.parse().ok()?;
+            Lookup::Peer(SocketAddr::new(ip, u16::from_le_bytes(*port)))
+        }
+        2 => Lookup::NotTcp,
+        3 => Lookup::NotSocket,
+        4 => Lookup::Unresolved,
+        _ => return None,
+    };
+    Some(((pid, conn, fd), lookup))
 }
 
 fn take_u32(p: &mut &[u8]) -> Option<u32> {

@@ -5,7 +5,8 @@
 use std::io::{self, Read};
 
 use super::{
-    checksum, parse_end, parse_process, parse_tick, tag, Entry, Header, MAGIC, MAX_ENTRY, VERSION,
+    checksum, parse_end, parse_process, parse_socket, parse_tick, tag, Entry, Header, MAGIC,
+    MAX_ENTRY, VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +133,9 @@ impl<R: Read> CaptureReader<R> {
                     parse_tick(&payload).map(|(now_ns, kernel)| Entry::Tick { now_ns, kernel })
                 }
                 tag::END => parse_end(&payload).map(|now_ns| Entry::End { now_ns }),
+                tag::SOCKET => {
+                    parse_socket(&payload).map(|(id, lookup)| Entry::Socket { id, lookup })
+                }
                 _ => {
                     self.skipped_unknown += 1;
                     continue;

@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use observer_common::chunk::{dir, kind, lib, ChunkHeader, ConnEvent, EventHeader};
+use observer_common::chunk::{dir, kind, lib, ChunkHeader, ConnEvent, EventHeader, SocketEvent};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::attribution::peer::Lookup;
 use crate::pricing::bundled;
 use crate::{
     attribution::apikey::Fingerprinter,
@@ -22,6 +23,9 @@ const CONN: u64 = 0x5555_0000_1234;
 const MS: u64 = 1_000_000;
 /// 2025-01-14T10:20:00Z minus a monotonic clock of 0.
 const OFFSET: i64 = 1_736_850_000_000_000_000;
+const FD: i32 = 5;
+/// Where the recording agent found the connection's socket going.
+const PEER: &str = "10.1.2.3:8443";
 
 fn bytes_of<T>(v: &T) -> Vec<u8> {
     // SAFETY: test-only view of a plain #[repr(C)] struct.
@@ -63,7 +67,21 @@ fn fixture(case: &str, file: &str) -> Vec<u8> {
 /// 1.5 s, 1 ms apart), stream (request at 2 s, one read per SSE transfer chunk
 /// from 2.4 s, 10 ms apart).
 fn ring_records() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
+    // The connection's fd, from the first write syscall of its first SSL call.
+    let socket = SocketEvent {
+        event: EventHeader {
+            kind: kind::SOCKET_FD,
+            pid: PID,
+            tid: TID,
+            uid: 1000,
+            ts_ns: 1000 * MS,
+        },
+        conn: CONN,
+        fd: FD,
+        lib: lib::OPENSSL,
+        _pad: 0,
+    };
+    let mut out = vec![bytes_of(&socket)];
     let (mut wpos, mut rpos) = (0u64, 0u64);
     let req = fixture("chat_nonstream", "request.http");
     let split = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
@@ -160,8 +178,14 @@ fn process_entries_of_older_files_still_parse() {
     assert_eq!(parse_process(&full[..full.len() - 1]), None);
 }
 
-/// A capture file of [`ring_records`], ticked at 2.5 s, ended at 3.5 s.
+/// A capture file of [`ring_records`], ticked at 2.5 s, ended at 3.5 s; the
+/// socket record's lookup found [`PEER`].
 fn capture_file(dir: &Path) -> PathBuf {
+    capture_file_with(dir, Some(Lookup::Peer(PEER.parse().unwrap())))
+}
+
+/// [`capture_file`] with the socket record's lookup `lookup` (None: not written).
+fn capture_file_with(dir: &Path, lookup: Option<Lookup>) -> PathBuf {
     let path = dir.join("cap.bin");
     let header = Header {
         capture_max: 256 * 1024,
@@ -170,11 +194,12 @@ fn capture_file(dir: &Path) -> PathBuf {
     };
     let mut w = CaptureWriter::create(&path, &header).unwrap();
     for (i, rec) in ring_records().iter().enumerate() {
-        w.record(rec, |pid| {
+        let lookup = lookup.filter(|_| i == 0).map(|l| ((PID, CONN, FD), l));
+        w.record(rec, lookup, |pid| {
             assert_eq!(pid, PID);
             identity()
         });
-        if i == 10 {
+        if i == 11 {
             w.tick(2500 * MS, &[7, 8, 0, 0]);
         }
     }
@@ -263,6 +288,7 @@ fn expected_row(stream: bool) -> Value {
         "request_id": req, "response_id": resp,
         "tls_library": "openssl", "role": "client", "partial": false,
         "tags": {"service.name": "chat", "team": "search"},
+        "peer_address": "10.1.2.3", "peer_port": 8443,
     });
     let obj = row.as_object_mut().unwrap();
     for (k, v) in more.as_object().unwrap() {
@@ -283,9 +309,48 @@ fn replays_the_exact_rows_with_identity_and_time_from_the_file() {
     assert_eq!(r.stats.get("kernel_chunks"), 7);
     assert_eq!(r.stats.get("kernel_bytes"), 8);
     assert_eq!(r.stats.get("decode_errors"), 0);
+    assert_eq!(r.stats.get("peer_resolved"), 1);
     // DATA records are stored up to their captured bytes, not the 16 KiB slot.
     assert!(bytes.len() < 16 * 1024, "{}", bytes.len());
     std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn replay_never_reads_proc_for_a_socket_lookup() {
+    let d = tmp("socket");
+    for (lookup, counter) in [
+        (None, "peer_unresolved"),
+        (Some(Lookup::NotTcp), "peer_not_tcp"),
+        (Some(Lookup::NotSocket), "peer_not_socket"),
+    ] {
+        let r = run(&std::fs::read(capture_file_with(&d, lookup)).unwrap());
+        assert_eq!(r.stats.get(counter), 1, "{lookup:?}");
+        let got = rows(&r);
+        assert_eq!(got.len(), 2);
+        for row in got {
+            assert_eq!(
+                (&row["peer_address"], &row["peer_port"]),
+                (&json!(""), &json!(0))
+            );
+        }
+    }
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn socket_entries_round_trip() {
+    for lookup in [
+        Lookup::Peer("[2001:db8::5]:443".parse().unwrap()),
+        Lookup::Peer(PEER.parse().unwrap()),
+        Lookup::NotTcp,
+        Lookup::NotSocket,
+        Lookup::Unresolved,
+    ] {
+        let id = (PID, CONN, -1);
+        let p = socket_payload(id, lookup);
+        assert_eq!(parse_socket(&p), Some((id, lookup)));
+        assert_eq!(parse_socket(&p[..p.len() - 1]), None);
+    }
 }
 
 #[test]

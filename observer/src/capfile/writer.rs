@@ -12,9 +12,12 @@ use std::{
 
 use observer_common::chunk::ChunkHeader;
 
-use super::{frame, process_payload, tag, Header};
+use super::{frame, process_payload, socket_payload, tag, Header};
 use crate::{
-    attribution::process::ProcessInfo,
+    attribution::{
+        peer::{Lookup, SocketId},
+        process::ProcessInfo,
+    },
     capture::{decode, CaptureEvent},
     ratelimit::LogLimit,
     stats::Stats,
@@ -54,16 +57,23 @@ impl CaptureWriter {
         })
     }
 
-    /// One ring record, before the processor handles it. `identity` resolves
-    /// a pid as the processor will (it is written before the pid's first
-    /// record, and again after an exec).
-    pub fn record(&mut self, rec: &[u8], identity: impl FnOnce(u32) -> ProcessInfo) {
+    /// One ring record, once the processor handled it. `identity` resolves a
+    /// pid as the processor did (it is written before the pid's first record,
+    /// and again after an exec); `lookup` is the socket lookup the record
+    /// caused (written just before it, so replay need not read /proc).
+    pub fn record(
+        &mut self,
+        rec: &[u8],
+        lookup: Option<(SocketId, Lookup)>,
+        identity: impl FnOnce(u32) -> ProcessInfo,
+    ) {
         let (pid, keep) = match decode(rec) {
             Ok(CaptureEvent::Data { header, bytes }) => (
                 Some(header.event.pid),
                 size_of::<ChunkHeader>() + bytes.len(),
             ),
             Ok(CaptureEvent::Close { event, .. }) => (Some(event.pid), rec.len()),
+            Ok(CaptureEvent::Socket(e)) => (Some(e.event.pid), rec.len()),
             // The identity changes (exec) or goes (exit): sent again if needed.
             Ok(CaptureEvent::Exec { event, .. } | CaptureEvent::Exit { event }) => {
                 self.known.remove(&event.pid);
@@ -75,6 +85,9 @@ impl CaptureWriter {
             let info = identity(pid);
             self.entry(tag::PROCESS, &process_payload(pid, &info));
             self.known.insert(pid);
+        }
+        if let Some((id, lookup)) = lookup {
+            self.entry(tag::SOCKET, &socket_payload(id, lookup));
         }
         self.entry(tag::RECORD, &rec[..keep.min(rec.len())]);
     }

@@ -81,6 +81,8 @@ pub fn row(r: &CallRecord, out: &mut Vec<u8>) {
         string(out, v);
     }
     string(out, &r.user_name);
+    string(out, &r.peer_address);
+    out.extend_from_slice(&r.peer_port.to_le_bytes());
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {

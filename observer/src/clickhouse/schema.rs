@@ -58,6 +58,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("partial", "Bool"),
     ("tags", "Map(LowCardinality(String), String)"),
     ("user_name", "LowCardinality(String)"),
+    ("peer_address", "String"),
+    ("peer_port", "UInt16"),
 ];
 
 /// Blocks whose `insert_deduplication_token` is remembered per table: a

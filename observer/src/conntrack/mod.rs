@@ -4,11 +4,12 @@
 //! stream position; a chunk past the expected position means bytes were lost
 //! (ring full, capture cap) and becomes a gap the HTTP layer can skip. Chunks
 //! behind it are duplicates and are dropped. Connections end on `SSL_free`,
-//! process exit, or idleness.
+//! process exit, or idleness. A connection also knows its socket (fd and
+//! peer address) once the kernel reported it; every exchange carries the peer.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, net::SocketAddr};
 
-use observer_common::chunk::{dir, ChunkHeader};
+use observer_common::chunk::{dir, ChunkHeader, SocketEvent};
 
 use crate::protocol::{
     exchange::{Exchange, Role},
@@ -29,7 +30,17 @@ pub struct Done {
     pub lib: u16,
     /// Real uid of the thread that opened the connection.
     pub uid: u32,
+    /// Remote address of the connection's TCP socket, when known.
+    pub peer: Option<SocketAddr>,
     pub exchange: Exchange,
+}
+
+/// A connection's socket: the fd its SSL calls use and where it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Socket {
+    pub fd: i32,
+    /// None when unknown (not TCP, or /proc could not tell).
+    pub peer: Option<SocketAddr>,
 }
 
 /// Counters of the reassembly layer.
@@ -70,6 +81,20 @@ struct Conn {
     last_ns: u64,
     lib: u16,
     uid: u32,
+    socket: Option<Socket>,
+}
+
+impl Conn {
+    fn done(&self, key: ConnKey, exchange: Exchange) -> Done {
+        Done {
+            key,
+            role: self.http.role(),
+            lib: self.lib,
+            uid: self.uid,
+            peer: self.socket.and_then(|s| s.peer),
+            exchange,
+        }
+    }
 }
 
 pub struct ConnTrack {
@@ -115,20 +140,10 @@ impl ConnTrack {
             pid: h.event.pid,
             conn: h.conn,
         };
-        if !self.conns.contains_key(&key) && self.conns.len() >= self.max_conns {
-            self.evict_oldest(out);
-        }
-        let stats = &mut self.stats;
-        let conn = self.conns.entry(key).or_insert_with(|| {
-            stats.connections += 1;
-            Conn {
-                http: Http1Conn::new(Limits::default()),
-                next: [None, None],
-                last_ns: 0,
-                lib: h.lib,
-                uid: h.event.uid,
-            }
-        });
+        self.start(key, h.lib, h.event.uid, out);
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
         conn.last_ns = h.event.ts_ns;
         if conn.http.role() == Some(Role::Server) {
             self.stats.server_bytes_skipped += bytes.len() as u64;
@@ -185,14 +200,53 @@ impl ConnTrack {
                 &mut exchanges,
             );
         }
-        let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
-        out.extend(exchanges.into_iter().map(|exchange| Done {
+        out.extend(
+            exchanges
+                .into_iter()
+                .map(|exchange| conn.done(key, exchange)),
+        );
+    }
+
+    /// The socket a connection's SSL calls use, if reported.
+    pub fn socket(&self, key: ConnKey) -> Option<Socket> {
+        self.conns.get(&key).and_then(|c| c.socket)
+    }
+
+    /// The kernel reported the connection's socket (its fd, first seen or
+    /// changed); the connection starts here if it is new.
+    pub fn on_socket(&mut self, e: &SocketEvent, peer: Option<SocketAddr>, out: &mut Vec<Done>) {
+        let key = ConnKey {
+            pid: e.event.pid,
+            conn: e.conn,
+        };
+        self.start(key, e.lib, e.event.uid, out);
+        if let Some(conn) = self.conns.get_mut(&key) {
+            conn.last_ns = conn.last_ns.max(e.event.ts_ns);
+            conn.socket = Some(Socket { fd: e.fd, peer });
+        }
+    }
+
+    /// Starts (and counts) connection `key` unless it exists; the oldest one
+    /// ends first when the table is full.
+    fn start(&mut self, key: ConnKey, lib: u16, uid: u32, out: &mut Vec<Done>) {
+        if self.conns.contains_key(&key) {
+            return;
+        }
+        if self.conns.len() >= self.max_conns {
+            self.evict_oldest(out);
+        }
+        self.stats.connections += 1;
+        self.conns.insert(
             key,
-            role,
-            lib,
-            uid,
-            exchange,
-        }));
+            Conn {
+                http: Http1Conn::new(Limits::default()),
+                next: [None, None],
+                last_ns: 0,
+                lib,
+                uid,
+                socket: None,
+            },
+        );
     }
 
     /// The SSL object was freed.
@@ -260,14 +314,11 @@ fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out
     let mut exchanges = Vec::new();
     conn.http.close(ts_ns, &mut exchanges);
     totals.add(conn.http.stats());
-    let (role, lib, uid) = (conn.http.role(), conn.lib, conn.uid);
-    out.extend(exchanges.into_iter().map(|exchange| Done {
-        key,
-        role,
-        lib,
-        uid,
-        exchange,
-    }));
+    out.extend(
+        exchanges
+            .into_iter()
+            .map(|exchange| conn.done(key, exchange)),
+    );
 }
 
 #[cfg(test)]

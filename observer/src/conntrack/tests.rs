@@ -1,6 +1,6 @@
 //! Reassembly by position, gaps, duplicates, ends of connections.
 
-use observer_common::chunk::{dir, kind, EventHeader};
+use observer_common::chunk::{dir, kind, EventHeader, SocketEvent};
 
 use super::*;
 use crate::protocol::exchange::Headers;
@@ -217,4 +217,72 @@ fn server_connections_are_skipped_after_role_detection() {
     );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].role, Some(Role::Server));
+}
+
+fn socket(fd: i32, ts: u64) -> SocketEvent {
+    SocketEvent {
+        event: EventHeader {
+            kind: kind::SOCKET_FD,
+            pid: 10,
+            tid: 11,
+            uid: 0,
+            ts_ns: ts,
+        },
+        conn: 0xabc,
+        fd,
+        lib: 1,
+        _pad: 0,
+    }
+}
+
+#[test]
+fn every_exchange_carries_the_connections_peer_until_it_ends() {
+    let key = ConnKey {
+        pid: 10,
+        conn: 0xabc,
+    };
+    let peer: SocketAddr = "10.0.0.7:8443".parse().unwrap();
+    let mut t = ConnTrack::new(8, u64::MAX, CAP);
+    let mut out = Vec::new();
+    // The fd arrives before the first data (the syscall runs inside the call).
+    t.on_socket(&socket(5, 1), Some(peer), &mut out);
+    assert_eq!(
+        t.socket(key),
+        Some(Socket {
+            fd: 5,
+            peer: Some(peer)
+        })
+    );
+    assert_eq!(t.stats.connections, 1);
+    let req_len = REQ.len() as u64;
+    let resp_len = RESP.len() as u64;
+    for i in 0..2u64 {
+        feed(&mut t, dir::WRITE, i * req_len, i * req_len, REQ, &mut out);
+        feed(
+            &mut t,
+            dir::READ,
+            i * resp_len,
+            i * resp_len,
+            RESP,
+            &mut out,
+        );
+    }
+    assert_eq!(t.stats.connections, 1);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|d| d.peer == Some(peer)));
+    // A changed fd whose peer is unknown: later exchanges have none.
+    t.on_socket(&socket(6, 2), None, &mut out);
+    feed(&mut t, dir::WRITE, 2 * req_len, 2 * req_len, REQ, &mut out);
+    feed(
+        &mut t,
+        dir::READ,
+        2 * resp_len,
+        2 * resp_len,
+        RESP,
+        &mut out,
+    );
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[2].peer, None);
+    t.on_close(key, 9, &mut out);
+    assert_eq!(t.socket(key), None);
 }

@@ -96,6 +96,7 @@ impl Probes {
                     source: Box::new(source),
                 })?;
         }
+        let mut loaded: Vec<&str> = Vec::new();
         for &(program, category, name) in table::TRACEPOINTS {
             let tp: &mut TracePoint = ebpf
                 .program_mut(program)
@@ -105,10 +106,13 @@ impl Probes {
                     program,
                     source: Box::new(source),
                 })?;
-            tp.load().map_err(|source| ProbeError::Program {
-                program,
-                source: Box::new(source),
-            })?;
+            if !loaded.contains(&program) {
+                tp.load().map_err(|source| ProbeError::Program {
+                    program,
+                    source: Box::new(source),
+                })?;
+                loaded.push(program);
+            }
             tp.attach(category, name)
                 .map_err(|source| ProbeError::Program {
                     program,

@@ -51,8 +51,18 @@ pub const UPROBE_PROGRAMS: &[&str] = &[
     names::PROG_SSL_FREE,
 ];
 
-/// Tracepoints: (program, category, name).
+/// Tracepoints: (program, category, name). A program listed more than once
+/// is loaded once and attached to each.
 pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
     (names::PROG_SCHED_EXEC, "sched", "sched_process_exec"),
     (names::PROG_SCHED_EXIT, "sched", "sched_process_exit"),
+    // The syscalls an SSL call reads or writes its socket with (fd first).
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_write"),
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_read"),
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_sendto"),
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_recvfrom"),
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_sendmsg"),
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_recvmsg"),
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_writev"),
+    (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_readv"),
 ];
