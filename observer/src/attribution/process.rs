@@ -36,6 +36,8 @@ const ENVIRON_MAX: usize = 256 << 10;
 const PASSWD_MAX: usize = 1 << 20;
 /// A pid's start time is checked again after this long.
 const RECHECK_NS: u64 = 1_000_000_000;
+/// Past this many entries, those of processes gone (exit events lost) go.
+const PRUNE_AT: usize = 32_768;
 
 struct Entry {
     start_ticks: u64,
@@ -145,6 +147,10 @@ impl ProcessCache {
         now_ns: u64,
         info: ProcessInfo,
     ) -> Arc<ProcessInfo> {
+        if self.by_pid.len() >= PRUNE_AT && !self.offline {
+            self.by_pid
+                .retain(|pid, _| fs::exists(format!("/proc/{pid}")).unwrap_or(true));
+        }
         let info = Arc::new(info);
         self.by_pid.insert(
             pid,
@@ -348,6 +354,17 @@ mod tests {
         cache.by_pid.get_mut(&me).unwrap().info = Arc::new(ProcessInfo::default());
         assert_eq!(cache.get(me, 20 + 2 * RECHECK_NS).comm, "");
         assert_eq!(cache.reused, 1);
+    }
+
+    #[test]
+    fn entries_of_gone_processes_are_pruned_when_full() {
+        let mut cache = ProcessCache::default();
+        for i in 0..PRUNE_AT as u32 {
+            cache.insert(u32::MAX - i, ProcessInfo::default());
+        }
+        assert_eq!(cache.len(), PRUNE_AT);
+        cache.touch(std::process::id(), 1);
+        assert_eq!(cache.len(), 1, "only the live process is left");
     }
 
     #[test]
