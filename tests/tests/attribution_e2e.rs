@@ -329,7 +329,8 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
 
     // Phase 2: ClickHouse back, a new agent on the same state dir and spool.
     stage.ch.start_again();
-    let second = stage.agent("second", DB, &base, &[]);
+    // … without the socket hooks (--no-peer): no peer, the rest the same.
+    let second = stage.agent("second", DB, &[&base[..], &["--no-peer"]].concat(), &[]);
     let again = [format!("authorization: Bearer {}", KEY_A.0)];
     assert_eq!(curl(host_curl(), ca, &again, &chat_url, &chat_body()), 200);
     let rows2 = second.wait_rows(1, WAIT);
@@ -337,6 +338,8 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
         rows2[0]["api_key_id"], docker_row["api_key_id"],
         "same key, same id after a restart"
     );
+    check(&rows2[0], &[("peer_address", json!("")), ("peer_port", json!(0))]);
+    assert_eq!(second.stats().get("kernel_socket_events"), Some(&0));
     let ids: std::collections::BTreeSet<&str> = [&docker_row, &pod_row, *azure_row, *gemini_row]
         .iter()
         .map(|r| s(r, "api_key_id"))

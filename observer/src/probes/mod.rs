@@ -56,6 +56,9 @@ pub struct ProbeConfig {
     pub capture_max: u32,
     /// Ring buffer size in bytes (power of two, multiple of the page size).
     pub ring_bytes: u32,
+    /// Attach the syscall tracepoints that find each SSL call's socket (the
+    /// peer address). They cost every syscall on the host (see README).
+    pub peer: bool,
 }
 
 impl Default for ProbeConfig {
@@ -63,6 +66,7 @@ impl Default for ProbeConfig {
         Self {
             capture_max: chunk::DEFAULT_CAPTURE_PER_CALL,
             ring_bytes: 16 * 1024 * 1024,
+            peer: true,
         }
     }
 }
@@ -98,6 +102,9 @@ impl Probes {
         }
         let mut loaded: Vec<&str> = Vec::new();
         for &(program, category, name) in table::TRACEPOINTS {
+            if program == names::PROG_SOCKET_SYSCALL && !cfg.peer {
+                continue;
+            }
             let tp: &mut TracePoint = ebpf
                 .program_mut(program)
                 .ok_or(ProbeError::MissingMap(program))?
