@@ -81,7 +81,7 @@ fn config(url: String, spool_dir: &std::path::Path, max_mib: u64) -> ClickHouseC
         batch_rows: std::env::var("BATCH_ROWS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(10_000),
+            .unwrap_or(observer::clickhouse::DEFAULT_BATCH_ROWS),
         flush_interval: Duration::from_secs(1),
     }
 }

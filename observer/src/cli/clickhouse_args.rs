@@ -91,7 +91,7 @@ pub struct DeliveryArgs {
     /// The spool's size limit; above it the oldest rows are dropped (counted).
     #[arg(long, value_name = "MIB", env = "LLM_OBSERVER_SPOOL_MAX_MIB")]
     pub spool_max_mib: Option<u64>,
-    /// Rows per INSERT at most (default 10000).
+    /// Rows per INSERT at most (default 20000).
     #[arg(long, value_name = "ROWS", env = "LLM_OBSERVER_BATCH_ROWS")]
     pub batch_rows: Option<usize>,
     /// A batch is sent at the latest this long after its first row (default 1000).
@@ -200,7 +200,7 @@ pub fn sink_config(
             .or(file.spool_max_mib)
             .unwrap_or(1024)
             << 20,
-        batch_rows: delivery.batch_rows.or(file.batch_rows).unwrap_or(10_000),
+        batch_rows: delivery.batch_rows.or(file.batch_rows).unwrap_or(crate::clickhouse::DEFAULT_BATCH_ROWS),
         flush_interval: Duration::from_millis(delivery.flush_ms.or(file.flush_ms).unwrap_or(1000)),
     }))
 }
@@ -250,7 +250,7 @@ mod tests {
         assert!(!cfg.apply_schema);
         assert_eq!(cfg.spool_max_bytes, 8 << 20);
         assert_eq!(cfg.flush_interval, Duration::from_millis(250));
-        assert_eq!(cfg.batch_rows, 10_000);
+        assert_eq!(cfg.batch_rows, 20_000);
         assert_eq!(cfg.spool_dir, PathBuf::from(DEFAULT_SPOOL_DIR));
         let flags = ConnArgs {
             url: Some("http://127.0.0.1:8123".into()),

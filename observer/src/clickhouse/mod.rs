@@ -37,6 +37,9 @@ impl Connection {
     }
 }
 
+/// Rows per batch (and INSERT) unless `--batch-rows` says otherwise.
+pub const DEFAULT_BATCH_ROWS: usize = 20_000;
+
 /// Everything the ClickHouse sink needs.
 #[derive(Clone, Debug)]
 pub struct ClickHouseConfig {

@@ -68,8 +68,9 @@ impl SinkMetrics {
     }
 }
 
-/// INSERTs in flight at once.
-const IN_FLIGHT: usize = 2;
+/// INSERTs in flight at once: with 3 × 20 000 rows the local server took
+/// 110k rows/s, against 86k with 2 × 10 000 (`benches/clickhouse_insert.rs`).
+const IN_FLIGHT: usize = 3;
 
 /// One segment as one synchronous INSERT with its deduplication token.
 async fn insert(
