@@ -338,7 +338,10 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
         rows2[0]["api_key_id"], docker_row["api_key_id"],
         "same key, same id after a restart"
     );
-    check(&rows2[0], &[("peer_address", json!("")), ("peer_port", json!(0))]);
+    check(
+        &rows2[0],
+        &[("peer_address", json!("")), ("peer_port", json!(0))],
+    );
     assert_eq!(second.stats().get("kernel_socket_events"), Some(&0));
     let ids: std::collections::BTreeSet<&str> = [&docker_row, &pod_row, *azure_row, *gemini_row]
         .iter()

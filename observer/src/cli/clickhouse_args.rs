@@ -200,7 +200,10 @@ pub fn sink_config(
             .or(file.spool_max_mib)
             .unwrap_or(1024)
             << 20,
-        batch_rows: delivery.batch_rows.or(file.batch_rows).unwrap_or(crate::clickhouse::DEFAULT_BATCH_ROWS),
+        batch_rows: delivery
+            .batch_rows
+            .or(file.batch_rows)
+            .unwrap_or(crate::clickhouse::DEFAULT_BATCH_ROWS),
         flush_interval: Duration::from_millis(delivery.flush_ms.or(file.flush_ms).unwrap_or(1000)),
     }))
 }
