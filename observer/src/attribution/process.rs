@@ -43,6 +43,8 @@ struct Entry {
     start_ticks: u64,
     checked_ns: u64,
     info: Arc<ProcessInfo>,
+    /// /proc was read for this incarnation (false: only the exec's comm).
+    read: bool,
 }
 
 pub struct ProcessCache {
@@ -83,30 +85,47 @@ impl ProcessCache {
         }
     }
 
-    /// The process called execve: its identity changed and is read again at
-    /// its next TLS chunk (not now: most execs on a host never do TLS).
-    /// Offline, the exec's comm is all there is.
+    /// The process called execve: its identity changed. Only the exec's comm
+    /// is kept now; /proc is read at the process's first TLS chunk (most
+    /// execs on a host never do TLS), and the comm stays if by then the
+    /// process is gone (a short call handled late).
     pub fn on_exec(&mut self, pid: u32, comm: String, now_ns: u64) {
-        if !self.offline {
-            self.by_pid.remove(&pid);
-            return;
-        }
-        let mut info = self
-            .by_pid
-            .get(&pid)
-            .map_or_else(ProcessInfo::default, |e| (*e.info).clone());
+        let mut info = match self.by_pid.get(&pid) {
+            Some(e) if self.offline => (*e.info).clone(),
+            _ => ProcessInfo::default(),
+        };
         if !comm.is_empty() {
             info.comm = comm;
         }
-        self.put(pid, 0, now_ns, info);
+        let read = self.offline;
+        self.put(pid, 0, now_ns, info).1.read = read;
     }
 
-    /// Reads `pid` now if it is not cached yet (cheap when it is).
+    /// Reads `pid` now if /proc was not read for it yet (cheap when it was).
     pub fn touch(&mut self, pid: u32, now_ns: u64) {
-        if !self.by_pid.contains_key(&pid) {
-            let (start_ticks, info) = self.read(pid);
-            self.put(pid, start_ticks, now_ns, info);
+        match self.by_pid.get(&pid) {
+            Some(e) if e.read => {}
+            _ => self.fill(pid, now_ns),
         }
+    }
+
+    /// Reads /proc for `pid`; a process already gone keeps what the exec
+    /// event said.
+    fn fill(&mut self, pid: u32, now_ns: u64) {
+        let (start_ticks, mut info) = self.read(pid);
+        let known = self.by_pid.get(&pid).map(|e| e.info.clone());
+        if start_ticks == 0 && !self.offline {
+            if let Some(e) = self.by_pid.get_mut(&pid) {
+                e.read = true;
+                return;
+            }
+        }
+        if info.comm.is_empty() {
+            if let Some(k) = known {
+                info.comm.clone_from(&k.comm);
+            }
+        }
+        self.put(pid, start_ticks, now_ns, info);
     }
 
     pub fn on_exit(&mut self, pid: u32) {
@@ -116,6 +135,7 @@ impl ProcessCache {
     /// The identity of `pid` (read on first use; re-read when the pid now
     /// belongs to another process).
     pub fn get(&mut self, pid: u32, now_ns: u64) -> Arc<ProcessInfo> {
+        self.touch(pid, now_ns);
         match self.by_pid.get_mut(&pid) {
             Some(e) if self.offline || now_ns.saturating_sub(e.checked_ns) < RECHECK_NS => {
                 return e.info.clone()
@@ -132,7 +152,7 @@ impl ProcessCache {
             None => {}
         }
         let (start_ticks, info) = self.read(pid);
-        self.put(pid, start_ticks, now_ns, info)
+        self.put(pid, start_ticks, now_ns, info).0
     }
 
     /// Sets the identity of `pid` (as recorded elsewhere).
@@ -140,27 +160,27 @@ impl ProcessCache {
         self.put(pid, 0, 0, info);
     }
 
+    /// Stores an entry (read from /proc unless the caller says otherwise).
     fn put(
         &mut self,
         pid: u32,
         start_ticks: u64,
         now_ns: u64,
         info: ProcessInfo,
-    ) -> Arc<ProcessInfo> {
+    ) -> (Arc<ProcessInfo>, &mut Entry) {
         if self.by_pid.len() >= PRUNE_AT && !self.offline {
             self.by_pid
                 .retain(|pid, _| fs::exists(format!("/proc/{pid}")).unwrap_or(true));
         }
         let info = Arc::new(info);
-        self.by_pid.insert(
-            pid,
-            Entry {
-                start_ticks,
-                checked_ns: now_ns,
-                info: info.clone(),
-            },
-        );
-        info
+        let entry = Entry {
+            start_ticks,
+            checked_ns: now_ns,
+            info: info.clone(),
+            read: true,
+        };
+        let slot = self.by_pid.entry(pid).insert_entry(entry).into_mut();
+        (info, slot)
     }
 
     fn read(&self, pid: u32) -> (u64, ProcessInfo) {
@@ -317,16 +337,27 @@ mod tests {
             },
         );
         assert_eq!(cache.get(me, 1).comm, "before-exec");
-        cache.on_exec(me, "ignored".into(), 2);
-        assert!(cache.is_empty(), "nothing read at exec");
+        cache.on_exec(me, "from-exec".into(), 2);
+        assert!(!cache.by_pid[&me].read, "nothing read at exec");
         cache.touch(me, 3);
         let now = cache.get(me, 4);
         assert_eq!(
             now.comm,
             fs::read_to_string("/proc/self/comm").unwrap().trim_end()
         );
+        assert!(!now.exe.is_empty());
         cache.on_exit(me);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_process_gone_before_its_first_chunk_keeps_the_exec_comm() {
+        let gone = u32::MAX - 1;
+        let mut cache = ProcessCache::default();
+        cache.on_exec(gone, "curl".into(), 1);
+        cache.touch(gone, 2);
+        assert_eq!(cache.get(gone, 3).comm, "curl");
+        assert!(cache.by_pid[&gone].read, "not read again");
     }
 
     #[test]
@@ -343,6 +374,7 @@ mod tests {
                     comm: "old".into(),
                     ..ProcessInfo::default()
                 }),
+                read: true,
             },
         );
         assert_eq!(cache.get(me, 10).comm, "old", "not checked again yet");
