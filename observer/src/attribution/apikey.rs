@@ -12,6 +12,12 @@
 //! `Authorization: AWS4-HMAC-SHA256 Credential=<access key id>/…` (Bedrock;
 //! the access key id, as the secret key never travels), any other
 //! `Authorization` value as a whole, then `?key=` in the path (Gemini).
+//!
+//! A bearer token that is a JWT (Microsoft Entra ID for Azure OpenAI, other
+//! OIDC issuers) is re-issued every hour or so; its id is made from who it
+//! stands for instead (claims `tid`/`iss`, `oid`/`sub`, `appid`/`azp`, read
+//! without verifying the signature), so one principal keeps one id:
+//! `jwt…<last 4 of oid/sub>:<hmac>`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
@@ -144,17 +150,52 @@ impl Fingerprinter {
         if let Some(id) = self.cache.get(&slot) {
             return id.clone();
         }
+        let (keyed, shown) = match jwt_principal(key) {
+            Some((principal, who)) => (principal, format!("jwt…{}", last4(&who))),
+            None => (key.to_string(), hint(key)),
+        };
         let mut mac = self.mac.clone();
-        mac.update(key.as_bytes());
+        mac.update(keyed.as_bytes());
         let digest = mac.finalize().into_bytes();
         let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-        let id = format!("{}:{hex}", hint(key));
+        let id = format!("{shown}:{hex}");
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
         self.cache.insert(slot, id.clone());
         id
     }
+}
+
+/// A JWT's principal, as (the text the id is keyed on, the subject), from
+/// its payload; None for anything that is not a JWT with a subject.
+fn jwt_principal(token: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (header, payload) = (parts.next()?, parts.next()?);
+    if parts.next().is_none() || parts.next().is_some() || !header.starts_with("eyJ") {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let claim = |name: &str| {
+        claims
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let who = claim("oid").or_else(|| claim("sub"))?;
+    let tenant = claim("tid").or_else(|| claim("iss")).unwrap_or("");
+    let app = claim("appid").or_else(|| claim("azp")).unwrap_or("");
+    Some((format!("jwt\0{tenant}\0{who}\0{app}"), who.to_string()))
+}
+
+/// The last 4 characters of `s`.
+fn last4(s: &str) -> String {
+    let n = s.chars().count();
+    s.chars().skip(n.saturating_sub(4)).collect()
 }
 
 /// `<type prefix>…<last 4>`: enough to tell keys apart by eye, nothing more.
@@ -164,13 +205,12 @@ pub fn hint(key: &str) -> String {
         .find(|p| key.len() > p.len() + 8 && key.starts_with(*p))
         .copied()
         .unwrap_or("");
-    let chars = key.chars().count();
-    let last4: String = if chars >= MIN_LEN_FOR_LAST4 {
-        key.chars().skip(chars - 4).collect()
+    let tail = if key.chars().count() >= MIN_LEN_FOR_LAST4 {
+        last4(key)
     } else {
         String::new()
     };
-    format!("{prefix}…{last4}")
+    format!("{prefix}…{tail}")
 }
 
 #[cfg(test)]
@@ -256,6 +296,48 @@ mod tests {
         assert_eq!(hint("sk-123"), "…");
         assert_eq!(hint("0123456789abcdef0123456789abcdef"), "…cdef");
         assert_eq!(hint("ключ-ключ-ключ-ключ-ключ"), "…ключ");
+    }
+
+    fn jwt(claims: &str, signature: &str) -> String {
+        use base64::Engine as _;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.{}",
+            e(r#"{"alg":"RS256","typ":"JWT"}"#),
+            e(claims),
+            signature
+        )
+    }
+
+    #[test]
+    fn a_jwt_keeps_its_principal_s_id_across_tokens() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let mut f = Fingerprinter::new(secret);
+        let claims = |exp: u64| {
+            format!(
+                r#"{{"aud":"https://cognitiveservices.azure.com","tid":"72f988bf-86f1-41af-91ab-2d7cd011db47","oid":"5d2a3c1e-0000-4000-8000-00000000beef","appid":"a1b2c3d4-1111-2222-3333-444455556666","exp":{exp}}}"#
+            )
+        };
+        let first = f.id(&jwt(&claims(1_700_000_000), "sig-one"));
+        let next_hour = f.id(&jwt(&claims(1_700_003_600), "sig-two"));
+        assert_eq!(first, next_hour, "re-issued token, same principal");
+        let principal = [
+            "jwt",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "5d2a3c1e-0000-4000-8000-00000000beef",
+            "a1b2c3d4-1111-2222-3333-444455556666",
+        ]
+        .join("\0");
+        assert_eq!(
+            first,
+            format!("jwt…beef:{}", &hmac_hex(secret, &principal)[..12])
+        );
+        let other_app = claims(1).replace("a1b2c3d4", "ffffffff");
+        assert_ne!(f.id(&jwt(&other_app, "s")), first, "another app");
+        // Not a JWT, or one without a subject: the token itself is keyed.
+        let no_subject = jwt(r#"{"aud":"x"}"#, "s");
+        assert!(f.id(&no_subject).starts_with("eyJ…"));
+        assert!(f.id("eyJnot.a.jwt!").starts_with("eyJ…:"));
     }
 
     /// Test-only HMAC by the textbook construction (RFC 2104) over sha2.
