@@ -41,6 +41,18 @@ const KEY_B: (&str, &str) = (
 const KEY_C: (&str, &str) = ("0123456789abcdef0123456789abcdef", "…cdef");
 const KEY_D: (&str, &str) = ("AIzaSyAttrE2eKeyDelta000000000000000004", "AIza…0004");
 
+/// Two Entra ID-style JWTs of one principal, an hour apart (what an Azure
+/// OpenAI client sends with a managed identity): one id for both.
+const JWT_1: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL2NvZ25pdGl2ZXNlcnZpY2VzLmF6dXJlLmNvbSIsInRpZCI6IjcyZjk4OGJmLTg2ZjEtNDFhZi05MWFiLTJkN2NkMDExZGI0NyIsIm9pZCI6IjVkMmEzYzFlLTAwMDAtNDAwMC04MDAwLTAwMDAwMDAwYmVlZiIsImFwcGlkIjoiYTFiMmMzZDQtMTExMS0yMjIyLTMzMzMtNDQ0NDU1NTU2NjY2IiwiZXhwIjoxNzk1MTAwMDAwfQ.c2lnbmF0dXJlLW9uZQ";
+const JWT_2: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL2NvZ25pdGl2ZXNlcnZpY2VzLmF6dXJlLmNvbSIsInRpZCI6IjcyZjk4OGJmLTg2ZjEtNDFhZi05MWFiLTJkN2NkMDExZGI0NyIsIm9pZCI6IjVkMmEzYzFlLTAwMDAtNDAwMC04MDAwLTAwMDAwMDAwYmVlZiIsImFwcGlkIjoiYTFiMmMzZDQtMTExMS0yMjIyLTMzMzMtNDQ0NDU1NTU2NjY2IiwiZXhwIjoxNzk1MTAzNjAwfQ.c2lnbmF0dXJlLXR3bw";
+/// The claims those tokens stand for (tid, oid, appid), as the id is keyed.
+const JWT_PRINCIPAL: [&str; 4] = [
+    "jwt",
+    "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    "5d2a3c1e-0000-4000-8000-00000000beef",
+    "a1b2c3d4-1111-2222-3333-444455556666",
+];
+
 const DOCKER_ID: &str = "d0c4e5a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d";
 const POD_CONTAINER_ID: &str = "c0ffee00b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d";
 const POD_UID: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -333,7 +345,15 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
     let second = stage.agent("second", DB, &[&base[..], &["--no-peer"]].concat(), &[]);
     let again = [format!("authorization: Bearer {}", KEY_A.0)];
     assert_eq!(curl(host_curl(), ca, &again, &chat_url, &chat_body()), 200);
-    let rows2 = second.wait_rows(1, WAIT);
+    for token in [JWT_1, JWT_2] {
+        let h = [format!("authorization: Bearer {token}")];
+        assert_eq!(curl(host_curl(), ca, &h, &chat_url, &chat_body()), 200);
+    }
+    let rows2 = second.wait_rows(3, WAIT);
+    let jwt_id = key_id(&secret, &JWT_PRINCIPAL.join("\0"), "jwt…beef");
+    for r in &rows2[1..] {
+        check(r, &[("api_key_id", json!(jwt_id))]);
+    }
     assert_eq!(
         rows2[0]["api_key_id"], docker_row["api_key_id"],
         "same key, same id after a restart"
@@ -351,10 +371,10 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
 
     let count = format!("SELECT count() FROM {DB}.llm_calls");
     let deadline = std::time::Instant::now() + WAIT;
-    while stage.ch.query(&count).trim() != "6" {
+    while stage.ch.query(&count).trim() != "8" {
         assert!(
             std::time::Instant::now() < deadline,
-            "ClickHouse has {} rows, want 6",
+            "ClickHouse has {} rows, want 8",
             stage.ch.query(&count)
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -405,9 +425,12 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
         dump.into_bytes(),
     ));
     let searched = outputs.len();
-    assert_no_key_in(&outputs, &[KEY_A.0, KEY_B.0, KEY_C.0, KEY_D.0]);
+    assert_no_key_in(
+        &outputs,
+        &[KEY_A.0, KEY_B.0, KEY_C.0, KEY_D.0, JWT_1, JWT_2],
+    );
     println!(
-        "attribution_e2e: 6 rows, every attribution column checked in JSONL and ClickHouse; \
-         {searched} outputs searched for 4 raw keys, none found"
+        "attribution_e2e: 8 rows, every attribution column checked in JSONL and ClickHouse; \
+         {searched} outputs searched for 6 raw keys, none found"
     );
 }
