@@ -114,7 +114,7 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
     let tmp = stage.tmp.path();
     let state = tmp.join("state");
     let state_arg = state.to_str().expect("utf-8 path").to_string();
-    let base = ["--state-dir", &state_arg, "--tag", "role=e2e"];
+    let base = ["--state-dir", &state_arg, "--tag", "role=e2e", "--peer"];
     let ca = &stage.ca.ca_pem;
     let chat_url = format!("https://{API_HOST}/v1/chat/completions");
 
@@ -341,8 +341,8 @@ fn every_attribution_column_and_no_raw_key_anywhere() {
 
     // Phase 2: ClickHouse back, a new agent on the same state dir and spool.
     stage.ch.start_again();
-    // … without the socket hooks (--no-peer): no peer, the rest the same.
-    let second = stage.agent("second", DB, &[&base[..], &["--no-peer"]].concat(), &[]);
+    // … without --peer (the default): no socket hooks, no peer, the rest the same.
+    let second = stage.agent("second", DB, &base[..4], &[]);
     let again = [format!("authorization: Bearer {}", KEY_A.0)];
     assert_eq!(curl(host_curl(), ca, &again, &chat_url, &chat_body()), 200);
     for token in [JWT_1, JWT_2] {

@@ -43,7 +43,7 @@ fn assert_peers(rows: &[Value], pairs: &[(SeenCall, MockCall)]) {
 
 #[test]
 fn openai_calls_from_curl_python_node_are_recorded_exactly() {
-    let Some(scene) = Scene::start("openai_e2e", "openai", &[]) else {
+    let Some(scene) = Scene::start("openai_e2e", "openai", &["--peer"]) else {
         return;
     };
     let Scene {

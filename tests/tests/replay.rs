@@ -62,7 +62,8 @@ fn replay_of_a_capture_file_gives_the_live_rows() {
     let tmp = TempDir::new("replay");
     let cap = tmp.path().join("capture.bin");
     let cap_arg = cap.display().to_string();
-    let Some(mut agent) = Agent::start(tmp.path(), &["--capture-file", &cap_arg, ACK]) else {
+    let Some(mut agent) = Agent::start(tmp.path(), &["--capture-file", &cap_arg, ACK, "--peer"])
+    else {
         return;
     };
     let ns = Netns::with_test_hosts();

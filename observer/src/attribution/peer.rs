@@ -1,8 +1,11 @@
 //! Where a connection goes: the remote address and port of the socket an SSL
 //! object reads and writes. The kernel reports the fd (`SOCKET_FD`, from the
-//! syscalls nested in an SSL call); while the process is inside that call we
-//! read `/proc/<pid>/fd/<fd>` → `socket:[INODE]` and find INODE in
-//! `/proc/<pid>/net/tcp{,6}` (the process's own network namespace).
+//! syscalls nested in an SSL call). We take a copy of that fd with
+//! `pidfd_getfd` and ask `getpeername` (a few syscalls, whatever the number of
+//! sockets on the host); where that is refused (kernel < 5.6, ptrace policy)
+//! we read `/proc/<pid>/fd/<fd>` → `socket:[INODE]` and find INODE in
+//! `/proc/<pid>/net/tcp{,6}` (the process's own network namespace), which
+//! costs a parse of every socket in that namespace.
 //!
 //! Parsing is pure; [`resolve`] is the I/O around it; [`Resolver`] answers
 //! from /proc (run) or from what a capture file recorded (replay).
@@ -84,11 +87,58 @@ pub fn find_peer(table: &str, inode: u64) -> Option<SocketAddr> {
         .map(|(_, addr)| addr)
 }
 
-/// Resolves fd `fd` of process `pid` now (never blocks beyond reading /proc).
+/// Resolves fd `fd` of process `pid` now (never blocks).
 pub fn resolve(pid: u32, fd: i32) -> Lookup {
     if fd < 0 {
         return Lookup::NotSocket;
     }
+    by_pidfd(pid, fd).unwrap_or_else(|| by_proc(pid, fd))
+}
+
+/// Through a copy of the fd: None when the kernel or policy refuses the copy.
+fn by_pidfd(pid: u32, fd: i32) -> Option<Lookup> {
+    use rustix::{
+        io::Errno,
+        net::{getpeername, sockopt, SocketType},
+        process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags},
+    };
+    let pid = Pid::from_raw(i32::try_from(pid).ok()?)?;
+    let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(p) => p,
+        Err(Errno::SRCH) => return Some(Lookup::Unresolved),
+        Err(_) => return None,
+    };
+    let ours = match pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()) {
+        Ok(f) => f,
+        Err(Errno::BADF | Errno::SRCH) => return Some(Lookup::Unresolved),
+        Err(_) => return None,
+    };
+    Some(match getpeername(&ours) {
+        Ok(Some(addr)) => match SocketAddr::try_from(addr) {
+            Ok(a) if sockopt::socket_type(&ours).ok() == Some(SocketType::STREAM) => {
+                Lookup::Peer(canonical(a))
+            }
+            _ => Lookup::NotTcp,
+        },
+        Ok(None) => Lookup::NotTcp,
+        Err(Errno::NOTSOCK) => Lookup::NotSocket,
+        Err(_) => Lookup::Unresolved,
+    })
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as the IPv4 address.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+/// Through /proc (the fallback).
+fn by_proc(pid: u32, fd: i32) -> Lookup {
     let Ok(link) = fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
         return Lookup::Unresolved;
     };
@@ -249,6 +299,33 @@ mod tests {
         assert_eq!(resolve(me, null.as_raw_fd()), Lookup::NotSocket);
         assert_eq!(resolve(me, -1), Lookup::NotSocket);
         assert_eq!(resolve(u32::MAX - 3, 3), Lookup::Unresolved);
+        // The /proc fallback agrees.
+        assert_eq!(
+            by_proc(me, stream.as_raw_fd()),
+            Lookup::Peer(addr(&format!("127.0.0.1:{port}")))
+        );
+        assert_eq!(by_proc(me, a.as_raw_fd()), Lookup::NotTcp);
+        assert_eq!(by_proc(me, null.as_raw_fd()), Lookup::NotSocket);
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(resolve(me, udp.as_raw_fd()), Lookup::NotTcp);
+        let v6 = TcpListener::bind("[::]:0");
+        if let Ok(l6) = v6 {
+            let p6 = l6.local_addr().unwrap().port();
+            let s6 = TcpStream::connect(("127.0.0.1", p6)).unwrap();
+            // Mapped: the listener is dual-stack; the client side is v4.
+            assert_eq!(
+                resolve(me, s6.as_raw_fd()),
+                Lookup::Peer(addr(&format!("127.0.0.1:{p6}")))
+            );
+            let (srv, _) = l6.accept().unwrap();
+            let client = s6.local_addr().unwrap();
+            assert_eq!(
+                resolve(me, srv.as_raw_fd()),
+                Lookup::Peer(client),
+                "::ffff: shown as v4"
+            );
+        }
     }
 
     #[test]

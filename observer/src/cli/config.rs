@@ -46,8 +46,8 @@ pub struct FileConfig {
     pub tags: std::collections::BTreeMap<String, String>,
     pub tag_env_prefix: Option<String>,
     pub otel_tags: Option<bool>,
-    /// `--no-peer`.
-    pub no_peer: Option<bool>,
+    /// `--peer`.
+    pub peer: Option<bool>,
     #[serde(default)]
     pub clickhouse: ClickHouseFile,
 }

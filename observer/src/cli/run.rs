@@ -53,10 +53,10 @@ pub struct RunArgs {
     /// prompts, responses) to disk.
     #[arg(long)]
     pub i_understand_this_records_plaintext: bool,
-    /// Do not look up the socket peer of calls (peer_address, peer_port stay
-    /// empty): saves the syscall tracepoints' cost on every syscall.
-    #[arg(long, env = "LLM_OBSERVER_NO_PEER")]
-    pub no_peer: bool,
+    /// Look up the socket peer of calls (peer_address, peer_port): attaches
+    /// syscall tracepoints that cost every syscall on the host (see README).
+    #[arg(long, env = "LLM_OBSERVER_PEER")]
+    pub peer: bool,
     /// Do not estimate tokens for streams that report no usage (saves the
     /// ~75 MB the tokenizers take; such rows keep `usage_source = none`).
     #[arg(long)]
@@ -159,7 +159,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         probes: ProbeConfig {
             capture_max: args.capture_max,
             ring_bytes: args.ring_mib * 1024 * 1024,
-            peer: !(args.no_peer || file.no_peer.unwrap_or(false)),
+            peer: args.peer || file.peer.unwrap_or(false),
         },
         sinks,
         stats_file: args.stats_file.or(file.stats_file),

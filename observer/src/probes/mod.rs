@@ -57,7 +57,9 @@ pub struct ProbeConfig {
     /// Ring buffer size in bytes (power of two, multiple of the page size).
     pub ring_bytes: u32,
     /// Attach the syscall tracepoints that find each SSL call's socket (the
-    /// peer address). They cost every syscall on the host (see README).
+    /// peer address). They cost every syscall on the host (see README), so
+    /// `run` attaches them only with `--peer`; the default (true) is for
+    /// `doctor`, which checks that they load.
     pub peer: bool,
 }
 
