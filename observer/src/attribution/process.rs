@@ -97,8 +97,7 @@ impl ProcessCache {
         if !comm.is_empty() {
             info.comm = comm;
         }
-        let read = self.offline;
-        self.put(pid, 0, now_ns, info).1.read = read;
+        self.put(pid, 0, now_ns, info, self.offline);
     }
 
     /// Reads `pid` now if /proc was not read for it yet (cheap when it was).
@@ -109,23 +108,24 @@ impl ProcessCache {
         }
     }
 
-    /// Reads /proc for `pid`; a process already gone keeps what the exec
-    /// event said.
+    /// Reads /proc for `pid`; a process already gone (or offline: never
+    /// read) keeps what the exec event said.
     fn fill(&mut self, pid: u32, now_ns: u64) {
-        let (start_ticks, mut info) = self.read(pid);
-        let known = self.by_pid.get(&pid).map(|e| e.info.clone());
-        if start_ticks == 0 && !self.offline {
-            if let Some(e) = self.by_pid.get_mut(&pid) {
-                e.read = true;
-                return;
+        let start = if self.offline { 0 } else { start_ticks(pid) };
+        if start == 0 {
+            match self.by_pid.get_mut(&pid) {
+                Some(e) => e.read = true,
+                None => {
+                    self.put(pid, 0, now_ns, ProcessInfo::default(), true);
+                }
             }
+            return;
         }
-        if info.comm.is_empty() {
-            if let Some(k) = known {
-                info.comm.clone_from(&k.comm);
-            }
+        let mut info = read_proc(pid, &self.tags);
+        if let Some(e) = self.by_pid.get(&pid).filter(|_| info.comm.is_empty()) {
+            info.comm.clone_from(&e.info.comm);
         }
-        self.put(pid, start_ticks, now_ns, info);
+        self.put(pid, start, now_ns, info, true);
     }
 
     pub fn on_exit(&mut self, pid: u32) {
@@ -136,38 +136,37 @@ impl ProcessCache {
     /// belongs to another process).
     pub fn get(&mut self, pid: u32, now_ns: u64) -> Arc<ProcessInfo> {
         self.touch(pid, now_ns);
-        match self.by_pid.get_mut(&pid) {
-            Some(e) if self.offline || now_ns.saturating_sub(e.checked_ns) < RECHECK_NS => {
-                return e.info.clone()
-            }
-            Some(e) => {
-                // Gone (0) keeps the entry: its calls may still be finishing.
-                let start = start_ticks(pid);
-                if start == 0 || start == e.start_ticks {
-                    e.checked_ns = now_ns;
-                    return e.info.clone();
-                }
-                self.reused += 1;
-            }
-            None => {}
+        let Some(e) = self.by_pid.get_mut(&pid) else {
+            return Arc::default();
+        };
+        if self.offline || now_ns.saturating_sub(e.checked_ns) < RECHECK_NS {
+            return e.info.clone();
         }
-        let (start_ticks, info) = self.read(pid);
-        self.put(pid, start_ticks, now_ns, info).0
+        // Gone (0) keeps the entry: its calls may still be finishing.
+        let start = start_ticks(pid);
+        if start == 0 || start == e.start_ticks {
+            e.checked_ns = now_ns;
+            return e.info.clone();
+        }
+        self.reused += 1;
+        let info = read_proc(pid, &self.tags);
+        self.put(pid, start, now_ns, info, true)
     }
 
     /// Sets the identity of `pid` (as recorded elsewhere).
     pub fn insert(&mut self, pid: u32, info: ProcessInfo) {
-        self.put(pid, 0, 0, info);
+        self.put(pid, 0, 0, info, true);
     }
 
-    /// Stores an entry (read from /proc unless the caller says otherwise).
+    /// Stores an entry; `read`: /proc was read for it (or never will be).
     fn put(
         &mut self,
         pid: u32,
         start_ticks: u64,
         now_ns: u64,
         info: ProcessInfo,
-    ) -> (Arc<ProcessInfo>, &mut Entry) {
+        read: bool,
+    ) -> Arc<ProcessInfo> {
         if self.by_pid.len() >= PRUNE_AT && !self.offline {
             self.by_pid
                 .retain(|pid, _| fs::exists(format!("/proc/{pid}")).unwrap_or(true));
@@ -177,17 +176,10 @@ impl ProcessCache {
             start_ticks,
             checked_ns: now_ns,
             info: info.clone(),
-            read: true,
+            read,
         };
-        let slot = self.by_pid.entry(pid).insert_entry(entry).into_mut();
-        (info, slot)
-    }
-
-    fn read(&self, pid: u32) -> (u64, ProcessInfo) {
-        if self.offline {
-            return (0, ProcessInfo::default());
-        }
-        (start_ticks(pid), read_proc(pid, &self.tags))
+        self.by_pid.insert(pid, entry);
+        info
     }
 
     pub fn len(&self) -> usize {
