@@ -16,8 +16,8 @@ use crate::{
     conntrack::{ConnKey, ConnTrack, Done},
     pricing::{book::PriceBook, Pricer},
     protocol::{
-        exchange::{Headers, Role},
-        http1::Interest,
+        exchange::{Headers, Request, Role},
+        stream::{Interest, Stitch},
     },
     provider,
     ratelimit::LogLimit,
@@ -52,6 +52,10 @@ struct LlmInterest;
 impl Interest for LlmInterest {
     fn wants(&self, method: &str, path: &str, headers: &Headers) -> bool {
         provider::is_llm_request(method, path, headers)
+    }
+
+    fn messages(&self, request: &Request) -> Option<Box<dyn Stitch>> {
+        provider::stitch_for(request)
     }
 }
 
@@ -293,6 +297,8 @@ impl<O: Outputs> Processor<O> {
             ("http_invalid", h.invalid),
             ("http_bytes_skipped", h.bytes_skipped),
             ("http_orphan_responses", h.orphan_responses),
+            ("http_unknown_fields", h.unknown_fields),
+            ("http_streams_refused", h.streams_refused),
             ("conn_total", s.connections),
             ("conn_gaps", s.gaps),
             ("conn_gap_bytes", s.gap_bytes),

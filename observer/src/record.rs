@@ -70,6 +70,11 @@ pub struct CallRecord {
     pub peer_address: String,
     /// Remote port of that socket; 0 when unknown.
     pub peer_port: u16,
+    /// Of `input_tokens`: audio tokens (cache reads included); 0 when the
+    /// API reports none.
+    pub input_audio_tokens: u64,
+    /// Of `output_tokens`: audio tokens.
+    pub output_audio_tokens: u64,
 }
 
 /// Formats a wall-clock time in ns since the epoch as RFC 3339 UTC with µs.

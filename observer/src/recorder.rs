@@ -35,7 +35,10 @@ pub fn build(
     let proc = &*who.process;
     let req = &done.exchange.request;
     let resp = done.exchange.response.as_ref();
-    let host = header(&req.headers, "host").filter(|h| !h.trim().is_empty());
+    // HTTP/2 names the host in `:authority` (RFC 9113 §8.3.1).
+    let host = header(&req.headers, "host")
+        .or_else(|| header(&req.headers, ":authority"))
+        .filter(|h| !h.trim().is_empty());
     let (server_address, server_port) = match (host, done.peer) {
         // No Host header (HTTP/1.0, raw clients): where the socket went.
         (None, Some(peer)) => (peer.ip().to_string(), peer.port()),
@@ -106,6 +109,8 @@ pub fn build(
         partial: done.exchange.partial || call.error_type == "incomplete",
         peer_address: done.peer.map_or(String::new(), |p| p.ip().to_string()),
         peer_port: done.peer.map_or(0, |p| p.port()),
+        input_audio_tokens: call.input_audio_tokens,
+        output_audio_tokens: call.output_audio_tokens,
     }
 }
 

@@ -95,6 +95,8 @@ fn full_record(i: u32) -> CallRecord {
         user_name: "app".into(),
         peer_address: "2001:db8::5".into(),
         peer_port: 8443,
+        input_audio_tokens: 1200,
+        output_audio_tokens: 300,
     }
 }
 

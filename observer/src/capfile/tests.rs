@@ -289,6 +289,7 @@ fn expected_row(stream: bool) -> Value {
         "tls_library": "openssl", "role": "client", "partial": false,
         "tags": {"service.name": "chat", "team": "search"},
         "peer_address": "10.1.2.3", "peer_port": 8443,
+        "input_audio_tokens": 0, "output_audio_tokens": 0,
     });
     let obj = row.as_object_mut().unwrap();
     for (k, v) in more.as_object().unwrap() {

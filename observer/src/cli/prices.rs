@@ -106,6 +106,15 @@ pub fn table(book: &PriceBook, only: Option<&str>) -> String {
 fn notes(m: &PricedModel) -> String {
     let e = &m.entry;
     let mut notes = Vec::new();
+    let base = e.base();
+    if base.prices_audio() {
+        notes.push(format!(
+            "audio {}/{}/{}",
+            usd(base.input_audio),
+            usd(base.cache_read_audio),
+            usd(base.output_audio)
+        ));
+    }
     if let Some((n, r)) = e.long_context() {
         notes.push(format!(
             ">{}k: {}/{}",

@@ -83,6 +83,9 @@ pub fn row(r: &CallRecord, out: &mut Vec<u8>) {
     string(out, &r.user_name);
     string(out, &r.peer_address);
     out.extend_from_slice(&r.peer_port.to_le_bytes());
+    for n in [r.input_audio_tokens, r.output_audio_tokens] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -155,5 +158,21 @@ mod tests {
         header(&mut h);
         assert_eq!(usize::from(h[0]), COLUMNS.len());
         assert_eq!(&h[1..11], b"\x09record_id");
+    }
+
+    #[test]
+    fn audio_token_columns_come_last() {
+        let r = CallRecord {
+            input_audio_tokens: 0x0102_0304,
+            output_audio_tokens: 7,
+            ..CallRecord::default()
+        };
+        let mut out = Vec::new();
+        row(&r, &mut out);
+        let tail = &out[out.len() - 16..];
+        assert_eq!(tail[..8], 0x0102_0304u64.to_le_bytes());
+        assert_eq!(tail[8..], 7u64.to_le_bytes());
+        let last: Vec<&str> = COLUMNS[COLUMNS.len() - 2..].iter().map(|c| c.0).collect();
+        assert_eq!(last, ["input_audio_tokens", "output_audio_tokens"]);
     }
 }

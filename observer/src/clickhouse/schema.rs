@@ -60,6 +60,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("user_name", "LowCardinality(String)"),
     ("peer_address", "String"),
     ("peer_port", "UInt16"),
+    ("input_audio_tokens", "UInt64"),
+    ("output_audio_tokens", "UInt64"),
 ];
 
 /// Blocks whose `insert_deduplication_token` is remembered per table: a
@@ -239,6 +241,19 @@ mod tests {
         assert!(s.contains("ENGINE = MergeTree\n"));
         assert!(s.contains("non_replicated_deduplication_window = 100000"));
         assert!(!s.contains("TTL") && !s.contains("ON CLUSTER"));
+        // A table made by an older agent gains the later columns.
+        for col in [
+            "peer_port UInt16",
+            "input_audio_tokens UInt64",
+            "output_audio_tokens UInt64",
+        ] {
+            assert!(
+                s.contains(&format!(
+                    "ALTER TABLE llm_observer.llm_calls ADD COLUMN IF NOT EXISTS {col};"
+                )),
+                "{col}"
+            );
+        }
         o.ttl_days = 90;
         o.cluster = Some("prod".into());
         let s = script(&o);

@@ -12,8 +12,9 @@ use std::{collections::HashMap, net::SocketAddr};
 use observer_common::chunk::{dir, ChunkHeader, SocketEvent};
 
 use crate::protocol::{
+    conn::ProtocolConn,
     exchange::{Exchange, Role},
-    http1::{ConnStats as HttpStats, Direction, Http1Conn, Interest, Limits, Segment},
+    stream::{ConnStats as HttpStats, Direction, Interest, Limits, Segment},
 };
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -65,6 +66,8 @@ pub struct HttpTotals {
     pub invalid: u64,
     pub bytes_skipped: u64,
     pub orphan_responses: u64,
+    pub unknown_fields: u64,
+    pub streams_refused: u64,
 }
 
 impl HttpTotals {
@@ -72,11 +75,13 @@ impl HttpTotals {
         self.invalid += s.invalid;
         self.bytes_skipped += s.bytes_skipped;
         self.orphan_responses += s.orphan_responses;
+        self.unknown_fields += s.unknown_fields;
+        self.streams_refused += s.streams_refused;
     }
 }
 
 struct Conn {
-    http: Http1Conn,
+    http: ProtocolConn,
     next: [Option<u64>; 2],
     last_ns: u64,
     lib: u16,
@@ -239,7 +244,7 @@ impl ConnTrack {
         self.conns.insert(
             key,
             Conn {
-                http: Http1Conn::new(Limits::default()),
+                http: ProtocolConn::new(Limits::default()),
                 next: [None, None],
                 last_ns: 0,
                 lib,
@@ -293,9 +298,9 @@ impl ConnTrack {
     }
 
     /// HTTP counters over ended and live connections.
-    pub fn http_totals(&self) -> HttpTotals {
+    pub fn http_totals(&mut self) -> HttpTotals {
         let mut t = self.closed_http;
-        for c in self.conns.values() {
+        for c in self.conns.values_mut() {
             t.add(c.http.stats());
         }
         t

@@ -19,6 +19,12 @@ pub struct Billed {
     /// rest at the 5-minute price.
     pub cache_write: u64,
     pub cache_write_1h: u64,
+    /// Audio of `input`, cache reads included; `cache_read_audio` of them
+    /// (also counted in `cache_read`) came from the prompt cache.
+    pub input_audio: u64,
+    pub cache_read_audio: u64,
+    /// Audio of `output`.
+    pub output_audio: u64,
 }
 
 /// How the prices were chosen.
@@ -99,17 +105,25 @@ pub fn choose(res: &Resolution, tokens: &Billed, tier: &str, global: bool) -> Ch
 }
 
 /// USD for `tokens` at `rates` (per million tokens). Counts that do not add
-/// up (cache larger than input) are clamped, never negative.
+/// up (cache larger than input, audio larger than its whole) are clamped,
+/// never negative.
 pub fn usd(rates: &Rates, t: &Billed) -> f64 {
     let cache_read = t.cache_read.min(t.input);
     let cache_write = t.cache_write.min(t.input - cache_read);
     let write_1h = t.cache_write_1h.min(cache_write);
     let write_5m = cache_write - write_1h;
     let uncached = t.input - cache_read - cache_write;
-    let micro = uncached as f64 * rates.input
-        + cache_read as f64 * rates.cache_read
+    // Audio is a part of the cache reads and of the uncached input.
+    let cached_audio = t.cache_read_audio.min(cache_read).min(t.input_audio);
+    let uncached_audio = (t.input_audio - cached_audio).min(uncached);
+    let output_audio = t.output_audio.min(t.output);
+    let micro = (uncached - uncached_audio) as f64 * rates.input
+        + uncached_audio as f64 * rates.input_audio
+        + (cache_read - cached_audio) as f64 * rates.cache_read
+        + cached_audio as f64 * rates.cache_read_audio
         + write_5m as f64 * rates.cache_write_5m
         + write_1h as f64 * rates.cache_write_1h
-        + t.output as f64 * rates.output;
+        + (t.output - output_audio) as f64 * rates.output
+        + output_audio as f64 * rates.output_audio;
     micro / 1e6
 }

@@ -112,6 +112,9 @@ fn rates(obj: &Map<String, Value>, suffix: &str) -> Option<RateSpec> {
         cache_read: per_m(obj, &format!("cache_read_input_token_cost{suffix}")),
         cache_write_5m: per_m(obj, &format!("cache_creation_input_token_cost{suffix}")),
         cache_write_1h: None,
+        input_audio: None,
+        cache_read_audio: None,
+        output_audio: None,
     })
 }
 
@@ -123,6 +126,12 @@ fn entry(obj: &Map<String, Value>) -> Option<ModelEntry> {
         cache_read: base.cache_read,
         cache_write_5m: base.cache_write_5m,
         cache_write_1h: per_m(obj, "cache_creation_input_token_cost_above_1hr"),
+        input_audio: per_m(obj, "input_cost_per_audio_token"),
+        // OpenAI bills no audio cache writes: LiteLLM's realtime entries put
+        // the cached-audio price under `cache_creation_input_audio_token_cost`.
+        cache_read_audio: per_m(obj, "cache_read_input_audio_token_cost")
+            .or_else(|| per_m(obj, "cache_creation_input_audio_token_cost")),
+        output_audio: per_m(obj, "output_cost_per_audio_token"),
         ..ModelEntry::default()
     };
     // input_cost_per_token_above_200k_tokens, …_above_128k_tokens
@@ -146,6 +155,9 @@ fn entry(obj: &Map<String, Value>) -> Option<ModelEntry> {
                 cache_read: r.cache_read,
                 cache_write_5m: r.cache_write_5m,
                 cache_write_1h: None,
+                input_audio: None,
+                cache_read_audio: None,
+                output_audio: None,
             });
         }
     }
@@ -187,6 +199,10 @@ mod tests {
       "claude-opus-4-1": {"litellm_provider": "anthropic", "input_cost_per_token": 1.5e-05,
         "output_cost_per_token": 7.5e-05, "cache_creation_input_token_cost": 1.875e-05,
         "cache_creation_input_token_cost_above_1hr": 3e-05, "cache_read_input_token_cost": 1.5e-06},
+      "gpt-realtime": {"litellm_provider": "openai", "mode": "chat",
+        "input_cost_per_token": 4e-06, "output_cost_per_token": 1.6e-05, "cache_read_input_token_cost": 4e-07,
+        "input_cost_per_audio_token": 3.2e-05, "output_cost_per_audio_token": 6.4e-05,
+        "cache_creation_input_audio_token_cost": 4e-07},
       "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.04},
       "some/thing": {"litellm_provider": "sagemaker", "input_cost_per_token": 1e-06}
     }"#;
@@ -209,6 +225,10 @@ mod tests {
         };
         assert!(close(p.input, 4.25) && close(p.output, 17.0));
         assert!(!f.providers["openai"].models.contains_key("dall-e-3"));
+        let rt = &f.providers["openai"].models["gpt-realtime"];
+        assert!(close(rt.input_audio.unwrap(), 32.0) && close(rt.output_audio.unwrap(), 64.0));
+        assert!(close(rt.cache_read_audio.unwrap(), 0.4));
+        assert!(gpt.input_audio.is_none() && gpt.output_audio.is_none());
         let pro = &f.providers["gemini"].models["gemini-2.5-pro"];
         let above = pro.above.unwrap();
         assert_eq!(above.input_tokens, 200_000);

@@ -11,6 +11,8 @@ pub mod names;
 pub mod table;
 
 #[cfg(test)]
+mod audio_tests;
+#[cfg(test)]
 mod tests;
 
 use std::{
@@ -206,5 +208,8 @@ pub fn billed(call: &LlmCall) -> Billed {
         cache_read: call.usage.cache_read_tokens,
         cache_write: call.usage.cache_write_tokens,
         cache_write_1h: call.cache_write_1h_tokens,
+        input_audio: call.input_audio_tokens,
+        cache_read_audio: call.cache_read_audio_tokens,
+        output_audio: call.output_audio_tokens,
     }
 }

@@ -48,6 +48,9 @@ pub struct RateSpec {
     pub cache_read: Option<f64>,
     pub cache_write_5m: Option<f64>,
     pub cache_write_1h: Option<f64>,
+    pub input_audio: Option<f64>,
+    pub cache_read_audio: Option<f64>,
+    pub output_audio: Option<f64>,
 }
 
 /// Prices for long prompts: above `input_tokens` input tokens (cache
@@ -61,6 +64,9 @@ pub struct LongContextSpec {
     pub cache_read: Option<f64>,
     pub cache_write_5m: Option<f64>,
     pub cache_write_1h: Option<f64>,
+    pub input_audio: Option<f64>,
+    pub cache_read_audio: Option<f64>,
+    pub output_audio: Option<f64>,
 }
 
 /// A service tier's price: a multiplier of the base prices, or prices of its own.
@@ -79,6 +85,11 @@ pub struct ModelEntry {
     pub cache_read: Option<f64>,
     pub cache_write_5m: Option<f64>,
     pub cache_write_1h: Option<f64>,
+    /// Audio tokens (OpenAI Realtime and audio models); see [`Rates`] for
+    /// the defaults.
+    pub input_audio: Option<f64>,
+    pub cache_read_audio: Option<f64>,
+    pub output_audio: Option<f64>,
     pub above: Option<LongContextSpec>,
     #[serde(default)]
     pub tiers: BTreeMap<String, TierSpec>,
@@ -93,6 +104,11 @@ pub struct ModelEntry {
 }
 
 /// Prices with the defaults filled in, per million tokens.
+///
+/// Audio prices default to the text prices of the same block (a model
+/// without audio prices bills audio tokens as text); `cache_read_audio`
+/// defaults to `input_audio` when that is given (no discount), else to the
+/// text `cache_read`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Rates {
     pub input: f64,
@@ -100,23 +116,59 @@ pub struct Rates {
     pub cache_read: f64,
     pub cache_write_5m: f64,
     pub cache_write_1h: f64,
+    pub input_audio: f64,
+    pub cache_read_audio: f64,
+    pub output_audio: f64,
+}
+
+/// The prices of one block as written (`input`, `cache_read`, …): the
+/// fields [`ModelEntry`], [`RateSpec`] and [`LongContextSpec`] share.
+#[derive(Clone, Copy, Debug, Default)]
+struct Written {
+    input: f64,
+    output: f64,
+    cache_read: Option<f64>,
+    cache_write_5m: Option<f64>,
+    cache_write_1h: Option<f64>,
+    input_audio: Option<f64>,
+    cache_read_audio: Option<f64>,
+    output_audio: Option<f64>,
+}
+
+/// `Written { input: x.input, … }` for any of the blocks.
+macro_rules! written {
+    ($s:expr) => {
+        Written {
+            input: $s.input,
+            output: $s.output,
+            cache_read: $s.cache_read,
+            cache_write_5m: $s.cache_write_5m,
+            cache_write_1h: $s.cache_write_1h,
+            input_audio: $s.input_audio,
+            cache_read_audio: $s.cache_read_audio,
+            output_audio: $s.output_audio,
+        }
+    };
 }
 
 impl Rates {
-    fn new(
-        input: f64,
-        output: f64,
-        cache_read: Option<f64>,
-        cache_write_5m: Option<f64>,
-        cache_write_1h: Option<f64>,
-    ) -> Self {
-        let cache_write_5m = cache_write_5m.unwrap_or(input);
+    fn new(w: Written) -> Self {
+        let cache_read = w.cache_read.unwrap_or(w.input);
+        let cache_write_5m = w.cache_write_5m.unwrap_or(w.input);
+        let input_audio = w.input_audio.unwrap_or(w.input);
+        let cache_read_audio = w.cache_read_audio.unwrap_or(match w.input_audio {
+            Some(a) => a,
+            None => cache_read,
+        });
         Self {
-            input,
-            output,
-            cache_read: cache_read.unwrap_or(input),
+            input: w.input,
+            output: w.output,
+            cache_read,
             cache_write_5m,
-            cache_write_1h: cache_write_1h.unwrap_or(cache_write_5m),
+            cache_write_1h: w.cache_write_1h.unwrap_or(cache_write_5m),
+            input_audio,
+            cache_read_audio,
+            output_audio: w.output_audio.unwrap_or(w.output),
         }
     }
 
@@ -127,56 +179,47 @@ impl Rates {
             cache_read: self.cache_read * k,
             cache_write_5m: self.cache_write_5m * k,
             cache_write_1h: self.cache_write_1h * k,
+            input_audio: self.input_audio * k,
+            cache_read_audio: self.cache_read_audio * k,
+            output_audio: self.output_audio * k,
         }
     }
 
-    fn all(&self) -> [f64; 5] {
+    /// Does any audio price differ from its text price?
+    pub fn prices_audio(&self) -> bool {
+        self.input_audio != self.input
+            || self.cache_read_audio != self.cache_read
+            || self.output_audio != self.output
+    }
+
+    fn all(&self) -> [f64; 8] {
         [
             self.input,
             self.output,
             self.cache_read,
             self.cache_write_5m,
             self.cache_write_1h,
+            self.input_audio,
+            self.cache_read_audio,
+            self.output_audio,
         ]
     }
 }
 
 impl From<RateSpec> for Rates {
     fn from(s: RateSpec) -> Self {
-        Rates::new(
-            s.input,
-            s.output,
-            s.cache_read,
-            s.cache_write_5m,
-            s.cache_write_1h,
-        )
+        Rates::new(written!(s))
     }
 }
 
 impl ModelEntry {
     pub fn base(&self) -> Rates {
-        Rates::new(
-            self.input,
-            self.output,
-            self.cache_read,
-            self.cache_write_5m,
-            self.cache_write_1h,
-        )
+        Rates::new(written!(self))
     }
 
     pub fn long_context(&self) -> Option<(u64, Rates)> {
-        self.above.map(|a| {
-            (
-                a.input_tokens,
-                Rates::new(
-                    a.input,
-                    a.output,
-                    a.cache_read,
-                    a.cache_write_5m,
-                    a.cache_write_1h,
-                ),
-            )
-        })
+        self.above
+            .map(|a| (a.input_tokens, Rates::new(written!(a))))
     }
 
     /// What is wrong with the entry's numbers, if anything.
@@ -218,6 +261,9 @@ fn check_rates(prefix: &str, r: &Rates) -> Result<(), String> {
         "cache_read",
         "cache_write_5m",
         "cache_write_1h",
+        "input_audio",
+        "cache_read_audio",
+        "output_audio",
     ];
     for (name, v) in names.iter().zip(r.all()) {
         if !v.is_finite() || !(0.0..=MAX_PRICE).contains(&v) {

@@ -153,18 +153,44 @@ fn synthetic(i: usize) -> Exchange {
         ("llm.example.com", "/v1/embeddings"),
         ("llm.example.com", "/v1/responses"),
     ];
-    for (host, path) in candidates {
+    let post = |host: &str, path: &str| Request {
+        method: "POST".into(),
+        path: path.into(),
+        version: "1.1",
+        headers: vec![
+            ("Host".into(), host.into()),
+            ("Content-Type".into(), "application/json".into()),
+        ],
+        ..Request::default()
+    };
+    // WebSocket sessions: an upgraded GET.
+    let websocket: &[(&str, &str)] = &[
+        ("api.openai.com", "/v1/responses"),
+        ("api.openai.com", "/v1/realtime?model=gpt-realtime"),
+        (
+            "x.openai.azure.com",
+            "/openai/realtime?api-version=2025-04-01-preview&deployment=d",
+        ),
+        ("x.openai.azure.com", "/openai/v1/responses"),
+    ];
+    let upgrade = |host: &str, path: &str| Request {
+        method: "GET".into(),
+        path: path.into(),
+        version: "1.1",
+        headers: vec![
+            ("Host".into(), host.into()),
+            ("Upgrade".into(), "websocket".into()),
+            ("Connection".into(), "Upgrade".into()),
+        ],
+        ..Request::default()
+    };
+    let heads = candidates
+        .iter()
+        .map(|(h, p)| post(h, p))
+        .chain(websocket.iter().map(|(h, p)| upgrade(h, p)));
+    for request in heads {
         let ex = Exchange {
-            request: Request {
-                method: "POST".into(),
-                path: (*path).into(),
-                version: "1.1",
-                headers: vec![
-                    ("Host".into(), (*host).into()),
-                    ("Content-Type".into(), "application/json".into()),
-                ],
-                ..Request::default()
-            },
+            request,
             ..Exchange::default()
         };
         if adapter_index(&ex) == Some(i) {
@@ -195,6 +221,13 @@ fn with_response(
     body: &[u8],
 ) -> Exchange {
     let mut ex = base.clone();
+    // A WebSocket session's answers come with the upgrade's `101`.
+    let upgraded = header(&base.request.headers, "upgrade").is_some();
+    let status = if upgraded && status == 200 {
+        101
+    } else {
+        status
+    };
     let mut h: Headers = headers.cloned().unwrap_or_default();
     if let Some(ct) = ct {
         h.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
@@ -242,7 +275,7 @@ fn run(what: &str, ex: &Exchange, failures: &mut Vec<String>) -> Option<LlmCall>
     }
 }
 
-fn tokens(c: &LlmCall) -> [u64; 7] {
+fn tokens(c: &LlmCall) -> [u64; 10] {
     let u = &c.usage;
     [
         u.input_tokens,
@@ -252,6 +285,9 @@ fn tokens(c: &LlmCall) -> [u64; 7] {
         u.reasoning_tokens,
         c.cache_write_5m_tokens,
         c.cache_write_1h_tokens,
+        c.input_audio_tokens,
+        c.cache_read_audio_tokens,
+        c.output_audio_tokens,
     ]
 }
 
@@ -262,7 +298,7 @@ fn estimated(c: &LlmCall) -> bool {
 }
 
 fn check_no_tokens(what: &str, c: &LlmCall, failures: &mut Vec<String>) {
-    if !estimated(c) && tokens(c) != [0; 7] {
+    if !estimated(c) && tokens(c) != [0; 10] {
         failures.push(format!("{what}: tokens from garbage: {:?}", tokens(c)));
     }
 }
@@ -326,11 +362,21 @@ fn usage_obj(v: &Value) -> Value {
     }
     u.insert(
         "prompt_tokens_details".into(),
-        json!({"cached_tokens": v, "cache_write_tokens": v}),
+        json!({"cached_tokens": v, "cache_write_tokens": v, "audio_tokens": v}),
     );
     u.insert(
         "completion_tokens_details".into(),
-        json!({"reasoning_tokens": v}),
+        json!({"reasoning_tokens": v, "audio_tokens": v}),
+    );
+    // Realtime: `input_token_details` (singular "token").
+    u.insert(
+        "input_token_details".into(),
+        json!({"cached_tokens": v, "audio_tokens": v, "text_tokens": v,
+               "cached_tokens_details": {"audio_tokens": v, "text_tokens": v}}),
+    );
+    u.insert(
+        "output_token_details".into(),
+        json!({"audio_tokens": v, "text_tokens": v}),
     );
     u.insert("input_tokens_details".into(), json!({"cached_tokens": v}));
     u.insert(
@@ -385,7 +431,7 @@ fn poisoned(v: &Value, field: &Value) -> Value {
         (
             "response",
             json!({"id": field, "model": field, "usage": u, "status": field,
-                   "incomplete_details": field, "error": field}),
+                   "incomplete_details": field, "error": field, "status_details": field}),
         ),
         ("delta", json!({"stop_reason": field, "usage": u})),
     ] {
@@ -447,6 +493,7 @@ fn framings(obj: &Value) -> Vec<(&'static str, Vec<u8>)> {
         "response.completed",
         "response.incomplete",
         "response.failed",
+        "response.done",
         "error",
     ] {
         sse.push_str(&format!("event: {t}\ndata: {s}\n\n"));

@@ -12,9 +12,15 @@
 //! paths the body's `model`, which is the deployment name there too);
 //! `response_model` = the body's `model`. Request id: `apim-request-id`, else
 //! `x-request-id`; region: `x-ms-region`.
+//!
+//! Over WebSocket (upgraded `GET`s, read as OpenAI's, see `openai::ws`): the
+//! Realtime API at `/openai/realtime?api-version=…&deployment=D` (preview) and
+//! `/openai/v1/realtime?model=D` (GA), operation `realtime`, `request_model` =
+//! the deployment `D`; the Responses API's WebSocket mode at
+//! `/openai/v1/responses` (the deployment in each `response.create`'s `model`).
 
 use super::call::LlmCall;
-use super::openai::{chat, responses, Op};
+use super::openai::{chat, realtime, responses, ws, Op};
 use super::{Adapter, RequestHead};
 use crate::protocol::exchange::{header, Exchange};
 
@@ -50,6 +56,30 @@ pub const RESPONSES: Adapter = Adapter {
     operation: "responses",
     matches: |h| is_azure(h, Op::Responses),
     parse: |ex| parse_azure(ex, Op::Responses, responses::parse_responses),
+};
+
+/// The Realtime API over WebSocket.
+pub const REALTIME: Adapter = Adapter {
+    provider: "azure_openai",
+    operation: "realtime",
+    matches: |h| {
+        ws::is_websocket(h)
+            && is_azure_host(h.host)
+            && matches!(h.path, "/openai/realtime" | "/openai/v1/realtime")
+    },
+    parse: parse_realtime,
+};
+
+/// The Responses API's WebSocket mode.
+pub const WS_RESPONSES: Adapter = Adapter {
+    provider: "azure_openai",
+    operation: "responses",
+    matches: |h| ws::is_websocket(h) && is_azure_host(h.host) && h.path == "/openai/v1/responses",
+    parse: |ex| {
+        let mut call = ws::parse_responses(ex);
+        azure_headers(ex, &mut call);
+        call
+    },
 };
 
 /// Is `host` an Azure OpenAI resource host?
@@ -92,6 +122,27 @@ fn parse_azure(ex: &Exchange, op: Op, parse: fn(&Exchange) -> LlmCall) -> LlmCal
     if let Some(Route::Deployment(name)) = route(head.path, op) {
         call.request_model = name.to_owned();
     }
+    azure_headers(ex, &mut call);
+    call
+}
+
+/// A Realtime session: the deployment is the URL's `deployment` (preview
+/// path) or `model` (v1 path) parameter.
+fn parse_realtime(ex: &Exchange) -> LlmCall {
+    let path = &ex.request.path;
+    let param = if realtime::query_param(path, "deployment").is_some() {
+        "deployment"
+    } else {
+        "model"
+    };
+    let mut call = realtime::parse_realtime(ex, param);
+    azure_headers(ex, &mut call);
+    call
+}
+
+/// Request id (`apim-request-id`, else `x-request-id`) and region
+/// (`x-ms-region`) from the response headers.
+fn azure_headers(ex: &Exchange, call: &mut LlmCall) {
     if let Some(resp) = &ex.response {
         let h = |n: &str| header(&resp.headers, n).filter(|v| !v.is_empty());
         if let Some(id) = h("apim-request-id").or_else(|| h("x-request-id")) {
@@ -99,7 +150,6 @@ fn parse_azure(ex: &Exchange, op: Op, parse: fn(&Exchange) -> LlmCall) -> LlmCal
         }
         call.region = h("x-ms-region").unwrap_or_default().to_owned();
     }
-    call
 }
 
 #[cfg(test)]

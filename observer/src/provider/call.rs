@@ -67,6 +67,15 @@ pub struct LlmCall {
     /// than in [`Usage`] so existing `Usage { … }` literals stay valid.
     pub cache_write_5m_tokens: u64,
     pub cache_write_1h_tokens: u64,
+    /// Of `usage.input_tokens`: audio tokens (OpenAI Realtime and audio
+    /// models), cache reads included. Kept outside [`Usage`] like the
+    /// cache-write split. Row column `input_audio_tokens`.
+    pub input_audio_tokens: u64,
+    /// Of `input_audio_tokens` (and of `usage.cache_read_tokens`): audio read
+    /// from the prompt cache, billed at the cached-audio price. Not a row column.
+    pub cache_read_audio_tokens: u64,
+    /// Of `usage.output_tokens`: audio tokens. Row column `output_audio_tokens`.
+    pub output_audio_tokens: u64,
     /// The service tier that served the call (OpenAI `service_tier` of the
     /// response, else of the request; Anthropic `usage.service_tier`). Empty
     /// when not said: standard prices.

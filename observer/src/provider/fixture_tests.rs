@@ -140,6 +140,15 @@ fn to_json(c: &LlmCall) -> Value {
     if !c.service_tier.is_empty() {
         v["service_tier"] = c.service_tier.clone().into();
     }
+    for (k, n) in [
+        ("input_audio_tokens", c.input_audio_tokens),
+        ("cache_read_audio_tokens", c.cache_read_audio_tokens),
+        ("output_audio_tokens", c.output_audio_tokens),
+    ] {
+        if n > 0 {
+            v[k] = n.into();
+        }
+    }
     v
 }
 

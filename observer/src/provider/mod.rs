@@ -9,6 +9,7 @@ pub mod azure_openai;
 pub mod bedrock;
 pub mod call;
 pub mod gemini;
+pub mod infer;
 pub mod json;
 pub mod ollama;
 pub mod openai;
@@ -17,6 +18,7 @@ pub mod retry;
 pub mod wire;
 
 use crate::protocol::exchange::{header, Exchange, Headers};
+use crate::protocol::stream::Stitch;
 use call::{LlmCall, UsageSource};
 
 /// The registry, tried in order; the first adapter that matches wins.
@@ -25,6 +27,10 @@ pub static ADAPTERS: &[Adapter] = &[
     openai::COMPLETIONS,
     openai::EMBEDDINGS,
     openai::RESPONSES,
+    openai::ws::RESPONSES,
+    openai::realtime::REALTIME,
+    azure_openai::REALTIME,
+    azure_openai::WS_RESPONSES,
     azure_openai::CHAT_COMPLETIONS,
     azure_openai::COMPLETIONS,
     azure_openai::EMBEDDINGS,
@@ -127,6 +133,13 @@ pub fn detect(method: &str, path: &str, headers: &Headers) -> Option<&'static Ad
     ADAPTERS.iter().find(|a| (a.matches)(&head))
 }
 
+/// How the messages of a WebSocket opened by `request` make exchanges, when
+/// it is an LLM API session.
+pub fn stitch_for(request: &crate::protocol::exchange::Request) -> Option<Box<dyn Stitch>> {
+    let head = RequestHead::new(&request.method, &request.path, &request.headers);
+    openai::ws::stitch(&head)
+}
+
 /// Whether a request is an LLM API call (decides whether bodies are kept).
 pub fn is_llm_request(method: &str, path: &str, headers: &Headers) -> bool {
     detect(method, path, headers).is_some()
@@ -135,7 +148,13 @@ pub fn is_llm_request(method: &str, path: &str, headers: &Headers) -> bool {
 /// Reads an exchange with the adapter its request matches.
 pub fn parse(exchange: &Exchange) -> Result<LlmCall, ProviderError> {
     let req = &exchange.request;
-    let Some(adapter) = detect(&req.method, &req.path, &req.headers) else {
+    let found = detect(&req.method, &req.path, &req.headers).or_else(|| {
+        // A path lost to a late join (HTTP/2): the bodies tell the API.
+        (req.path.is_empty() && exchange.partial)
+            .then(|| infer::adapter(exchange))
+            .flatten()
+    });
+    let Some(adapter) = found else {
         let head = RequestHead::new(&req.method, &req.path, &req.headers);
         return Err(ProviderError::UnknownProvider {
             method: req.method.clone(),

@@ -7,6 +7,7 @@ use super::head::{check_start_line, Head, HeadBuf, Kind, LineCheck, NOT_A_START_
 use super::{ConnStats, Direction, Interest, Limits, Segment};
 use crate::protocol::body::BodyDecoder;
 use crate::protocol::exchange::{Exchange, Role};
+use crate::protocol::stream::{StreamProtocol, Upgrade};
 use crate::protocol::Parse;
 
 mod stitch;
@@ -87,7 +88,13 @@ pub struct Http1Conn {
     pending: VecDeque<Pending>,
     stats: ConnStats,
     seq: u64,
+    /// Set by a `101 Switching Protocols`; handed over at the end of the
+    /// segment that carried it, with the bytes after the head.
+    switch: Option<Upgrade>,
 }
+
+/// Most bytes after a `101` head carried over to the new protocol.
+const MAX_UPGRADE_REST: usize = 1 << 20;
 
 impl std::fmt::Debug for Http1Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,6 +115,7 @@ impl Http1Conn {
             pending: VecDeque::new(),
             stats: ConnStats::default(),
             seq: 0,
+            switch: None,
         }
     }
 
@@ -122,6 +130,21 @@ impl Http1Conn {
 
     /// Feeds one segment of direction `dir`; finished exchanges are appended to `out`.
     pub fn push(
+        &mut self,
+        dir: Direction,
+        seg: Segment<'_>,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
+        self.feed(dir, seg, interest, out);
+    }
+
+    /// The connection switched protocol (`101`): what the next one needs.
+    pub fn take_upgrade(&mut self) -> Option<Upgrade> {
+        self.switch.take()
+    }
+
+    fn feed(
         &mut self,
         dir: Direction,
         seg: Segment<'_>,
@@ -195,7 +218,12 @@ impl Http1Conn {
             let side = &mut self.sides[dir.index()];
             match &mut side.state {
                 State::Opaque => {
-                    self.stats.bytes_skipped += bytes.len() as u64;
+                    match self.switch.as_mut().filter(|u| u.rest_dir == Some(dir)) {
+                        Some(up) if up.rest.len() + bytes.len() <= MAX_UPGRADE_REST => {
+                            up.rest.extend_from_slice(bytes);
+                        }
+                        _ => self.stats.bytes_skipped += bytes.len() as u64,
+                    }
                     return;
                 }
                 State::Resync => {
@@ -321,5 +349,30 @@ impl Http1Conn {
         if lost_response {
             self.lose_response(out);
         }
+    }
+}
+
+impl StreamProtocol for Http1Conn {
+    fn push(
+        &mut self,
+        dir: Direction,
+        seg: Segment<'_>,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) -> Option<Upgrade> {
+        self.feed(dir, seg, interest, out);
+        self.take_upgrade()
+    }
+
+    fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>) {
+        Http1Conn::close(self, ts_ns, out);
+    }
+
+    fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    fn stats(&self) -> &ConnStats {
+        &self.stats
     }
 }

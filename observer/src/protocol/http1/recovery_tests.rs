@@ -167,11 +167,23 @@ fn head_too_large_is_invalid() {
 }
 
 #[test]
-fn switching_protocols_goes_opaque() {
+fn switching_protocols_hands_over_and_goes_opaque() {
     let mut f = Feed::new();
-    f.w(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
-        .r(b"HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x05hello");
-    assert_eq!(resp(&f.one()).status, 101);
+    f.w(b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n")
+        .r(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n\r\n\x81\x05hello");
+    // The switch is not a call: no exchange; the next protocol gets the
+    // request, the 101 and the bytes after it.
+    assert!(f.out.is_empty(), "{:?}", f.out);
+    let up = f.conn.take_upgrade().expect("upgrade");
+    assert_eq!(up.protocol, "websocket");
+    assert_eq!(
+        (up.request.method.as_str(), up.request.path.as_str()),
+        ("GET", "/ws")
+    );
+    assert_eq!(up.response.status, 101);
+    assert_eq!(up.rest, b"\x81\x05hello");
+    assert_eq!(up.rest_dir, Some(Direction::Read));
+    // Not followed (nobody took over): the old protocol stays opaque.
     f.w(b"\x81\x85abcd").close();
     assert_eq!((f.out.len(), f.conn.stats().invalid), (0, 0));
 }

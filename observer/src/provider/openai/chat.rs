@@ -9,12 +9,15 @@
 //! `data: {chunk}` events ended by `data: [DONE]`. Chat chunks carry
 //! `choices[].delta`, completions chunks `choices[].text`. With `include_usage`
 //! the last chunk before `[DONE]` has `"choices": []` and the usage of the whole
-//! call; other chunks carry `"usage": null`.
+//! call; other chunks carry `"usage": null`. Audio models report the audio
+//! parts in `usage.prompt_tokens_details.audio_tokens` and
+//! `usage.completion_tokens_details.audio_tokens`.
 
 use serde_json::Value;
 
 use super::{
-    add_sse_defects, api_error_type, read_service_tier, read_usage, scan_unparsed, BodyError,
+    add_sse_defects, api_error_type, read_audio, read_service_tier, read_usage, scan_unparsed,
+    BodyError,
 };
 use crate::protocol::exchange::{Exchange, Response};
 use crate::protocol::sse;
@@ -45,8 +48,11 @@ pub(super) fn read_completion(
         .and_then(|c| json::str_at(c, &["finish_reason"]))
         .unwrap_or_default()
         .to_owned();
-    if let Some(usage) = v.get("usage").and_then(read_usage) {
-        call.usage = usage;
+    if let Some(u) = v.get("usage") {
+        if let Some(usage) = read_usage(u) {
+            call.usage = usage;
+            read_audio(u, call);
+        }
     }
     if success {
         call.first_token_ns = resp.first_byte_ns;
@@ -90,9 +96,13 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
         read_service_tier(&chunk, call);
         // Usage is cumulative: the last one seen wins, never a sum.
         // Groq reports stream usage in `x_groq.usage` of the last chunk.
-        let usage = chunk.get("usage").and_then(read_usage);
-        if let Some(usage) = usage.or_else(|| chunk.pointer("/x_groq/usage").and_then(read_usage)) {
+        let found = [chunk.get("usage"), chunk.pointer("/x_groq/usage")]
+            .into_iter()
+            .flatten()
+            .find_map(|u| read_usage(u).map(|usage| (usage, u)));
+        if let Some((usage, u)) = found {
             call.usage = usage;
+            read_audio(u, call);
         }
         let choices = chunk.get("choices").and_then(Value::as_array);
         for choice in choices.into_iter().flatten() {

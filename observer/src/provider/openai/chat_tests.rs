@@ -248,3 +248,44 @@ fn garbage_never_panics() {
     let usage: Value = serde_json::json!({"prompt_tokens": -3, "completion_tokens": 1.5});
     assert_eq!(read_usage(&usage), None);
 }
+
+#[test]
+fn audio_token_details_of_audio_models() {
+    // gpt-audio over Chat Completions: the audio parts of prompt and completion.
+    let body = br#"{"id":"chatcmpl-a1","object":"chat.completion","model":"gpt-audio-2025-08-28","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":null,"audio":{"id":"audio_1","data":"UklG","transcript":"Hi"}}}],"usage":{"prompt_tokens":120,"completion_tokens":90,"total_tokens":210,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":100},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":80}}}"#;
+    let call = parse_chat(&exchange(
+        r#"{"model":"gpt-audio","modalities":["text","audio"]}"#,
+        200,
+        "application/json",
+        body,
+        Vec::new(),
+    ));
+    assert_eq!(
+        (call.usage.input_tokens, call.usage.output_tokens),
+        (120, 90)
+    );
+    assert_eq!(
+        (call.input_audio_tokens, call.output_audio_tokens),
+        (100, 80)
+    );
+    assert_eq!(call.cache_read_audio_tokens, 0);
+    // Streamed: the usage chunk carries them; chunks without usage change nothing.
+    let call = stream(
+        r#"{"model":"gpt-audio","stream":true,"stream_options":{"include_usage":true}}"#,
+        concat!(
+            "data: {\"id\":\"c\",\"model\":\"gpt-audio\",\"choices\":[{\"index\":0,\"delta\":{\"audio\":{\"transcript\":\"Hi\"}}}],\"usage\":null}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"gpt-audio\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":30,\"prompt_tokens_details\":{\"audio_tokens\":10},\"completion_tokens_details\":{\"audio_tokens\":25}}}\n\n",
+            "data: [DONE]\n\n"
+        ),
+    );
+    assert_eq!(
+        (call.input_audio_tokens, call.output_audio_tokens),
+        (10, 25)
+    );
+    // Text models report 0 (or nothing): no audio.
+    let call = stream(
+        STREAM_REQ,
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"prompt_tokens_details\":{\"audio_tokens\":0}}}\n\ndata: [DONE]\n\n",
+    );
+    assert_eq!((call.input_audio_tokens, call.output_audio_tokens), (0, 0));
+}

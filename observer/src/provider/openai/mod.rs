@@ -4,6 +4,8 @@
 //! - `POST /v1/chat/completions` (operation `chat`), `POST /v1/completions`
 //!   (`completions`) and `POST /v1/embeddings` (`embeddings`): [`chat`].
 //! - `POST /v1/responses` (`responses`): [`responses`].
+//! - WebSocket sessions: the Responses API's WebSocket mode and the Realtime
+//!   API (`realtime`): [`ws`], [`realtime`].
 //!
 //! Errors: `{"error": {"message", "type", "param", "code"}}`.
 //! Tokens (design.md): `prompt_tokens` / `input_tokens` already include cached
@@ -12,7 +14,9 @@
 
 pub mod chat;
 pub mod estimate;
+pub mod realtime;
 pub mod responses;
+pub mod ws;
 
 use serde_json::Value;
 
@@ -209,11 +213,17 @@ pub(super) fn parse_with(ex: &Exchange, read_json: BodyReader, read_stream: Body
 
 /// Is the response `text/event-stream`?
 pub fn is_event_stream(resp: &Response) -> bool {
-    header(&resp.headers, "content-type").is_some_and(|ct| {
-        ct.trim_start()
+    match header(&resp.headers, "content-type") {
+        Some(ct) => ct
+            .trim_start()
             .get(..17)
-            .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
-    })
+            .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream")),
+        // No content type known (an HTTP/2 header lost to a late join): an
+        // SSE body starts with a field or a comment line.
+        None => [&b"data:"[..], b"event:", b":"]
+            .iter()
+            .any(|p| resp.body.starts_with(p)),
+    }
 }
 
 /// Adds SSE decoder repairs to the call's defect count.
@@ -273,6 +283,15 @@ pub fn read_usage(u: &Value) -> Option<Usage> {
         .unwrap_or(0),
         source: UsageSource::Provider,
     })
+}
+
+/// The audio parts of a Chat Completions `usage` object
+/// (`prompt_tokens_details.audio_tokens`, `completion_tokens_details.audio_tokens`:
+/// audio models such as `gpt-audio`) into the call; absent counts are 0.
+pub(super) fn read_audio(u: &Value, call: &mut LlmCall) {
+    let n = |path: &[&str]| json::u64_at(u, path).unwrap_or(0);
+    call.input_audio_tokens = n(&["prompt_tokens_details", "audio_tokens"]);
+    call.output_audio_tokens = n(&["completion_tokens_details", "audio_tokens"]);
 }
 
 /// Takes the `service_tier` a response object or chunk says served the call.

@@ -7,6 +7,7 @@ use crate::protocol::exchange::{header, Exchange, Request, Response, Role};
 use crate::protocol::http1::framing::{request_framer, response_framer};
 use crate::protocol::http1::head::{ReqHead, RespHead};
 use crate::protocol::http1::{Direction, Interest};
+use crate::protocol::stream::Upgrade;
 
 /// Requests awaiting responses beyond this are flushed without one.
 const MAX_PENDING: usize = 64;
@@ -111,6 +112,28 @@ impl Http1Conn {
             .front_mut()
             .filter(|p| !p.resp_done && p.ex.response.is_none());
         let is_head = front.as_ref().is_some_and(|p| p.is_head);
+        let switch = (h.status == 101).then(|| Upgrade {
+            protocol: header(&h.headers, "upgrade")
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase(),
+            role: self.role,
+            request: front
+                .as_ref()
+                .map(|p| p.ex.request.clone())
+                .unwrap_or_default(),
+            response: Response {
+                status: h.status,
+                headers: h.headers.clone(),
+                first_byte_ns: self.sides[dir.index()].start_ts,
+                end_ns: at.ts,
+                ..Response::default()
+            },
+            rest: Vec::new(),
+            rest_dir: Some(dir),
+            rest_ts_ns: at.ts,
+            rest_tid: at.tid,
+        });
         let framer = response_framer(h.status, is_head, &h.headers, self.limits.max_header_bytes);
         let coding = Codings::from_header(header(&h.headers, "content-encoding"));
         let side = &self.sides[dir.index()];
@@ -152,8 +175,9 @@ impl Http1Conn {
         if self.sides[dir.index()].state_is_done() {
             self.end_body(dir, true, out);
         }
-        if h.status == 101 {
+        if let Some(up) = switch {
             self.sides.iter_mut().for_each(|s| s.state = State::Opaque);
+            self.switch = Some(up);
         }
     }
 
@@ -251,6 +275,11 @@ impl Http1Conn {
         let mut ex = p.ex;
         ex.partial |= ex.response.is_none();
         self.stats.exchanges += 1;
+        if ex.response.as_ref().is_some_and(|r| r.status == 101) {
+            // A protocol switch, not a call: what follows is the next
+            // protocol's (handed over with `take_upgrade`).
+            return;
+        }
         out.push(ex);
     }
 }

@@ -1,0 +1,215 @@
+//! Header blocks: HEADERS / PUSH_PROMISE + CONTINUATION fragments joined,
+//! decoded with the direction's HPACK state, and filed as a request head, a
+//! response head or trailers.
+
+use super::frame::{flag, kind, FrameHeader};
+use super::hpack::Field;
+use super::streams::{Half, Stream};
+use super::{At, Http2Conn};
+use crate::protocol::body::{BodyDecoder, Codings};
+use crate::protocol::exchange::{header, Exchange, Headers, Request, Response, Role};
+use crate::protocol::stream::{Direction, Interest};
+
+/// A header block being collected from HEADERS/PUSH_PROMISE + CONTINUATION.
+#[derive(Debug)]
+pub(super) struct Block {
+    pub stream: u32,
+    pub end_stream: bool,
+    /// PUSH_PROMISE: decoded for the compression state, then dropped.
+    pub push: bool,
+    pub bytes: Vec<u8>,
+    pub at: At,
+}
+
+/// Pseudo-headers and fields of one decoded block.
+#[derive(Debug, Default)]
+struct Fields {
+    method: Option<String>,
+    path: Option<String>,
+    status: Option<u16>,
+    headers: Headers,
+    unknown: u64,
+}
+
+fn split(fields: Vec<Field>) -> Fields {
+    let mut f = Fields::default();
+    for field in fields {
+        match field {
+            Field::Header(name, value) => match name.as_str() {
+                ":method" => f.method = Some(value),
+                ":path" => f.path = Some(value),
+                ":status" => f.status = value.parse().ok(),
+                ":scheme" | ":protocol" => {}
+                _ => f.headers.push((name, value)),
+            },
+            Field::Unknown { .. } => f.unknown += 1,
+        }
+    }
+    f
+}
+
+impl Http2Conn {
+    /// A HEADERS/PUSH_PROMISE or CONTINUATION fragment; decodes the block at
+    /// END_HEADERS.
+    pub(super) fn block_part(
+        &mut self,
+        dir: Direction,
+        block: Block,
+        end_headers: bool,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
+        let side = &mut self.sides[dir.index()];
+        if !end_headers {
+            side.block = Some(block);
+            return;
+        }
+        let mut fields = Vec::new();
+        if side.hpack.decode(&block.bytes, &mut fields).is_err() {
+            self.stats.invalid += 1;
+        }
+        if block.push {
+            return;
+        }
+        let f = split(fields);
+        self.stats.unknown_fields += f.unknown;
+        if self.role.is_none() {
+            self.role = match (f.method.is_some(), f.status.is_some(), dir) {
+                (true, false, Direction::Write) | (false, true, Direction::Read) => {
+                    Some(Role::Client)
+                }
+                (true, false, Direction::Read) | (false, true, Direction::Write) => {
+                    Some(Role::Server)
+                }
+                _ => None,
+            };
+        }
+        if Some(dir) == self.request_dir() {
+            self.request_block(block, f, interest, out);
+        } else if self.role.is_some() {
+            self.response_block(block, f, out);
+        }
+    }
+
+    fn request_block(
+        &mut self,
+        block: Block,
+        f: Fields,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
+        if let Some(s) = self.streams.get_mut(&block.stream) {
+            // Trailers of the request.
+            s.ex.request.headers.extend(f.headers);
+            s.ex.partial |= f.unknown > 0;
+            if block.end_stream {
+                s.req.done = true;
+                s.ex.request.end_ns = block.at.ts;
+            }
+            return self.try_emit(block.stream, out);
+        }
+        let Some(method) = f.method else {
+            // A block of a stream opened before the capture joined.
+            self.stats.orphan_responses += 1;
+            return;
+        };
+        let path = f.path.unwrap_or_default();
+        let incomplete = f.unknown > 0 || path.is_empty();
+        let kept = interest.wants(&method, &path, &f.headers)
+            || (incomplete && method.eq_ignore_ascii_case("POST"));
+        let body = kept.then(|| {
+            BodyDecoder::new(
+                Codings::from_header(header(&f.headers, "content-encoding")),
+                self.limits.max_body_bytes,
+            )
+        });
+        let request = Request {
+            method,
+            path,
+            version: "2",
+            headers: f.headers,
+            start_ns: block.at.ts,
+            end_ns: block.at.ts,
+            tid: block.at.tid,
+            ..Request::default()
+        };
+        let stream = Stream {
+            ex: Exchange {
+                request,
+                response: None,
+                partial: incomplete,
+                bodies_kept: kept,
+            },
+            req: Half {
+                head: true,
+                done: block.end_stream,
+                body,
+                last_ts: block.at.ts,
+                ..Half::default()
+            },
+            resp: Half::default(),
+            kept: 0,
+        };
+        self.streams.insert(block.stream, stream);
+        self.enforce_limits(out);
+    }
+
+    fn response_block(&mut self, block: Block, f: Fields, out: &mut Vec<Exchange>) {
+        let max_body = self.limits.max_body_bytes;
+        let Some(s) = self.streams.get_mut(&block.stream) else {
+            self.stats.orphan_responses += 1;
+            return;
+        };
+        s.ex.partial |= f.unknown > 0;
+        match (s.resp.head, f.status) {
+            (false, Some(status)) if (100..200).contains(&status) => return, // interim
+            (false, status) => {
+                let body = s.ex.bodies_kept.then(|| {
+                    BodyDecoder::new(
+                        Codings::from_header(header(&f.headers, "content-encoding")),
+                        max_body,
+                    )
+                });
+                s.ex.response = Some(Response {
+                    status: status.unwrap_or(0),
+                    headers: f.headers,
+                    first_byte_ns: block.at.ts,
+                    end_ns: block.at.ts,
+                    ..Response::default()
+                });
+                s.resp.head = true;
+                s.resp.body = body;
+                s.resp.last_ts = block.at.ts;
+            }
+            (true, _) => {
+                if let Some(r) = s.ex.response.as_mut() {
+                    r.headers.extend(f.headers); // trailers
+                }
+            }
+        }
+        if block.end_stream {
+            s.resp.done = true;
+            s.resp.last_ts = block.at.ts;
+        }
+        self.try_emit(block.stream, out);
+    }
+}
+
+/// The header block fragment of a HEADERS or PUSH_PROMISE payload: padding,
+/// priority and the promised stream id removed. None when malformed.
+pub(super) fn header_fragment(h: FrameHeader, payload: &[u8]) -> Option<&[u8]> {
+    let mut p = payload;
+    let mut pad = 0usize;
+    if h.has(flag::PADDED) {
+        let (&n, rest) = p.split_first()?;
+        pad = usize::from(n);
+        p = rest;
+    }
+    let skip = match h.kind {
+        kind::HEADERS if h.has(flag::PRIORITY) => 5,
+        kind::PUSH_PROMISE => 4,
+        _ => 0,
+    };
+    let p = p.get(skip..)?;
+    p.get(..p.len().checked_sub(pad)?)
+}

@@ -1,0 +1,128 @@
+//! OpenAI's event APIs over WebSocket: the Responses API's WebSocket mode
+//! (`GET /v1/responses` upgraded, as Codex CLI uses it) and the Realtime API
+//! (`GET /v1/realtime?model=…`).
+//!
+//! Both speak JSON text messages with a `type`. The client sends
+//! `response.create` (Responses: the body of a `POST /v1/responses`, with
+//! `"generate": false` for a prewarm that only counts input); the server
+//! answers with `response.created`, content events, and one terminal event
+//! carrying the final response object with its `usage`:
+//! `response.completed` / `response.incomplete` / `response.failed`
+//! (Responses) or `response.done` (Realtime). A connection carries many
+//! responses; each is one exchange and one row. An `error` event outside a
+//! response is an answer of its own.
+//!
+//! The WebSocket layer gives each exchange the triggering `response.create`
+//! as its request body and the answer's events as a body of SSE lines
+//! (`data: {event}\n\n`), so the Responses stream reader reads it as it
+//! reads the SSE stream of `POST /v1/responses`.
+
+use super::responses;
+use crate::protocol::exchange::{header, Exchange};
+use crate::protocol::stream::{Cut, Stitch};
+use crate::provider::call::LlmCall;
+use crate::provider::{Adapter, RequestHead};
+
+/// The Responses API's WebSocket mode on api.openai.com.
+pub const RESPONSES: Adapter = Adapter {
+    provider: "openai",
+    operation: "responses",
+    matches: |h| is_websocket(h) && h.host_is(super::HOST) && h.path == "/v1/responses",
+    parse: parse_responses,
+};
+
+/// Does this request head open an OpenAI event session over WebSocket (any
+/// host: the adapters decide the provider)?
+pub fn opens_session(h: &RequestHead<'_>) -> bool {
+    is_websocket(h)
+        && (h.path.ends_with("/v1/responses")
+            || h.path.ends_with("/v1/realtime")
+            || h.path.ends_with("/openai/realtime"))
+}
+
+/// A GET asking for a WebSocket.
+pub fn is_websocket(h: &RequestHead<'_>) -> bool {
+    h.method.eq_ignore_ascii_case("GET")
+        && header(h.headers, "upgrade").is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"))
+}
+
+/// The stitcher of an OpenAI event session.
+#[derive(Debug, Default)]
+pub struct Events {
+    in_response: bool,
+}
+
+/// The `type` of a JSON event (read without parsing the rest when it comes
+/// first, as OpenAI sends it).
+fn event_type(msg: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(msg).ok()?;
+    v.get("type")?.as_str().map(str::to_owned)
+}
+
+impl Stitch for Events {
+    fn cut(&mut self, from_client: bool, message: &[u8]) -> Cut {
+        let Some(kind) = event_type(message) else {
+            return if self.in_response {
+                Cut::Part
+            } else {
+                Cut::Skip
+            };
+        };
+        if from_client {
+            return if kind == "response.create" {
+                Cut::Request
+            } else {
+                Cut::Skip
+            };
+        }
+        match kind.as_str() {
+            "session.created" | "session.updated" if !self.in_response => Cut::Context,
+            "response.created" => {
+                self.in_response = true;
+                Cut::Begin
+            }
+            "response.completed" | "response.incomplete" | "response.failed" | "response.done"
+                if self.in_response =>
+            {
+                self.in_response = false;
+                Cut::End
+            }
+            "error" if !self.in_response => Cut::Whole,
+            "error" => {
+                self.in_response = false;
+                Cut::End
+            }
+            _ if self.in_response => Cut::Part,
+            _ => Cut::Skip,
+        }
+    }
+}
+
+/// The stitcher for a session, when the upgrade request opens one.
+pub fn stitch(h: &RequestHead<'_>) -> Option<Box<dyn Stitch>> {
+    opens_session(h).then(|| Box::new(Events::default()) as Box<dyn Stitch>)
+}
+
+/// A Responses answer read as the SSE stream it mirrors: the `101`'s
+/// status is kept on the row, the body is read as `text/event-stream`.
+pub fn parse_responses(ex: &Exchange) -> LlmCall {
+    let status = ex.response.as_ref().map_or(0, |r| r.status);
+    let view = as_event_stream(ex);
+    let mut call = responses::parse_responses(&view);
+    call.stream = true;
+    call.status_code = status;
+    call
+}
+
+/// The exchange with a `200 text/event-stream` response, for the stream readers.
+fn as_event_stream(ex: &Exchange) -> Exchange {
+    let mut view = ex.clone();
+    if let Some(r) = view.response.as_mut() {
+        r.status = 200;
+        r.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+        r.headers
+            .push(("content-type".into(), "text/event-stream".into()));
+    }
+    view
+}
