@@ -39,8 +39,8 @@ also reports cacheRead = 1000 + inputTokens and cacheWrite = 200.
 
 The log entry (``kind`` ``bedrock``) has the decoded model id, the raw path,
 Converse-style ``usage`` (inputTokens, outputTokens, cacheReadInputTokens,
-cacheWriteInputTokens), the request's HTTP version, ``Authorization`` and
-``amz-sdk-request`` headers.
+cacheWriteInputTokens), ``Authorization`` and ``amz-sdk-request`` headers
+(``openai_mock`` adds ``http_version``: ``1.1``, or ``2`` over HTTP/2).
 """
 import base64
 import json
@@ -122,7 +122,6 @@ def handle(h, path, req, piece_delay):
     request_id = str(uuid.uuid4())
     entry = {"kind": "bedrock", "provider": "bedrock", "operation": operation,
              "request_id": request_id, "model": model, "path": path, "stream": stream,
-             "http_version": h.request_version,
              "authorization": h.headers.get("Authorization", ""),
              "amz_sdk_request": h.headers.get("amz-sdk-request", "")}
     base_headers = [("x-amzn-RequestId", request_id)]

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Mock OpenAI provider for llm-observer's end-to-end tests (Python 3 stdlib only).
+"""Mock OpenAI provider for llm-observer's end-to-end tests (run by the test
+venv's Python: the stdlib plus ``h2`` and ``websockets``).
 
-Speaks OpenAI's wire format over TLS (HTTP/1.1 keep-alive, ALPN http/1.1 only):
+Speaks OpenAI's wire format over TLS, HTTP/2 or HTTP/1.1 (keep-alive), as ALPN
+chooses (the server offers ``h2`` then ``http/1.1``; no ALPN means HTTP/1.1).
+HTTP/2 (``h2_server.py``) runs the same request handlers on each stream:
 
 * ``POST /v1/chat/completions``: a chat completion object (``Content-Length``) or,
   with ``"stream": true``, Server-Sent Events over chunked transfer encoding:
@@ -34,7 +37,15 @@ Speaks OpenAI's wire format over TLS (HTTP/1.1 keep-alive, ALPN http/1.1 only):
   ``embeddings``, ``anthropic``, ``gemini``, ``bedrock`` with the raw provider
   ``usage``.
 
-Every served chat call is appended as one JSON line to ``--log``.
+* WebSocket (``ws_server.py``, a GET with ``Upgrade: websocket`` over
+  HTTP/1.1, permessage-deflate): the Responses API WebSocket mode on
+  ``/v1/responses`` and the Realtime API on ``/v1/realtime?model=…``, and the
+  Azure OpenAI paths on ``myres.openai.azure.com``; one log line per response
+  (``kind`` ``ws_responses`` / ``realtime``).
+
+Every served call is appended as one JSON line to ``--log``, with
+``http_version`` (``"1.1"`` or ``"2"``) and the client's port ``peer_port``
+(one port per connection: calls multiplexed on one HTTP/2 connection share it).
 """
 import argparse
 import gzip
@@ -51,7 +62,9 @@ import uuid
 import anthropic_mock  # noqa: E402 (siblings in this directory)
 import bedrock_mock
 import gemini_mock
+import h2_server
 import openai_more_mock
+import ws_server
 
 OTHER_HOSTS = (anthropic_mock.HOST, gemini_mock.HOST, bedrock_mock.HOST)
 ORGANIZATION = "org-mockllmobserver"
@@ -95,14 +108,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mock-openai"
     sys_version = ""
+    # The log's `http_version` for calls this handler serves.
+    HTTP_VERSION_LABEL = "1.1"
 
     def setup(self):
         self.request.settimeout(30)
+        self.tls_ok = False
         try:
             self.request.do_handshake()
+            self.tls_ok = True
         except (ssl.SSLError, OSError):
             self.close_connection = True
         super().setup()
+
+    def handle(self):
+        """HTTP/2 when ALPN chose h2 (``h2_server``), else HTTP/1.1."""
+        if self.tls_ok and self.request.selected_alpn_protocol() == "h2":
+            h2_server.serve_connection(self.request, self.client_address, self.server, H2Handler)
+            self.close_connection = True
+            return
+        super().handle()
+
+    def log_call(self, entry):
+        """Appends `entry` to the call log with this exchange's HTTP version
+        and the client's port."""
+        entry["http_version"] = self.HTTP_VERSION_LABEL
+        entry.setdefault("peer_port", self.client_address[1])
+        self.server.log(entry)
 
     def log_message(self, fmt, *args):  # quiet: the JSONL log is the record
         if self.server.verbose:
@@ -131,6 +163,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
     def do_GET(self):
+        if "websocket" in self.headers.get("Upgrade", "").lower():
+            ws_server.handle_upgrade(self)
+            self.close_connection = True
+            return
         parts = self.path.split("/")
         if len(parts) == 3 and parts[1] == "download" and parts[2].isdigit():
             n = int(parts[2])
@@ -143,7 +179,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 piece = _BLOCK[: min(len(_BLOCK), n - sent)]
                 self.wfile.write(piece)
                 sent += len(piece)
-            self.server.log({"kind": "download", "bytes": n})
+            self.log_call({"kind": "download", "bytes": n})
             return
         self.send_json(404, {"error": {"message": "Invalid URL (GET %s)" % self.path,
                                        "type": "invalid_request_error", "param": None,
@@ -230,7 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             entry.update(status=status, response_id="", response_model="", prompt_tokens=0,
                          completion_tokens=0, cached_tokens=0, reasoning_tokens=0,
                          error_type=err["type"], finish_reason="")
-            self.server.log(entry)
+            self.log_call(entry)
             return
         pt = prompt_tokens(messages)
         n = pieces_for(req)
@@ -288,7 +324,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry.update(status=200, response_id=response_id, response_model=response_model,
                      prompt_tokens=pt, completion_tokens=n + reasoning, cached_tokens=cached,
                      reasoning_tokens=reasoning, error_type="", finish_reason=finish)
-        self.server.log(entry)
+        self.log_call(entry)
 
 
     def other_post(self, host, raw, request_id):
@@ -321,7 +357,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                            "code": None}}, request_id, 0)
             return
         entry["peer_port"] = self.client_address[1]
-        self.server.log(entry)
+        self.log_call(entry)
+
+
+class H2Handler(h2_server.H2Exchange, Handler):
+    """The same handlers on one HTTP/2 stream (see ``h2_server``)."""
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -360,7 +400,7 @@ def main():
     args = ap.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
     srv = Server((args.host, args.port), ctx, args.log, args.piece_delay_ms / 1000.0, args.verbose)
     print("mock listening on %s:%d pid %d" % (args.host, args.port, os.getpid()), flush=True)
     try:

@@ -82,7 +82,8 @@ def handle_embeddings(h, req, request_id):
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
-def _response_obj(rid, model, created, status, text, msg_id, usage, max_out, incomplete):
+def _response_obj(rid, model, created, status, text, msg_id, usage, max_out, incomplete,
+                  with_output=True):
     done = status != "in_progress"
     return {
         "id": rid, "object": "response", "created_at": created, "status": status,
@@ -93,7 +94,7 @@ def _response_obj(rid, model, created, status, text, msg_id, usage, max_out, inc
         "output": [{"id": msg_id, "type": "message", "status": "incomplete" if incomplete else "completed",
                     "role": "assistant",
                     "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": text}]}]
-        if done else [],
+        if done and with_output else [],
         "parallel_tool_calls": True, "previous_response_id": None, "prompt_cache_key": None,
         "reasoning": {"effort": None, "summary": None}, "safety_identifier": None,
         "service_tier": "default", "store": True, "temperature": 1.0,
@@ -103,60 +104,97 @@ def _response_obj(rid, model, created, status, text, msg_id, usage, max_out, inc
     }
 
 
-def handle_responses(h, req, request_id, piece_delay):
+def plan_response(req, context_tokens=0):
+    """What a ``response.create`` / ``POST /v1/responses`` body gets: ids,
+    the served model, the words and the usage (the token rules above).
+    `context_tokens`: tokens of an earlier response this one continues
+    (``previous_response_id`` on a WebSocket), counted as input and cached.
+    ``"generate": false`` (WebSocket prewarm): no output, 0 output tokens."""
     model = req["model"]
-    stream = bool(req.get("stream"))
+    generate = req.get("generate", True) is not False
     max_out = req.get("max_output_tokens")
-    pieces = max(1, min(int(max_out or 8), 64))
-    reasoning = REASONING_MODELS.get(model, 0)
-    it = _input_tokens(req.get("input"))
-    cached = it // 2 if model.endswith("-cached") else 0
+    pieces = max(1, min(int(max_out or 8), 64)) if generate else 0
+    reasoning = REASONING_MODELS.get(model, 0) if generate else 0
+    it = _input_tokens(req.get("input")) + context_tokens
+    if context_tokens:
+        cached = context_tokens
+    else:
+        cached = it // 2 if model.endswith("-cached") else 0
     usage = {"input_tokens": it, "input_tokens_details": {"cached_tokens": cached},
              "output_tokens": pieces + reasoning,
              "output_tokens_details": {"reasoning_tokens": reasoning},
              "total_tokens": it + pieces + reasoning}
-    incomplete = bool(max_out)
-    final_status = "incomplete" if incomplete else "completed"
-    rid = "resp_" + uuid.uuid4().hex + uuid.uuid4().hex[:16]
-    msg_id = "msg_" + uuid.uuid4().hex + uuid.uuid4().hex[:16]
-    rmodel = served_model(model) + RESPONSE_MODEL_SUFFIX
-    created = int(time.time())
+    incomplete = bool(max_out) and generate
     words = ["r%d " % i for i in range(pieces)]
-    text = "".join(words)
-    entry = {"kind": "responses", "provider": "openai", "operation": "responses",
-             "request_id": request_id, "model": model, "stream": stream, "status": 200,
-             "response_id": rid, "response_model": rmodel,
-             "finish_reason": "max_output_tokens" if incomplete else "completed", "usage": usage}
-    if not stream:
-        obj = _response_obj(rid, rmodel, created, final_status, text, msg_id, usage, max_out, incomplete)
-        entry["gzip"] = h.send_json(200, obj, request_id, 4, compress=True)
-        return entry
-    h.start_sse(request_id)
+    return {
+        "model": model, "generate": generate, "max_out": max_out, "usage": usage,
+        "incomplete": incomplete, "final_status": "incomplete" if incomplete else "completed",
+        "rid": "resp_" + uuid.uuid4().hex + uuid.uuid4().hex[:16],
+        "msg_id": "msg_" + uuid.uuid4().hex + uuid.uuid4().hex[:16],
+        "rmodel": served_model(model) + RESPONSE_MODEL_SUFFIX, "created": int(time.time()),
+        "words": words, "text": "".join(words),
+    }
+
+
+def final_object(p):
+    """The finished response object (non-stream body, ``response.completed``)."""
+    return _response_obj(p["rid"], p["rmodel"], p["created"], p["final_status"], p["text"],
+                         p["msg_id"], p["usage"], p["max_out"], p["incomplete"],
+                         with_output=p["generate"])
+
+
+def stream_events(p, piece_delay):
+    """The Responses streaming events of plan `p`, in order, as dicts with
+    ``type`` and ``sequence_number``: the SSE stream's ``data`` and the
+    WebSocket mode's text messages alike. A prewarm (no output) is
+    ``response.created`` then ``response.completed``."""
     seq = [0]
 
     def ev(ty, **fields):
         data = dict(type=ty, sequence_number=seq[0], **fields)
         seq[0] += 1
-        h.chunk(("event: %s\ndata: %s\n\n" % (ty, json.dumps(data, separators=(",", ":")))).encode())
+        return data
 
-    ev("response.created", response=_response_obj(rid, rmodel, created, "in_progress", "", msg_id, usage, max_out, False))
-    ev("response.in_progress", response=_response_obj(rid, rmodel, created, "in_progress", "", msg_id, usage, max_out, False))
+    rid, rmodel, created, msg_id = p["rid"], p["rmodel"], p["created"], p["msg_id"]
+    usage, max_out, text, words = p["usage"], p["max_out"], p["text"], p["words"]
+    start = _response_obj(rid, rmodel, created, "in_progress", "", msg_id, usage, max_out, False)
+    yield ev("response.created", response=start)
+    if not p["generate"]:
+        yield ev("response.completed", response=final_object(p))
+        return
+    yield ev("response.in_progress", response=start)
     item = {"id": msg_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
-    ev("response.output_item.added", output_index=0, item=item)
+    yield ev("response.output_item.added", output_index=0, item=item)
     part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-    ev("response.content_part.added", item_id=msg_id, output_index=0, content_index=0, part=part)
+    yield ev("response.content_part.added", item_id=msg_id, output_index=0, content_index=0, part=part)
     for w in words:
         time.sleep(piece_delay)
-        ev("response.output_text.delta", item_id=msg_id, output_index=0, content_index=0, delta=w,
-           logprobs=[], obfuscation="x")
-    ev("response.output_text.done", item_id=msg_id, output_index=0, content_index=0, text=text, logprobs=[])
-    ev("response.content_part.done", item_id=msg_id, output_index=0, content_index=0,
-       part=dict(part, text=text))
-    ev("response.output_item.done", output_index=0,
-       item=dict(item, status="incomplete" if incomplete else "completed",
-                 content=[dict(part, text=text)]))
-    ev("response." + final_status,
-       response=_response_obj(rid, rmodel, created, final_status, text, msg_id, usage, max_out, incomplete))
+        yield ev("response.output_text.delta", item_id=msg_id, output_index=0, content_index=0, delta=w,
+                 logprobs=[], obfuscation="x")
+    yield ev("response.output_text.done", item_id=msg_id, output_index=0, content_index=0, text=text,
+             logprobs=[])
+    yield ev("response.content_part.done", item_id=msg_id, output_index=0, content_index=0,
+             part=dict(part, text=text))
+    yield ev("response.output_item.done", output_index=0,
+             item=dict(item, status="incomplete" if p["incomplete"] else "completed",
+                       content=[dict(part, text=text)]))
+    yield ev("response." + p["final_status"], response=final_object(p))
+
+
+def handle_responses(h, req, request_id, piece_delay):
+    stream = bool(req.get("stream"))
+    p = plan_response(req)
+    entry = {"kind": "responses", "provider": "openai", "operation": "responses",
+             "request_id": request_id, "model": p["model"], "stream": stream, "status": 200,
+             "response_id": p["rid"], "response_model": p["rmodel"],
+             "finish_reason": "max_output_tokens" if p["incomplete"] else "completed",
+             "usage": p["usage"]}
+    if not stream:
+        entry["gzip"] = h.send_json(200, final_object(p), request_id, 4, compress=True)
+        return entry
+    h.start_sse(request_id)
+    for data in stream_events(p, piece_delay):
+        h.chunk(("event: %s\ndata: %s\n\n" % (data["type"], json.dumps(data, separators=(",", ":")))).encode())
     h.chunk(b"")
     entry["gzip"] = False
     return entry

@@ -1,4 +1,6 @@
 //! Runs `tests/mock/openai_mock.py` inside a namespace and reads its call log.
+//! The mock speaks HTTP/2 (ALPN `h2`) and HTTP/1.1, and WebSocket; it needs
+//! the test venv (PyPI `h2`, `websockets`: `xtask/src/test_deps.rs`).
 
 use crate::ca::TestCa;
 use crate::netns::Netns;
@@ -9,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// The Python interpreter that runs the mock (stdlib only).
-pub const MOCK_PYTHON: &str = "/usr/bin/python3";
+/// The Python interpreter that runs the mock: the test venv's (a venv of
+/// /usr/bin/python3 with the pinned `h2` and `websockets`).
+pub fn mock_python() -> PathBuf {
+    workspace_root().join(".state/venv/bin/python")
+}
 
 /// One served chat call, as the mock logged it (the ground truth).
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +60,14 @@ impl Mock {
         let script = workspace_root().join("tests/mock/openai_mock.py");
         let out = File::create(&stdout).expect("mock stdout");
         let err = out.try_clone().expect("dup");
+        let py = mock_python();
+        assert!(
+            py.exists(),
+            "{} missing: install the test deps (xtask/src/test_deps.rs, `cargo xtask test`)",
+            py.display()
+        );
         let child = ns
-            .command(MOCK_PYTHON)
+            .command(py.to_str().expect("utf-8 workspace path"))
             .arg(&script)
             .arg("--cert")
             .arg(&ca.server_pem)
@@ -97,7 +108,8 @@ impl Mock {
     }
 
     /// Raw log entries whose `kind` is one of `kinds` (the sibling mocks'
-    /// `responses`, `embeddings`, `anthropic`, `gemini`, or `chat`).
+    /// `responses`, `embeddings`, `anthropic`, `gemini`, `bedrock`, or
+    /// `chat`; the WebSocket ones `ws_responses`, `realtime`).
     pub fn entries_of(&self, kinds: &[&str]) -> Vec<Value> {
         self.entries()
             .into_iter()

@@ -14,6 +14,9 @@ pub const DOWNLOAD_HOST: &str = "downloads.example.test";
 pub const ANTHROPIC_HOST: &str = "api.anthropic.com";
 pub const GEMINI_HOST: &str = "generativelanguage.googleapis.com";
 pub const BEDROCK_HOST: &str = "bedrock-runtime.us-east-1.amazonaws.com";
+/// An Azure OpenAI resource (`<resource>.openai.azure.com`): the mock serves
+/// its Realtime and Responses WebSocket paths (`mock/ws_server.py`).
+pub const AZURE_HOST: &str = "myres.openai.azure.com";
 /// Every host the mock serves (Host-header routing on one 127.0.0.1:443).
 pub const MOCK_HOSTS: &[&str] = &[
     API_HOST,
@@ -21,6 +24,7 @@ pub const MOCK_HOSTS: &[&str] = &[
     ANTHROPIC_HOST,
     GEMINI_HOST,
     BEDROCK_HOST,
+    AZURE_HOST,
 ];
 
 #[derive(Debug)]

@@ -202,3 +202,79 @@ fn harness_selftest_mock_and_real_clients_without_agent() {
     assert!(!list.contains(&name), "namespace {name} left behind");
     assert!(!std::path::Path::new("/etc/netns").join(&name).exists());
 }
+
+/// The HTTP/2 and WebSocket side of the harness without the agent: curl
+/// (default protocol and `--http2`) and the `openai` SDK over h2, 100 streams
+/// multiplexed on one connection, the late-join client, and the Responses
+/// WebSocket mode and Realtime clients (OpenAI and Azure) against the mock,
+/// each checked against the mock's log.
+#[test]
+fn harness_selftest_http2_and_websocket_clients_without_agent() {
+    use e2e::h2_clients::{calls, CurlProto};
+    use e2e::ws_clients::{pair_ws, WsApi};
+    use std::collections::BTreeSet;
+
+    if !privileged_or_skip("harness_selftest_http2_ws") {
+        return;
+    }
+    let _serial = serial_guard();
+    let tmp = TempDir::new("selftest-h2ws");
+    let ns = Netns::with_test_hosts();
+    let ca = TestCa::create(tmp.path());
+    let mock = Mock::start(&ns, &ca, tmp.path());
+    let c = Clients { ns: &ns, ca: &ca };
+
+    let mut seen = vec![
+        c.curl_h2_chat(CurlProto::Default, "gpt-4o-mini", Mode::Stream, 3, 0),
+        c.curl_h2_chat(CurlProto::Default, "gpt-4o-mini", Mode::NonStream, 4, 2),
+        c.curl_h2_chat(CurlProto::Http2, "mock-429", Mode::NonStream, 1, 0),
+    ];
+    seen.extend(c.python_h2_chat(2, Mode::Stream, "gpt-4o-mini", 5, 0));
+    seen.extend(c.python_h2_chat(2, Mode::NonStream, "o4-mini", 5, 3));
+    let pairs = pair_with_mock(&calls(&seen), &mock.calls());
+    assert_eq!(pairs.len(), 7);
+    let mux = c.python_h2_multiplex(100, "gpt-4o-mini", 3);
+    let late = c.python_h2_late_join(2, 3, Mode::Stream, "gpt-4o-mini", 4);
+    let before = late.before.clone();
+    let after = late.go();
+    let all: Vec<_> = seen
+        .iter()
+        .chain(&mux)
+        .chain(&before)
+        .chain(&after)
+        .cloned()
+        .collect();
+    let pairs = pair_with_mock(&calls(&all), &mock.calls());
+    assert_eq!(pairs.len(), 7 + 100 + 5);
+    let entries = mock.entries_of(&["chat"]);
+    assert!(entries.iter().all(|e| e["http_version"] == "2"));
+    let port_of = |ids: &[e2e::h2_clients::H2Seen]| -> BTreeSet<u64> {
+        let ids: BTreeSet<&str> = ids.iter().map(|s| s.call.request_id.as_str()).collect();
+        entries
+            .iter()
+            .filter(|e| ids.contains(e["request_id"].as_str().unwrap_or_default()))
+            .filter_map(|e| e["peer_port"].as_u64())
+            .collect()
+    };
+    assert_eq!(port_of(&mux).len(), 1, "100 streams, one connection");
+    let late_all: Vec<_> = before.iter().chain(&after).cloned().collect();
+    assert_eq!(port_of(&late_all).len(), 1, "late-join: one connection");
+    println!(
+        "selftest h2: {} calls over HTTP/2 matched the mock log (100 on one connection)",
+        pairs.len()
+    );
+
+    let mut ws = c.ws_client(WsApi::OpenAiResponses, "gpt-4.1-mini", 3, true);
+    ws.extend(c.ws_client(WsApi::AzureResponses, "my-gpt-41-mini", 2, true));
+    let responses = pair_ws(&ws, &mock.entries_of(&["ws_responses"]));
+    assert_eq!(responses.len(), 4 + 3);
+    let mut rt = c.ws_client(WsApi::OpenAiRealtime, "gpt-realtime", 3, false);
+    rt.extend(c.ws_client(WsApi::AzureRealtime, "my-realtime", 3, false));
+    let realtime = pair_ws(&rt, &mock.entries_of(&["realtime"]));
+    assert_eq!(realtime.len(), 6);
+    println!(
+        "selftest ws: {} Responses-mode and {} Realtime responses matched the mock log",
+        responses.len(),
+        realtime.len()
+    );
+}

@@ -1,7 +1,10 @@
-//! Installs what the end-to-end tests' real clients need (idempotent; fast
-//! when already done): a Python venv at `<root>/.state/venv` with the pinned
-//! `openai`, `anthropic`, `google-genai` and `boto3` SDKs, and
-//! `tests/clients/node/node_modules` from its lock file.
+//! Installs what the end-to-end tests' real clients and the mock provider
+//! need (idempotent; fast when already done): a Python venv at
+//! `<root>/.state/venv` with the pinned `openai`, `anthropic`, `google-genai`
+//! and `boto3` SDKs, `h2` (the mock's HTTP/2 server, and the SDKs' HTTP/2
+//! client: httpx's `http2` extra) and `websockets` (the mock's WebSocket
+//! server and the WebSocket clients), and `tests/clients/node/node_modules`
+//! from its lock file.
 //! Checks the system tools and names the Debian package of a missing one.
 //!
 //! Wire it from main.rs as e.g. `test_deps::install(&root)?` (not done here).
@@ -22,6 +25,17 @@ pub const PY_GOOGLE_GENAI: &str = "google-genai==3.3.0";
 /// behaviour: retry config, SigV4, event-stream parsing lives there).
 pub const PY_BOTO3: &str = "boto3==1.44.5";
 pub const PY_BOTOCORE: &str = "botocore==1.44.8";
+/// Pinned `h2` (sans-I/O HTTP/2): the mock's HTTP/2 server
+/// (`tests/mock/h2_server.py`) and what `httpx` needs for `http2=True` (the
+/// SDK clients of `tests/clients/python/h2_client.py`); with its `hpack` and
+/// `hyperframe`.
+pub const PY_H2: &str = "h2==4.4.1";
+pub const PY_HPACK: &str = "hpack==4.2.0";
+pub const PY_HYPERFRAME: &str = "hyperframe==6.1.0";
+/// Pinned `websockets`: the mock's WebSocket server (sans-I/O
+/// `ServerProtocol`, `tests/mock/ws_server.py`) and the WebSocket clients
+/// (`tests/clients/python/ws_client.py`, OpenSSL through Python's ssl).
+pub const PY_WEBSOCKETS: &str = "websockets==17.4";
 /// Every pinned Python package, installed in one `pip install`.
 pub const PY_PINS: &[&str] = &[
     PY_OPENAI,
@@ -29,6 +43,10 @@ pub const PY_PINS: &[&str] = &[
     PY_GOOGLE_GENAI,
     PY_BOTO3,
     PY_BOTOCORE,
+    PY_H2,
+    PY_HPACK,
+    PY_HYPERFRAME,
+    PY_WEBSOCKETS,
 ];
 /// The Node SDK is pinned in tests/clients/node/package.json (+ package-lock.json).
 const NODE_DIR: &str = "tests/clients/node";
