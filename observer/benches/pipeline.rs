@@ -6,6 +6,12 @@
 //! API key fingerprint, command-line redaction). After criterion's figures,
 //! the two are timed alternately (11 rounds) and the cost of attribution is
 //! printed as a ratio of medians, which machine noise moves far less.
+//!
+//! Then the protocol mixes: the same LLM exchanges (JSON and SSE chat calls)
+//! carried by HTTP/1.1 keep-alive connections, by HTTP/2 (100 streams
+//! multiplexed per connection, responses interleaved frame by frame) and by
+//! WebSocket sessions; each printed as µs per exchange and as a ratio to
+//! HTTP/1.1, timed alternately.
 
 use std::hint::black_box;
 
@@ -243,10 +249,14 @@ fn attribution_cost() {
     );
 }
 
+#[path = "pipeline/mixes.rs"]
+mod mixes;
+
 criterion_group!(benches, bench);
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     attribution_cost();
+    mixes::compare();
 }
