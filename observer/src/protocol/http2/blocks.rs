@@ -8,7 +8,7 @@ use super::streams::{Half, Stream};
 use super::{At, Http2Conn};
 use crate::protocol::body::{BodyDecoder, Codings};
 use crate::protocol::exchange::{header, Exchange, Headers, Request, Response, Role};
-use crate::protocol::stream::{Direction, Interest};
+use crate::protocol::stream::{Direction, Interest, Segment};
 
 /// A header block being collected from HEADERS/PUSH_PROMISE + CONTINUATION.
 #[derive(Debug)]
@@ -39,7 +39,7 @@ fn split(fields: Vec<Field>) -> Fields {
                 ":method" => f.method = Some(value),
                 ":path" => f.path = Some(value),
                 ":status" => f.status = value.parse().ok(),
-                ":scheme" | ":protocol" => {}
+                ":scheme" => {}
                 _ => f.headers.push((name, value)),
             },
             Field::Unknown { .. } => f.unknown += 1,
@@ -87,7 +87,7 @@ impl Http2Conn {
         if Some(dir) == self.request_dir() {
             self.request_block(block, f, interest, out);
         } else if self.role.is_some() {
-            self.response_block(block, f, out);
+            self.response_block(block, f, interest, out);
         }
     }
 
@@ -149,17 +149,50 @@ impl Http2Conn {
             },
             resp: Half::default(),
             kept: 0,
+            tunnel: None,
         };
         self.streams.insert(block.stream, stream);
         self.enforce_limits(out);
     }
 
-    fn response_block(&mut self, block: Block, f: Fields, out: &mut Vec<Exchange>) {
+    fn response_block(
+        &mut self,
+        block: Block,
+        f: Fields,
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
         let max_body = self.limits.max_body_bytes;
+        let (role, limits, request_dir) = (self.role, self.limits, self.request_dir());
         let Some(s) = self.streams.get_mut(&block.stream) else {
             self.stats.orphan_responses += 1;
             return;
         };
+        if let Some(status) = f.status.filter(|s| (200..300).contains(s)) {
+            if let Some(tunnel) =
+                super::tunnel::open(&s.ex.request, status, &f.headers, role, limits, interest)
+            {
+                // Extended CONNECT accepted (RFC 8441): the stream now
+                // carries the named protocol; the CONNECT is not a call.
+                // Bytes the client sent before the answer go first.
+                let mut tunnel = tunnel;
+                let early = s.req.body.take().map(BodyDecoder::finish);
+                if let (Some(d), Some(dir)) = (early, request_dir) {
+                    if !d.body.is_empty() {
+                        let seg = Segment::Data {
+                            ts_ns: s.req.last_ts,
+                            tid: s.ex.request.tid,
+                            bytes: &d.body,
+                            call_start: false,
+                        };
+                        let _ = tunnel.push(dir, seg, interest, out);
+                    }
+                }
+                s.tunnel = Some(tunnel);
+                s.resp.head = true;
+                return;
+            }
+        }
         s.ex.partial |= f.unknown > 0;
         match (s.resp.head, f.status) {
             (false, Some(status)) if (100..200).contains(&status) => return, // interim

@@ -20,6 +20,7 @@ mod reader;
 mod streams;
 #[cfg(test)]
 mod tests;
+mod tunnel;
 
 use std::collections::BTreeMap;
 
@@ -242,7 +243,9 @@ impl Http2Conn {
                 let start = self.frame_start(dir, at);
                 self.on_frame(dir, start, h, &payload, interest, out);
             }
-            streams::Owned::Data { stream, bytes } => self.on_data(dir, at, stream, &bytes),
+            streams::Owned::Data { stream, bytes } => {
+                self.on_data(dir, at, stream, &bytes, interest, out)
+            }
             streams::Owned::DataEnd { stream, end_stream } => {
                 self.frame_start(dir, at);
                 self.on_data_end(dir, stream, end_stream, out);
@@ -288,5 +291,73 @@ impl StreamProtocol for Http2Conn {
 
     fn stats(&self) -> &ConnStats {
         &self.stats
+    }
+}
+
+/// Fuzz entry: arbitrary bytes as the two directions of one connection.
+/// The first byte picks options (which direction starts, whether the
+/// preface leads, where gaps fall); the rest is cut into segments by the
+/// following bytes. Checks: no panic, every exchange has a sane shape, the
+/// connection's kept state stays within its bounds.
+#[doc(hidden)]
+pub fn fuzz_conn(data: &[u8]) {
+    let Some((&opts, rest)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits {
+        max_header_bytes: 4096,
+        max_body_bytes: 64 * 1024,
+    };
+    let mut c = Http2Conn::new(limits);
+    let keep = |_: &str, _: &str, _: &super::exchange::Headers| true;
+    let mut out = Vec::new();
+    let mut dir = if opts & 1 == 0 {
+        Direction::Write
+    } else {
+        Direction::Read
+    };
+    if opts & 2 != 0 {
+        let seg = Segment::Data {
+            ts_ns: 0,
+            tid: 1,
+            bytes: frame::PREFACE,
+            call_start: true,
+        };
+        c.push(Direction::Write, seg, &keep, &mut out);
+    }
+    let mut bytes = rest;
+    let mut ts = 1;
+    while let Some((&cut, tail)) = bytes.split_first() {
+        let n = usize::from(cut & 0x7f).min(tail.len());
+        let (piece, tail) = tail.split_at(n.max(1).min(tail.len()));
+        let seg = if cut & 0x80 != 0 && opts & 4 != 0 {
+            Segment::Gap {
+                len: piece.len() as u64,
+            }
+        } else {
+            Segment::Data {
+                ts_ns: ts,
+                tid: 1,
+                bytes: piece,
+                call_start: cut & 0x40 != 0,
+            }
+        };
+        c.push(dir, seg, &keep, &mut out);
+        assert!(c.streams.len() <= MAX_STREAMS);
+        if cut & 0x20 != 0 {
+            dir = dir.other();
+        }
+        ts += 1;
+        bytes = tail;
+    }
+    c.close(ts, &mut out);
+    assert!(c.streams.is_empty());
+    for ex in &out {
+        assert_eq!(ex.request.version, "2");
+        assert!(ex.request.body.len() <= limits.max_body_bytes);
+        if let Some(r) = &ex.response {
+            assert!(r.body.len() <= limits.max_body_bytes);
+            assert!(r.marks.windows(2).all(|w| w[0].offset <= w[1].offset));
+        }
     }
 }

@@ -8,7 +8,7 @@ use super::reader::Event;
 use super::{At, Http2Conn, BODY_BUDGET_BODIES, MAX_STREAMS};
 use crate::protocol::body::BodyDecoder;
 use crate::protocol::exchange::{header, Exchange, Headers};
-use crate::protocol::stream::{Direction, Interest};
+use crate::protocol::stream::{Direction, Interest, Segment, StreamProtocol};
 
 /// A reader event with its bytes owned (the reader's buffer is reused).
 #[derive(Debug)]
@@ -51,13 +51,14 @@ pub(super) struct Half {
 }
 
 /// One stream: a request and its response.
-#[derive(Debug)]
 pub(super) struct Stream {
     pub ex: Exchange,
     pub req: Half,
     pub resp: Half,
     /// Wire bytes of kept bodies counted in the connection's budget.
     pub kept: usize,
+    /// The protocol this stream carries after an extended CONNECT (RFC 8441).
+    pub tunnel: Option<Box<dyn StreamProtocol>>,
 }
 
 impl Http2Conn {
@@ -135,11 +136,32 @@ impl Http2Conn {
         }
     }
 
-    pub(super) fn on_data(&mut self, dir: Direction, at: At, stream: u32, bytes: &[u8]) {
+    pub(super) fn on_data(
+        &mut self,
+        dir: Direction,
+        at: At,
+        stream: u32,
+        bytes: &[u8],
+        interest: &dyn Interest,
+        out: &mut Vec<Exchange>,
+    ) {
         let is_request = Some(dir) == self.request_dir();
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
+        if let Some(tunnel) = s.tunnel.as_mut() {
+            let seg = Segment::Data {
+                ts_ns: at.ts,
+                tid: at.tid,
+                bytes,
+                call_start: false,
+            };
+            let before = out.len();
+            let _ = tunnel.push(dir, seg, interest, out);
+            self.stats.exchanges += (out.len() - before) as u64;
+            s.req.last_ts = at.ts;
+            return;
+        }
         let half = if is_request { &mut s.req } else { &mut s.resp };
         if !half.head || half.done {
             return;
@@ -243,10 +265,16 @@ impl Http2Conn {
 
     /// Emits the stream as it is (a half not done ended early).
     pub(super) fn flush(&mut self, stream: u32, out: &mut Vec<Exchange>) {
-        let Some(s) = self.streams.remove(&stream) else {
+        let Some(mut s) = self.streams.remove(&stream) else {
             return;
         };
         self.kept_bytes = self.kept_bytes.saturating_sub(s.kept);
+        if let Some(mut tunnel) = s.tunnel.take() {
+            let before = out.len();
+            tunnel.close(s.req.last_ts.max(s.resp.last_ts), out);
+            self.stats.exchanges += (out.len() - before) as u64;
+            return;
+        }
         let Stream {
             mut ex, req, resp, ..
         } = s;

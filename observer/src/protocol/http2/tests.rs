@@ -419,3 +419,110 @@ fn garbage_never_panics() {
         c.close(3, &mut out);
     }
 }
+
+#[test]
+fn fuzz_entry_runs_on_a_real_connection_and_noise() {
+    let (w, r) = one_call();
+    let mut input = vec![0u8];
+    for piece in w.chunks(60).chain(r.chunks(60)) {
+        input.push(0x40 | piece.len() as u8);
+        input.extend_from_slice(piece);
+    }
+    super::fuzz_conn(&input);
+    super::fuzz_conn(&[7, 0xff, 1, 2, 3, 0x20, 9, 9]);
+    super::fuzz_conn(&[]);
+}
+
+/// A WebSocket text frame (RFC 6455 §5.2), masked with `key` when given.
+fn ws_text(payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = vec![0x81];
+    let mask_bit = if key.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => f.push(mask_bit | n as u8),
+        n => {
+            f.push(mask_bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    match key {
+        Some(k) => {
+            f.extend_from_slice(&k);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
+/// Keeps every body and reads WebSocket sessions as OpenAI's event APIs.
+struct OpenAiEvents;
+
+impl crate::protocol::stream::Interest for OpenAiEvents {
+    fn wants(&self, _: &str, _: &str, _: &Headers) -> bool {
+        true
+    }
+
+    fn messages(
+        &self,
+        request: &crate::protocol::exchange::Request,
+    ) -> Option<Box<dyn crate::protocol::stream::Stitch>> {
+        crate::provider::stitch_for(request)
+    }
+}
+
+#[test]
+fn a_websocket_over_an_extended_connect_stream_gives_one_call_per_response() {
+    let (mut w, mut r) = (Wire::new(), Wire::new());
+    w.bytes.extend_from_slice(PREFACE);
+    w.headers(
+        1,
+        &[
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":scheme", "https"),
+            (":authority", "api.openai.com"),
+            (":path", "/v1/responses"),
+            ("authorization", "Bearer sk-test-1234567890abcdef"),
+        ],
+        false,
+    );
+    let create = br#"{"type":"response.create","model":"gpt-4.1-mini","input":"hi"}"#;
+    w.data(1, &ws_text(create, Some([1, 2, 3, 4])), false);
+    r.headers(1, &[(":status", "200")], false);
+    let created = br#"{"type":"response.created","response":{"id":"resp_1","model":"gpt-4.1-mini-2025-04-14","status":"in_progress"}}"#;
+    let delta = br#"{"type":"response.output_text.delta","delta":"hello"}"#;
+    let done = br#"{"type":"response.completed","response":{"id":"resp_1","model":"gpt-4.1-mini-2025-04-14","status":"completed","usage":{"input_tokens":11,"input_tokens_details":{"cached_tokens":0},"output_tokens":2,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":13}}}"#;
+    let mut c = Http2Conn::new(Limits::default());
+    let mut out = Vec::new();
+    let interest = OpenAiEvents;
+    let feed = |c: &mut Http2Conn, dir, ts, bytes: &[u8], out: &mut Vec<Exchange>| {
+        let seg = Segment::Data {
+            ts_ns: ts,
+            tid: 3,
+            bytes,
+            call_start: true,
+        };
+        c.push(dir, seg, &interest, out);
+    };
+    feed(&mut c, Direction::Write, 10, &w.take(), &mut out);
+    feed(&mut c, Direction::Read, 20, &r.take(), &mut out);
+    for (ts, m) in [(30, &created[..]), (40, &delta[..]), (50, &done[..])] {
+        r.data(1, &ws_text(m, None), false);
+        feed(&mut c, Direction::Read, ts, &r.take(), &mut out);
+    }
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let call = crate::provider::parse(&out[0]).expect("an OpenAI Responses call");
+    assert_eq!((call.provider, call.operation), ("openai", "responses"));
+    assert_eq!(call.request_model, "gpt-4.1-mini");
+    assert_eq!(call.response_id, "resp_1");
+    assert_eq!((call.usage.input_tokens, call.usage.output_tokens), (11, 2));
+    assert_eq!(call.first_token_ns, 40);
+    assert_eq!(out[0].request.start_ns, 10);
+    // The stream ends: no second row, the CONNECT itself is no call.
+    w.data(1, &[], true);
+    feed(&mut c, Direction::Write, 60, &w.take(), &mut out);
+    r.data(1, &[], true);
+    feed(&mut c, Direction::Read, 70, &r.take(), &mut out);
+    c.close(80, &mut out);
+    assert_eq!(out.len(), 1);
+}

@@ -40,10 +40,14 @@ pub fn opens_session(h: &RequestHead<'_>) -> bool {
             || h.path.ends_with("/openai/realtime"))
 }
 
-/// A GET asking for a WebSocket.
+/// A request for a WebSocket: a GET with `Upgrade: websocket` (HTTP/1.1),
+/// or an extended CONNECT with `:protocol websocket` (HTTP/2, RFC 8441).
 pub fn is_websocket(h: &RequestHead<'_>) -> bool {
-    h.method.eq_ignore_ascii_case("GET")
-        && header(h.headers, "upgrade").is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"))
+    let is = |name: &str| {
+        header(h.headers, name).is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"))
+    };
+    (h.method.eq_ignore_ascii_case("GET") && is("upgrade"))
+        || (h.method.eq_ignore_ascii_case("CONNECT") && is(":protocol"))
 }
 
 /// The stitcher of an OpenAI event session.
