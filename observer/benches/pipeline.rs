@@ -25,7 +25,10 @@ use observer::{
     capture::{decode, CaptureEvent},
     conntrack::{ConnKey, ConnTrack},
     pricing::{self, Pricer},
-    protocol::exchange::Headers,
+    protocol::{
+        exchange::{Headers, Request},
+        stream::{Interest, Stitch},
+    },
     provider,
     recorder::{build, RecordContext},
     stats::Stats,
@@ -108,8 +111,17 @@ fn workload() -> (Vec<Vec<u8>>, u64, u64) {
     (records, exchanges, bytes)
 }
 
-fn keep(method: &str, path: &str, headers: &Headers) -> bool {
-    provider::is_llm_request(method, path, headers)
+/// What the agent keeps: LLM requests' bodies, LLM WebSocket sessions.
+struct Llm;
+
+impl Interest for Llm {
+    fn wants(&self, method: &str, path: &str, headers: &Headers) -> bool {
+        provider::is_llm_request(method, path, headers)
+    }
+
+    fn messages(&self, request: &Request) -> Option<Box<dyn Stitch>> {
+        provider::stitch_for(request)
+    }
 }
 
 /// Who made the calls: always the same answer, or the agent's attribution.
@@ -130,7 +142,7 @@ fn run(records: &[Vec<u8>], ctx: &RecordContext, who: &mut Who) -> usize {
             if let Who::Live(a) = who {
                 a.procs.touch(header.event.pid, header.event.ts_ns);
             }
-            track.on_data(&header, bytes, &keep, &mut done);
+            track.on_data(&header, bytes, &Llm, &mut done);
             if header.dir == dir::READ && done.is_empty() {
                 continue;
             }

@@ -3,8 +3,10 @@
 
 use std::hint::black_box;
 
+use flate2::{Compress, Compression};
 use loona_hpack::Encoder;
 use observer::protocol::http2::frame::{encode_header, flag, kind, FrameHeader, PREFACE};
+use observer::protocol::websocket::fuzz::compress_message;
 use observer::recorder::RecordContext;
 use observer_common::chunk::dir;
 
@@ -166,18 +168,160 @@ fn http2(calls: &[Call; 2]) -> Vec<Vec<u8>> {
     records
 }
 
-/// Prints µs per exchange of each mix and its ratio to HTTP/1.1.
+/// A WebSocket frame: FIN, `opcode`, RSV1 when `compressed`, masked with
+/// `key` when given (client frames).
+fn ws_frame(payload: &[u8], compressed: bool, key: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = vec![0x81 | if compressed { 0x40 } else { 0 }];
+    let m = if key.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => f.push(m | n as u8),
+        n if n <= 0xffff => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(m | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match key {
+        Some(k) => {
+            f.extend_from_slice(&k);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
+/// One Responses API answer as Codex gets it: the `response.create` body
+/// and the events, `response.created`, 12 text deltas, `response.completed`.
+fn responses_call(conn: u64, n: u64) -> (String, Vec<(&'static str, String)>) {
+    let rid = format!("resp_{conn:02}{n:02}0123456789abcdef");
+    let create = format!(
+        r#"{{"type":"response.create","model":"gpt-4.1-mini","input":[{{"role":"user","content":[{{"type":"input_text","text":"Say hello number {n} in three words."}}]}}],"instructions":"You are a terse assistant.","store":false}}"#
+    );
+    let mut events = vec![(
+        "response.created",
+        format!(
+            r#"{{"type":"response.created","sequence_number":0,"response":{{"id":"{rid}","object":"response","model":"gpt-4.1-mini-2025-04-14","status":"in_progress","usage":null}}}}"#
+        ),
+    )];
+    for k in 0..12 {
+        events.push((
+            "response.output_text.delta",
+            format!(
+                r#"{{"type":"response.output_text.delta","sequence_number":{},"item_id":"msg_{rid}","output_index":0,"content_index":0,"delta":"word{k} "}}"#,
+                k + 1
+            ),
+        ));
+    }
+    events.push((
+        "response.completed",
+        format!(
+            r#"{{"type":"response.completed","sequence_number":13,"response":{{"id":"{rid}","object":"response","model":"gpt-4.1-mini-2025-04-14","status":"completed","usage":{{"input_tokens":31,"input_tokens_details":{{"cached_tokens":0}},"output_tokens":12,"output_tokens_details":{{"reasoning_tokens":0}},"total_tokens":43}}}}}}"#
+        ),
+    ));
+    (create, events)
+}
+
+/// The reference for the WebSocket mix: the same answers as
+/// `POST /v1/responses` SSE streams over HTTP/1.1 keep-alive (10
+/// connections of 10 calls), one event per read.
+fn responses_http1() -> Vec<Vec<u8>> {
+    let mut records = Vec::new();
+    let mut ts = 1;
+    for conn in 0..CALLS / 10 {
+        let id = 2000 + conn;
+        let (mut wpos, mut rpos) = (0u64, 0u64);
+        for n in 0..10 {
+            let (create, events) = responses_call(conn, n);
+            let body = create.replacen(r#""type":"response.create","#, r#""stream":true,"#, 1);
+            let req = format!(
+                "POST /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-proj-FIXTURE-not-a-real-key-0000\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            records.push(record(id, dir::WRITE, wpos, req.as_bytes(), ts));
+            wpos += req.len() as u64;
+            let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\nx-request-id: req_sse\r\n\r\n";
+            let mut reads = vec![head.to_vec()];
+            for (kind, data) in &events {
+                let event = format!("event: {kind}\ndata: {data}\n\n");
+                reads.push(format!("{:x}\r\n{event}\r\n", event.len()).into_bytes());
+            }
+            reads
+                .last_mut()
+                .expect("events")
+                .extend_from_slice(b"0\r\n\r\n");
+            for r in reads {
+                records.push(record(id, dir::READ, rpos, &r, ts));
+                rpos += r.len() as u64;
+                ts += 1;
+            }
+        }
+    }
+    records
+}
+
+/// The WebSocket mix: the same answers in the Responses API's WebSocket
+/// mode as Codex speaks it (permessage-deflate with context takeover), 10
+/// connections of 10 responses, one event per read.
+fn websocket() -> Vec<Vec<u8>> {
+    let upgrade = b"GET /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nAuthorization: Bearer sk-proj-FIXTURE-not-a-real-key-0000\r\n\r\n";
+    let switched = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: permessage-deflate\r\nx-request-id: req_ws\r\n\r\n";
+    let mut records = Vec::new();
+    let mut ts = 1;
+    for conn in 0..CALLS / 10 {
+        let id = 1000 + conn;
+        let (mut cc, mut sc) = (
+            Compress::new(Compression::default(), false),
+            Compress::new(Compression::default(), false),
+        );
+        let (mut wpos, mut rpos) = (0u64, 0u64);
+        let mut put = |d: u16, pos: &mut u64, bytes: &[u8], ts: &mut u64| {
+            records.push(record(id, d, *pos, bytes, *ts));
+            *pos += bytes.len() as u64;
+            *ts += 1;
+        };
+        put(dir::WRITE, &mut wpos, upgrade, &mut ts);
+        put(dir::READ, &mut rpos, switched, &mut ts);
+        for n in 0..10 {
+            let (create, events) = responses_call(conn, n);
+            let frame = ws_frame(
+                &compress_message(&mut cc, create.as_bytes()),
+                true,
+                Some([7, 1, 9, 3]),
+            );
+            put(dir::WRITE, &mut wpos, &frame, &mut ts);
+            for (_, e) in events {
+                let frame = ws_frame(&compress_message(&mut sc, e.as_bytes()), true, None);
+                put(dir::READ, &mut rpos, &frame, &mut ts);
+            }
+        }
+    }
+    records
+}
+
+/// Prints µs per exchange of each mix and its ratio to its HTTP/1.1
+/// reference: chat calls (JSON and SSE) over HTTP/1.1 and HTTP/2; Responses
+/// streams over HTTP/1.1 SSE and over WebSocket.
 pub fn compare() {
     const ROUNDS: usize = 11;
     const RUNS: usize = 10;
     let calls = calls();
-    let mixes = [("http1.1", http1(&calls)), ("http2", http2(&calls))];
+    // (name, records, index of its reference mix)
+    let mixes = [
+        ("chat http1.1", http1(&calls), 0),
+        ("chat http2", http2(&calls), 0),
+        ("responses http1.1 sse", responses_http1(), 2),
+        ("responses websocket", websocket(), 2),
+    ];
     let ctx = RecordContext {
         host: "bench".into(),
         realtime_offset_ns: 0,
     };
     let (mut fixed, _) = both();
-    for (name, records) in &mixes {
+    for (name, records, _) in &mixes {
         let rows = run(records, &ctx, &mut fixed);
         assert_eq!(
             rows, CALLS as usize,
@@ -186,7 +330,7 @@ pub fn compare() {
     }
     let mut times = vec![Vec::new(); mixes.len()];
     for _ in 0..ROUNDS {
-        for (t, (_, records)) in times.iter_mut().zip(&mixes) {
+        for (t, (_, records, _)) in times.iter_mut().zip(&mixes) {
             let start = std::time::Instant::now();
             for _ in 0..RUNS {
                 black_box(run(black_box(records), &ctx, &mut fixed));
@@ -201,11 +345,12 @@ pub fn compare() {
             v[v.len() / 2]
         })
         .collect();
-    for ((name, _), m) in mixes.iter().zip(&medians) {
+    for ((name, _, reference), m) in mixes.iter().zip(&medians) {
         println!(
-            "protocol mix {name}: {:.2} µs/exchange ({:.2}x http1.1)",
+            "protocol mix {name}: {:.2} µs/exchange ({:.2}x {})",
             m * 1e6,
-            m / medians[0]
+            m / medians[*reference],
+            mixes[*reference].0
         );
     }
 }

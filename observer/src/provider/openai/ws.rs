@@ -56,9 +56,16 @@ pub struct Events {
     in_response: bool,
 }
 
-/// The `type` of a JSON event (read without parsing the rest when it comes
-/// first, as OpenAI sends it).
+/// The `type` of a JSON event: read straight off the front when the
+/// message starts with it, as OpenAI's do (`{"type":"…"`, no escapes);
+/// otherwise by parsing the message.
 fn event_type(msg: &[u8]) -> Option<String> {
+    if let Some(rest) = msg.strip_prefix(br#"{"type":""#) {
+        let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if rest[end] == b'"' {
+            return std::str::from_utf8(&rest[..end]).ok().map(str::to_owned);
+        }
+    }
     let v: serde_json::Value = serde_json::from_slice(msg).ok()?;
     v.get("type")?.as_str().map(str::to_owned)
 }
@@ -129,4 +136,34 @@ fn as_event_stream(ex: &Exchange) -> Exchange {
             .push(("content-type".into(), "text/event-stream".into()));
     }
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_type;
+
+    #[test]
+    fn event_type_fast_and_slow_paths_agree() {
+        for (msg, want) in [
+            (
+                &br#"{"type":"response.created","response":{}}"#[..],
+                Some("response.created"),
+            ),
+            (br#"{ "type" : "error", "code": 1}"#, Some("error")),
+            (
+                br#"{"response":{},"type":"response.done"}"#,
+                Some("response.done"),
+            ),
+            (br#"{"type":"a\"b"}"#, Some("a\"b")),
+            (br#"{"type":"unterminated"#, None),
+            (b"garbage", None),
+        ] {
+            assert_eq!(
+                event_type(msg).as_deref(),
+                want,
+                "{}",
+                String::from_utf8_lossy(msg)
+            );
+        }
+    }
 }
