@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use super::conn::Protocol;
 use super::exchange::{Exchange, Role};
 use super::stream::{ConnStats, Direction, Interest, Limits, Segment, StreamProtocol, Upgrade};
-use reader::Reader;
+use reader::{Event, Reader};
 use streams::Stream;
 
 /// HTTP/2: the client preface, or frames when the capture joined late.
@@ -167,7 +167,6 @@ impl Http2Conn {
         out: &mut Vec<Exchange>,
     ) {
         self.seq += 1;
-        let mut events = Vec::new();
         match seg {
             Segment::Data {
                 ts_ns,
@@ -188,18 +187,20 @@ impl Http2Conn {
                 if side.frame_at.is_none() {
                     side.frame_at = Some(at);
                 }
-                let before = side.reader.bytes_skipped;
-                side.reader.feed(bytes, call_start, &mut |e| {
-                    events.push(streams::Owned::from(e));
-                });
-                let skipped = side.reader.bytes_skipped - before;
-                let ended = !events.is_empty();
-                let pending = side.reader.mid_frame();
-                self.stats.bytes_skipped += skipped;
-                for e in events {
+                // The reader is taken out while its events are handled (they
+                // touch everything else of the connection), so payloads are
+                // handed over borrowed, never copied.
+                let mut reader = std::mem::replace(&mut side.reader, Reader::new(0, false));
+                let before = reader.bytes_skipped;
+                let mut ended = false;
+                reader.feed(bytes, call_start, &mut |e| {
+                    ended = true;
                     self.on_event(dir, at, e, interest, out);
-                }
+                });
+                self.stats.bytes_skipped += reader.bytes_skipped - before;
+                let pending = reader.mid_frame();
                 let side = &mut self.sides[dir.index()];
+                side.reader = reader;
                 // A frame that began in this segment after another ended here.
                 if ended && pending {
                     side.frame_at = Some(at);
@@ -219,12 +220,9 @@ impl Http2Conn {
                 if !side.started {
                     return; // nothing known yet: nothing lost
                 }
-                side.reader.gap(len, &mut |e| {
-                    events.push(streams::Owned::from(e));
-                });
-                for e in events {
-                    self.on_event(dir, at, e, interest, out);
-                }
+                let mut reader = std::mem::replace(&mut side.reader, Reader::new(0, false));
+                reader.gap(len, &mut |e| self.on_event(dir, at, e, interest, out));
+                self.sides[dir.index()].reader = reader;
             }
         }
     }
@@ -233,28 +231,26 @@ impl Http2Conn {
         &mut self,
         dir: Direction,
         at: At,
-        e: streams::Owned,
+        e: Event<'_>,
         interest: &dyn Interest,
         out: &mut Vec<Exchange>,
     ) {
         tracing::trace!(?dir, event = ?e, "http2");
         match e {
-            streams::Owned::Frame { h, payload } => {
+            Event::Frame { h, payload } => {
                 let start = self.frame_start(dir, at);
-                self.on_frame(dir, start, h, &payload, interest, out);
+                self.on_frame(dir, start, h, payload, interest, out);
             }
-            streams::Owned::Data { stream, bytes } => {
-                self.on_data(dir, at, stream, &bytes, interest, out)
-            }
-            streams::Owned::DataEnd { stream, end_stream } => {
+            Event::Data { stream, bytes } => self.on_data(dir, at, stream, bytes, interest, out),
+            Event::DataEnd { stream, end_stream } => {
                 self.frame_start(dir, at);
                 self.on_data_end(dir, stream, end_stream, out);
             }
-            streams::Owned::FrameLost { h } => {
+            Event::FrameLost { h } => {
                 self.frame_start(dir, at);
                 self.on_frame_lost(dir, h);
             }
-            streams::Owned::SyncLost => self.on_sync_lost(dir),
+            Event::SyncLost => self.on_sync_lost(dir),
         }
     }
 

@@ -4,39 +4,10 @@
 
 use super::blocks::{header_fragment, Block};
 use super::frame::{flag, kind, setting, FrameHeader, REFUSED_STREAM};
-use super::reader::Event;
 use super::{At, Http2Conn, BODY_BUDGET_BODIES, MAX_STREAMS};
 use crate::protocol::body::BodyDecoder;
 use crate::protocol::exchange::{header, Exchange, Headers};
 use crate::protocol::stream::{Direction, Interest, Segment, StreamProtocol};
-
-/// A reader event with its bytes owned (the reader's buffer is reused).
-#[derive(Debug)]
-pub(super) enum Owned {
-    Frame { h: FrameHeader, payload: Vec<u8> },
-    Data { stream: u32, bytes: Vec<u8> },
-    DataEnd { stream: u32, end_stream: bool },
-    FrameLost { h: FrameHeader },
-    SyncLost,
-}
-
-impl From<Event<'_>> for Owned {
-    fn from(e: Event<'_>) -> Owned {
-        match e {
-            Event::Frame { h, payload } => Owned::Frame {
-                h,
-                payload: payload.to_vec(),
-            },
-            Event::Data { stream, bytes } => Owned::Data {
-                stream,
-                bytes: bytes.to_vec(),
-            },
-            Event::DataEnd { stream, end_stream } => Owned::DataEnd { stream, end_stream },
-            Event::FrameLost { h } => Owned::FrameLost { h },
-            Event::SyncLost => Owned::SyncLost,
-        }
-    }
-}
 
 /// One message half of a stream.
 #[derive(Debug, Default)]
