@@ -73,20 +73,25 @@ fn sv(v: &Value, k: &str) -> String {
 fn parse_sdk_line(line: &str) -> SeenCall {
     let v: Value =
         serde_json::from_str(line).unwrap_or_else(|e| panic!("bad client line {line:?}: {e}"));
+    seen_call(&v)
+}
+
+/// What a client script reported of one call (its JSON line, parsed).
+pub fn seen_call(v: &Value) -> SeenCall {
     SeenCall {
-        client: sv(&v, "client"),
+        client: sv(v, "client"),
         pid: v["pid"].as_u64().expect("pid") as u32,
         tid: v.get("tid").and_then(Value::as_u64).map(|t| t as u32),
-        comm: sv(&v, "comm"),
-        model: sv(&v, "model"),
-        stream: sv(&v, "mode") == "stream",
+        comm: sv(v, "comm"),
+        model: sv(v, "model"),
+        stream: sv(v, "mode") == "stream",
         status: v["status"].as_u64().expect("status") as u16,
-        request_id: sv(&v, "request_id"),
-        response_id: sv(&v, "response_id"),
-        response_model: sv(&v, "response_model"),
+        request_id: sv(v, "request_id"),
+        response_id: sv(v, "response_id"),
+        response_model: sv(v, "response_model"),
         prompt_tokens: v.get("prompt_tokens").and_then(Value::as_u64),
         completion_tokens: v.get("completion_tokens").and_then(Value::as_u64),
-        finish_reason: sv(&v, "finish_reason"),
+        finish_reason: sv(v, "finish_reason"),
     }
 }
 

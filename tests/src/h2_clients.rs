@@ -6,7 +6,9 @@
 //! predates the agent (late join). Each reports what it saw per call, with
 //! the HTTP version and the local port of its connection.
 
-use crate::clients::{chat_body, curl_seen, Clients, CurlResponse, Mode, SeenCall, API_KEY};
+use crate::clients::{
+    chat_body, curl_seen, seen_call, Clients, CurlResponse, Mode, SeenCall, API_KEY,
+};
 use crate::netns::API_HOST;
 use crate::util::{run_bounded, workspace_root};
 use serde_json::Value;
@@ -53,21 +55,7 @@ pub fn parse_h2_line(line: &str) -> H2Seen {
     let v: Value =
         serde_json::from_str(line).unwrap_or_else(|e| panic!("bad client line {line:?}: {e}"));
     H2Seen {
-        call: SeenCall {
-            client: sv(&v, "client"),
-            pid: v["pid"].as_u64().expect("pid") as u32,
-            tid: v.get("tid").and_then(Value::as_u64).map(|t| t as u32),
-            comm: sv(&v, "comm"),
-            model: sv(&v, "model"),
-            stream: sv(&v, "mode") == "stream",
-            status: v["status"].as_u64().expect("status") as u16,
-            request_id: sv(&v, "request_id"),
-            response_id: sv(&v, "response_id"),
-            response_model: sv(&v, "response_model"),
-            prompt_tokens: v.get("prompt_tokens").and_then(Value::as_u64),
-            completion_tokens: v.get("completion_tokens").and_then(Value::as_u64),
-            finish_reason: sv(&v, "finish_reason"),
-        },
+        call: seen_call(&v),
         http_version: sv(&v, "http_version"),
         local_port: v["local_port"].as_u64().unwrap_or_default() as u16,
     }
