@@ -158,17 +158,20 @@ impl ConnTrack {
             dir::WRITE => (0, Direction::Write),
             _ => (1, Direction::Read),
         };
-        let end = h.pos + bytes.len() as u64;
+        if bytes.is_empty() {
+            return; // nothing to place (positions come from the kernel: trust none)
+        }
+        let end = h.pos.saturating_add(bytes.len() as u64);
         // A direction first seen mid-call starts at that call's beginning.
         let expected = *conn.next[side].get_or_insert(h.call_pos);
-        if end <= expected && !bytes.is_empty() {
+        if end <= expected {
             self.stats.duplicate_chunks += 1;
             return;
         }
         let mut data = bytes;
         if h.pos > expected {
             self.stats.gaps += 1;
-            self.stats.gap_bytes += h.pos - expected;
+            self.stats.gap_bytes = self.stats.gap_bytes.saturating_add(h.pos - expected);
             conn.http.push(
                 direction,
                 Segment::Gap {
@@ -191,10 +194,13 @@ impl ConnTrack {
         conn.http.push(direction, seg, interest, &mut exchanges);
         // The kernel captures at most `capture_max` bytes of a call: when this
         // chunk ends exactly there and the call was longer, the rest was cut.
-        let call_end = h.call_pos + u64::from(h.call_len);
-        if end == h.call_pos + self.capture_max.min(u64::from(h.call_len)) && end < call_end {
+        let call_end = h.call_pos.saturating_add(u64::from(h.call_len));
+        let captured_end = h
+            .call_pos
+            .saturating_add(self.capture_max.min(u64::from(h.call_len)));
+        if end == captured_end && end < call_end {
             self.stats.truncated_calls += 1;
-            self.stats.truncated_bytes += call_end - end;
+            self.stats.truncated_bytes = self.stats.truncated_bytes.saturating_add(call_end - end);
             conn.next[side] = Some(call_end);
             conn.http.push(
                 direction,

@@ -286,3 +286,28 @@ fn every_exchange_carries_the_connections_peer_until_it_ends() {
     t.on_close(key, 9, &mut out);
     assert_eq!(t.socket(key), None);
 }
+
+/// Found by fuzzing (`cargo xtask fuzz replay`): positions are the
+/// kernel's word, so nothing may be computed from them unchecked — an empty
+/// chunk behind the stream, positions near `u64::MAX`, a call longer than
+/// the positions left.
+#[test]
+fn hostile_positions_are_placed_or_dropped_never_panic() {
+    let mut t = ConnTrack::new(16, u64::MAX, 256 * 1024);
+    let mut out = Vec::new();
+    let req = b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: 2\r\n\r\n{}";
+    feed(&mut t, dir::WRITE, 100, 100, req, &mut out);
+    // Empty, behind the stream.
+    feed(&mut t, dir::WRITE, 50, 50, b"", &mut out);
+    // Near the end of the position space, then past it.
+    let at = |d, pos, call_pos, bytes: &[u8]| chunk(d, pos, call_pos, bytes, 7);
+    let h = at(dir::WRITE, u64::MAX - 3, u64::MAX - 3, b"garbage");
+    t.on_data(&h, b"garbage", &keep, &mut out);
+    let h = at(dir::READ, u64::MAX, 5, b"HTTP/1.1 200 OK\r\n");
+    t.on_data(&h, b"HTTP/1.1 200 OK\r\n", &keep, &mut out);
+    let mut h = chunk(dir::READ, u64::MAX - 1, u64::MAX - 1, b"xy", 9);
+    h.call_len = u32::MAX;
+    t.on_data(&h, b"xy", &keep, &mut out);
+    t.drain_all(10, &mut out);
+    assert!(t.is_empty());
+}

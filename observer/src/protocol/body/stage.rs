@@ -214,10 +214,41 @@ impl<W: Stage> Stage for Deflate<W> {
     }
 }
 
+/// A stage that has seen the end of its stream takes no more bytes
+/// (`Ok(0)`); the stage feeding it may then retry for ever (brotli's writer
+/// does). Bytes after the end are ignored instead, as [`feed`] promises.
+struct Ended<W>(W);
+
+impl<W: Stage> Write for Ended<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self.0.write(bytes)? {
+            0 => Ok(bytes.len()),
+            n => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Stage> Stage for Ended<W> {
+    fn sink(&mut self) -> &mut Capped {
+        self.0.sink()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.0.finish()
+    }
+}
+
 /// Builds the chain for `codings` (in decoding order) ending in a sink of `cap` bytes.
 pub(super) fn chain(codings: &[Coding], cap: usize) -> io::Result<Box<dyn Stage + Send>> {
     let mut next: Box<dyn Stage + Send> = Box::new(Capped::new(cap));
-    for coding in codings.iter().rev() {
+    for (i, coding) in codings.iter().rev().enumerate() {
+        if i > 0 {
+            next = Box::new(Ended(next));
+        }
         next = match coding {
             Coding::Gzip => Box::new(GzDecoder::new(next)),
             Coding::Deflate => Box::new(Deflate::new(next)),

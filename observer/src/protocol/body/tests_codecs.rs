@@ -234,3 +234,23 @@ fn empty_compressed_body() {
         assert_eq!(BodyDecoder::new(c, 10).finish(), Decoded::default());
     }
 }
+
+/// Found by fuzzing (`cargo xtask fuzz body`): a gzip stream that ends
+/// inside a brotli stream that goes on. The gzip stage then took no more
+/// bytes and brotli's writer retried for ever.
+#[test]
+fn a_stream_ending_inside_another_does_not_hang() {
+    // A brotli stream whose output is a whole gzip stream and then more.
+    let body = [
+        0x0b, 0x0b, 0x80, 0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xcb, 0xc8,
+        0x04, 0x00, 0xac, 0x2a, 0x93, 0xd8, 0x02, 0x00, 0x00, 0x00, 0x78, 0x03,
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut d = BodyDecoder::new(Codings::from_header(Some("gzip, br")), 256 << 10);
+        d.write(&body, 0, 0);
+        let _ = tx.send(d.finish());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("decoding a gzip stream nested in brotli finishes");
+}
