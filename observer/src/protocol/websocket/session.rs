@@ -99,7 +99,7 @@ impl WsConn {
         }
     }
 
-    fn from_client(&self, dir: Direction) -> bool {
+    fn is_client_side(&self, dir: Direction) -> bool {
         (dir == Direction::Write) == (self.role != Some(Role::Server))
     }
 
@@ -234,7 +234,7 @@ impl StreamProtocol for WsConn {
         _interest: &dyn Interest,
         out: &mut Vec<Exchange>,
     ) -> Option<Upgrade> {
-        let from_client = self.from_client(dir);
+        let from_client = self.is_client_side(dir);
         if self.stitch.is_none() {
             // Not an API we read: framing it would cost for nothing.
             if let Segment::Data { bytes, .. } = seg {
@@ -266,7 +266,7 @@ impl StreamProtocol for WsConn {
         for dir in [Direction::Write, Direction::Read] {
             let mut messages = Vec::new();
             self.readers[dir.index()].close(&mut messages);
-            let from_client = self.from_client(dir);
+            let from_client = self.is_client_side(dir);
             for m in messages {
                 self.on_message(from_client, m, out);
             }
