@@ -23,6 +23,8 @@ pub mod cli;
 pub mod clickhouse;
 pub mod conntrack;
 pub mod discovery;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod metrics;
 pub mod pipeline;
 pub mod pricing;

@@ -1,6 +1,7 @@
-//! `cargo xtask`: orchestration only (setup, build, run, test, clickhouse).
+//! `cargo xtask`: orchestration only (setup, build, run, test, clickhouse, fuzz).
 
 mod clickhouse;
+mod fuzz;
 mod setup;
 mod test;
 mod test_deps;
@@ -51,6 +52,9 @@ enum Cmd {
         #[command(subcommand)]
         action: clickhouse::Action,
     },
+    /// Fuzz the parsers with cargo-fuzz (nightly toolchain): every target or
+    /// one, 60 s each unless told; fails on a crash. See fuzz/README.md.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> Result<()> {
@@ -103,6 +107,7 @@ fn main() -> Result<()> {
             test::run_tests(&root, filter.as_deref(), !no_lint)
         }
         Cmd::Clickhouse { action } => clickhouse::run(&root, action),
+        Cmd::Fuzz(args) => fuzz::run(&root, &args),
     }
 }
 
