@@ -526,3 +526,49 @@ fn a_websocket_over_an_extended_connect_stream_gives_one_call_per_response() {
     c.close(80, &mut out);
     assert_eq!(out.len(), 1);
 }
+
+/// A client reading on one thread and writing on another: its write of
+/// `response.create` can be captured after the answer began.
+#[test]
+fn a_request_captured_after_its_answer_began_is_still_its_request() {
+    let (mut w, mut r) = (Wire::new(), Wire::new());
+    w.bytes.extend_from_slice(PREFACE);
+    w.headers(
+        1,
+        &[
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":authority", "api.openai.com"),
+            (":path", "/v1/responses"),
+        ],
+        false,
+    );
+    r.headers(1, &[(":status", "200")], false);
+    let mut c = Http2Conn::new(Limits::default());
+    let mut out = Vec::new();
+    let interest = OpenAiEvents;
+    let mut feed = |dir, ts, bytes: Vec<u8>, out: &mut Vec<Exchange>| {
+        let s = Segment::Data {
+            ts_ns: ts,
+            tid: 3,
+            bytes: &bytes,
+            call_start: true,
+        };
+        c.push(dir, s, &interest, out);
+    };
+    feed(Direction::Write, 10, w.take(), &mut out);
+    feed(Direction::Read, 20, r.take(), &mut out);
+    let created = br#"{"type":"response.created","response":{"id":"resp_1"}}"#;
+    r.data(1, &ws_text(created, None), false);
+    feed(Direction::Read, 30, r.take(), &mut out);
+    let create = br#"{"type":"response.create","model":"gpt-4.1-mini"}"#;
+    w.data(1, &ws_text(create, Some([9, 8, 7, 6])), false);
+    feed(Direction::Write, 25, w.take(), &mut out);
+    let done = br#"{"type":"response.completed","response":{"id":"resp_1","status":"completed","usage":{"input_tokens":5,"output_tokens":0}}}"#;
+    r.data(1, &ws_text(done, None), false);
+    feed(Direction::Read, 40, r.take(), &mut out);
+    assert_eq!(out.len(), 1);
+    let call = crate::provider::parse(&out[0]).expect("a Responses call");
+    assert_eq!(call.request_model, "gpt-4.1-mini");
+    assert_eq!(out[0].request.start_ns, 25);
+}

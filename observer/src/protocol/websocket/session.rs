@@ -114,12 +114,20 @@ impl WsConn {
             Cut::Skip => {}
             Cut::Context => self.context = Some(m),
             Cut::Request => {
-                self.asked = Some(Asked {
+                let asked = Asked {
                     body: m.payload,
                     ts: m.first_ts_ns,
                     tid: self.last_tid,
                     partial: m.partial,
-                });
+                };
+                // A client that reads on one thread and writes on another
+                // can have its write return (and so be captured) after the
+                // answer began: an answer under way without a request is
+                // this request's.
+                match self.answer.as_mut().filter(|a| a.request.body.is_empty()) {
+                    Some(ex) => attach(&mut ex.request, &mut ex.partial, asked),
+                    None => self.asked = Some(asked),
+                }
             }
             Cut::Begin => {
                 self.end_answer(false, out);
@@ -148,16 +156,10 @@ impl WsConn {
         let asked = self.asked.take();
         let mut request = self.request.clone();
         let mut partial = false;
+        request.start_ns = m.first_ts_ns;
+        request.end_ns = m.first_ts_ns;
         if let Some(a) = asked {
-            request.body_len = a.body.len() as u64;
-            request.body = a.body;
-            request.start_ns = a.ts;
-            request.end_ns = a.ts;
-            request.tid = a.tid;
-            partial = a.partial;
-        } else {
-            request.start_ns = m.first_ts_ns;
-            request.end_ns = m.first_ts_ns;
+            attach(&mut request, &mut partial, a);
         }
         let response = Response {
             first_byte_ns: m.first_ts_ns,
@@ -224,6 +226,16 @@ impl WsConn {
         self.stats.gaps = a.gaps + b.gaps;
         self.stats.gap_bytes = a.gap_bytes.saturating_add(b.gap_bytes);
     }
+}
+
+/// Makes `a` the body of `request` (it asked for the answer).
+fn attach(request: &mut Request, partial: &mut bool, a: Asked) {
+    request.body_len = a.body.len() as u64;
+    request.body = a.body;
+    request.start_ns = request.start_ns.min(a.ts);
+    request.end_ns = a.ts;
+    request.tid = a.tid;
+    *partial |= a.partial;
 }
 
 impl StreamProtocol for WsConn {
