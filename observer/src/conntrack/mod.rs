@@ -304,10 +304,10 @@ impl ConnTrack {
     }
 
     /// HTTP counters over ended and live connections.
-    pub fn http_totals(&mut self) -> HttpTotals {
+    pub fn http_totals(&self) -> HttpTotals {
         let mut t = self.closed_http;
-        for c in self.conns.values_mut() {
-            t.add(c.http.stats());
+        for c in self.conns.values() {
+            t.add(&c.http.stats());
         }
         t
     }
@@ -324,7 +324,7 @@ impl ConnTrack {
 fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out: &mut Vec<Done>) {
     let mut exchanges = Vec::new();
     conn.http.close(ts_ns, &mut exchanges);
-    totals.add(conn.http.stats());
+    totals.add(&conn.http.stats());
     out.extend(
         exchanges
             .into_iter()

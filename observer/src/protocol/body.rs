@@ -218,6 +218,13 @@ impl BodyDecoder {
         }
     }
 
+    /// Heap bytes the kept body holds: the wire bytes kept and the decoded
+    /// ones (each capped), for memory budgets.
+    pub fn held_bytes(&mut self) -> usize {
+        let decoded = self.chain.as_mut().map_or(0, |c| c.sink().buf.capacity());
+        self.raw.buf.capacity() + decoded
+    }
+
     /// Body bytes were lost (the count is the caller's).
     pub fn gap(&mut self) {
         self.lost = true;

@@ -36,7 +36,6 @@ pub struct ProtocolConn {
     current: Option<(&'static str, Box<dyn StreamProtocol>)>,
     /// Bytes skipped while undecided, and counters of protocols replaced.
     past: ConnStats,
-    total: ConnStats,
 }
 
 impl std::fmt::Debug for ProtocolConn {
@@ -54,7 +53,6 @@ impl ProtocolConn {
             limits,
             current: None,
             past: ConnStats::default(),
-            total: ConnStats::default(),
         }
     }
 
@@ -68,12 +66,12 @@ impl ProtocolConn {
     }
 
     /// Counters over the connection's life, every protocol it spoke included.
-    pub fn stats(&mut self) -> &ConnStats {
-        self.total = self.past.clone();
+    pub fn stats(&self) -> ConnStats {
+        let mut total = self.past.clone();
         if let Some((_, p)) = &self.current {
-            self.total.add(p.stats());
+            total.add(p.stats());
         }
-        &self.total
+        total
     }
 
     pub fn push(

@@ -40,7 +40,7 @@ pub const PROTOCOL: Protocol = Protocol {
 /// Most open streams kept per connection; beyond, the oldest is flushed.
 const MAX_STREAMS: usize = 1024;
 
-/// Kept body bytes (on the wire) over all open streams of a connection, in
+/// Heap bytes of kept bodies over all open streams of a connection, in
 /// units of one body's cap; beyond, the oldest streams are flushed.
 const BODY_BUDGET_BODIES: usize = 4;
 
@@ -91,7 +91,7 @@ pub struct Http2Conn {
     role: Option<Role>,
     sides: [Side; 2],
     streams: BTreeMap<u32, Stream>,
-    /// Wire bytes of kept bodies over open streams.
+    /// Heap bytes of kept bodies over open streams.
     kept_bytes: usize,
     stats: ConnStats,
     seq: u64,

@@ -26,7 +26,7 @@ pub(super) struct Stream {
     pub ex: Exchange,
     pub req: Half,
     pub resp: Half,
-    /// Wire bytes of kept bodies counted in the connection's budget.
+    /// Heap bytes of its kept bodies, counted in the connection's budget.
     pub kept: usize,
     /// The protocol this stream carries after an extended CONNECT (RFC 8441).
     pub tunnel: Option<Box<dyn StreamProtocol>>,
@@ -87,7 +87,9 @@ impl Http2Conn {
                     }
                 }
             }
-            kind::GOAWAY => {
+            // Only the side that receives requests can leave them unprocessed;
+            // a client's GOAWAY names the server's (pushed) streams.
+            kind::GOAWAY if self.request_dir() == Some(dir.other()) => {
                 let last = payload
                     .get(..4)
                     .map_or(u32::MAX, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -140,9 +142,13 @@ impl Http2Conn {
         half.body_len = half.body_len.saturating_add(bytes.len() as u64);
         half.last_ts = at.ts;
         if let Some(body) = half.body.as_mut() {
+            // What the body holds (capped), not what crossed the wire: a long
+            // stream past its cap does not push others out.
+            let before = body.held_bytes();
             body.write(bytes, at.ts, at.seq);
-            s.kept += bytes.len();
-            self.kept_bytes += bytes.len();
+            let after = body.held_bytes();
+            s.kept = s.kept.saturating_sub(before) + after;
+            self.kept_bytes = self.kept_bytes.saturating_sub(before) + after;
         }
     }
 

@@ -572,3 +572,57 @@ fn a_request_captured_after_its_answer_began_is_still_its_request() {
     assert_eq!(call.request_model, "gpt-4.1-mini");
     assert_eq!(out[0].request.start_ns, 25);
 }
+
+/// A client's GOAWAY names the server's streams: the client's own requests
+/// still waiting for answers are not "refused".
+#[test]
+fn a_clients_goaway_does_not_drop_its_open_requests() {
+    let (mut w, mut r) = (Wire::new(), Wire::new());
+    w.bytes.extend_from_slice(PREFACE);
+    w.headers(1, &request_fields("/v1/chat/completions"), false)
+        .data(1, REQ_BODY, true)
+        .frame(kind::GOAWAY, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0]);
+    r.headers(1, &[(":status", "200")], false)
+        .data(1, RESP_BODY, true);
+    let mut c = Http2Conn::new(Limits::default());
+    let mut out = Vec::new();
+    push(&mut c, Direction::Write, 1, &w.take(), &mut out);
+    push(&mut c, Direction::Read, 2, &r.take(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert!(!out[0].partial);
+    assert_eq!(c.stats().streams_refused, 0);
+}
+
+/// The connection's body budget counts what bodies hold (each capped), so
+/// one long stream past its cap does not flush the others early.
+#[test]
+fn a_long_stream_past_its_cap_does_not_push_out_the_others() {
+    let limits = Limits {
+        max_header_bytes: 64 * 1024,
+        max_body_bytes: 1024,
+    };
+    let (mut w, mut r) = (Wire::new(), Wire::new());
+    w.bytes.extend_from_slice(PREFACE);
+    for id in [1, 3] {
+        w.headers(id, &request_fields("/v1/chat/completions"), false)
+            .data(id, REQ_BODY, true);
+        r.headers(id, &[(":status", "200")], false);
+    }
+    let mut c = Http2Conn::new(limits);
+    let mut out = Vec::new();
+    push(&mut c, Direction::Write, 1, &w.take(), &mut out);
+    push(&mut c, Direction::Read, 2, &r.take(), &mut out);
+    // 10 × the budget of 4 bodies through stream 1, in 1 KiB frames.
+    for i in 0..40 {
+        r.data(1, &[b'x'; 1024], false);
+        push(&mut c, Direction::Read, 10 + i, &r.take(), &mut out);
+    }
+    assert!(out.is_empty(), "stream 3 was flushed early: {out:?}");
+    r.data(3, RESP_BODY, true).data(1, b"", true);
+    push(&mut c, Direction::Read, 100, &r.take(), &mut out);
+    assert_eq!(out.len(), 2);
+    let three = out
+        .iter()
+        .find(|e| e.response.as_ref().unwrap().body == RESP_BODY);
+    assert!(three.is_some_and(|e| !e.partial));
+}

@@ -189,7 +189,9 @@ pub(super) fn parse_with(ex: &Exchange, read_json: BodyReader, read_stream: Body
         .to_owned();
     let is_sse = is_event_stream(resp);
     call.stream = api.stream.unwrap_or(is_sse);
-    let success = (200..300).contains(&resp.status);
+    // A WebSocket answer carries the `101` of its connection: the switch
+    // succeeded (its body is the answer's events as SSE lines).
+    let success = (200..300).contains(&resp.status) || resp.status == 101;
 
     let body_error = if !ex.bodies_kept {
         if success && !is_sse {

@@ -114,28 +114,12 @@ pub fn stitch(h: &RequestHead<'_>) -> Option<Box<dyn Stitch>> {
     opens_session(h).then(|| Box::new(Events::default()) as Box<dyn Stitch>)
 }
 
-/// A Responses answer read as the SSE stream it mirrors: the `101`'s
-/// status is kept on the row, the body is read as `text/event-stream`.
+/// A Responses answer: its events read as the SSE stream they mirror (the
+/// body is `data:` lines; `parse_with` takes the `101` as success).
 pub fn parse_responses(ex: &Exchange) -> LlmCall {
-    let status = ex.response.as_ref().map_or(0, |r| r.status);
-    let view = as_event_stream(ex);
-    let mut call = responses::parse_responses(&view);
+    let mut call = responses::parse_responses(ex);
     call.stream = true;
-    call.status_code = status;
     call
-}
-
-/// The exchange with a `200 text/event-stream` response, for the stream readers.
-fn as_event_stream(ex: &Exchange) -> Exchange {
-    let mut view = ex.clone();
-    if let Some(r) = view.response.as_mut() {
-        r.status = 200;
-        r.headers
-            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
-        r.headers
-            .push(("content-type".into(), "text/event-stream".into()));
-    }
-    view
 }
 
 #[cfg(test)]
