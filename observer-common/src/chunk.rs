@@ -174,7 +174,32 @@ pub struct SocketKey {
     pub _pad: u32,
 }
 
+/// Key of an in-flight Go `crypto/tls.(*Conn).Read`: the goroutine (its `g`
+/// pointer), not the thread — a goroutine blocked in Read may resume on
+/// another thread, and another goroutine may run on this one meanwhile.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GoroutineKey {
+    pub g: u64,
+    pub pid: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+}
+
+/// A Go `Read` in flight, saved at its entry under its [`GoroutineKey`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GoPendingRead {
+    /// The `*tls.Conn`.
+    pub conn: u64,
+    pub buf: u64,
+    /// `len(b)`: a RET reporting more is not believed.
+    pub cap: u64,
+}
+
 const _: () = assert!(size_of::<PendingCall>() == 32);
+const _: () = assert!(size_of::<GoPendingRead>() == 24);
+const _: () = assert!(size_of::<GoroutineKey>() == 16);
 const _: () = assert!(size_of::<StreamKey>() == 16);
 const _: () = assert!(size_of::<SocketKey>() == 16);
 
@@ -186,4 +211,8 @@ mod pod {
     unsafe impl aya::Pod for super::StreamKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SocketKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::GoroutineKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::GoPendingRead {}
 }

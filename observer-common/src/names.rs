@@ -7,6 +7,15 @@ pub const PROG_SSL_READ_EX_ENTRY: &str = "ssl_read_ex_entry";
 /// One return probe serves all four calls (the entry saved which kind it was).
 pub const PROG_SSL_RETURN: &str = "ssl_return";
 pub const PROG_SSL_FREE: &str = "ssl_free_entry";
+/// Go `crypto/tls.(*Conn).Write` entry: the plaintext is the argument.
+pub const PROG_GO_WRITE: &str = "go_tls_write";
+/// Go `crypto/tls.(*Conn).Read` entry: saves the buffer per goroutine.
+pub const PROG_GO_READ: &str = "go_tls_read";
+/// Each RET instruction of Go's `(*Conn).Read` (never a uretprobe: Go moves
+/// goroutine stacks, and a rewritten return address kills the program).
+pub const PROG_GO_READ_RET: &str = "go_tls_read_ret";
+/// Go `crypto/tls.(*Conn).Close` entry: the connection is gone.
+pub const PROG_GO_CLOSE: &str = "go_tls_close";
 pub const PROG_SCHED_EXEC: &str = "sched_process_exec";
 pub const PROG_SCHED_EXIT: &str = "sched_process_exit";
 /// One program on the read/write syscalls an SSL call makes on its socket
@@ -18,6 +27,7 @@ pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_PENDING: &str = "PENDING";
 pub const MAP_POSITIONS: &str = "POSITIONS";
 pub const MAP_SOCKETS: &str = "SOCKETS";
+pub const MAP_GO_PENDING: &str = "GO_PENDING";
 
 /// `u32` global: bytes captured per SSL call at most.
 pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";

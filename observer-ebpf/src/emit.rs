@@ -3,14 +3,30 @@
 
 use aya_ebpf::helpers::generated::bpf_probe_read_user;
 use observer_common::{
-    chunk::{kind, ChunkHeader, DataChunk, PendingCall, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL},
+    chunk::{
+        kind, ChunkHeader, DataChunk, PendingCall, StreamKey, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL,
+    },
     counters,
 };
 
 use crate::{
-    maps::{capture_max, count, EVENTS},
+    maps::{capture_max, count, EVENTS, POSITIONS},
     process::header,
 };
+
+/// Takes the next `len` bytes of the call's direction of its connection (in
+/// process `pid`) and emits them.
+pub fn advance(call: &PendingCall, pid: u32, len: u64) {
+    let key = StreamKey {
+        ssl: call.ssl,
+        pid,
+        dir: u32::from(call.dir),
+    };
+    // SAFETY: the value is copied out immediately.
+    let pos = unsafe { POSITIONS.get(&key) }.copied().unwrap_or(0);
+    let _ = POSITIONS.insert(&key, &(pos + len), 0);
+    self::call(call, pos, len);
+}
 
 /// Emits `len` bytes at `call.buf`, whose first byte is at stream position `pos`.
 ///

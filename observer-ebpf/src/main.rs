@@ -7,6 +7,10 @@
 #[cfg(target_arch = "bpf")]
 mod emit;
 #[cfg(target_arch = "bpf")]
+mod go;
+#[cfg(target_arch = "bpf")]
+mod goabi;
+#[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod openssl;
@@ -23,7 +27,7 @@ mod programs {
     };
     use observer_common::chunk::dir;
 
-    use crate::{openssl, process, socket};
+    use crate::{go, openssl, process, socket};
 
     /// `int SSL_write(SSL *ssl, const void *buf, int num)`
     #[uprobe]
@@ -59,6 +63,30 @@ mod programs {
     #[uprobe]
     pub fn ssl_free_entry(ctx: ProbeContext) -> u32 {
         openssl::on_free(&ctx)
+    }
+
+    /// Go `func (c *crypto/tls.Conn) Write(b []byte) (int, error)`, entry.
+    #[uprobe]
+    pub fn go_tls_write(ctx: ProbeContext) -> u32 {
+        go::on_write(&ctx)
+    }
+
+    /// Go `func (c *crypto/tls.Conn) Read(b []byte) (int, error)`, entry.
+    #[uprobe]
+    pub fn go_tls_read(ctx: ProbeContext) -> u32 {
+        go::on_read(&ctx)
+    }
+
+    /// Each RET instruction of Go's `(*Conn).Read` (a plain uprobe there).
+    #[uprobe]
+    pub fn go_tls_read_ret(ctx: ProbeContext) -> u32 {
+        go::on_read_ret(&ctx)
+    }
+
+    /// Go `func (c *crypto/tls.Conn) Close() error`, entry.
+    #[uprobe]
+    pub fn go_tls_close(ctx: ProbeContext) -> u32 {
+        go::on_close(&ctx)
     }
 
     #[tracepoint]

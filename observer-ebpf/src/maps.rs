@@ -6,7 +6,9 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
 use observer_common::{
-    chunk::{PendingCall, SocketKey, StreamKey, DEFAULT_CAPTURE_PER_CALL},
+    chunk::{
+        GoPendingRead, GoroutineKey, PendingCall, SocketKey, StreamKey, DEFAULT_CAPTURE_PER_CALL,
+    },
     counters,
 };
 
@@ -21,6 +23,11 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::
 /// cannot leak its entry forever).
 #[map(name = "PENDING")]
 pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(16384, 0);
+
+/// Go `Read` calls in flight, by goroutine (LRU, as `PENDING`).
+#[map(name = "GO_PENDING")]
+pub static GO_PENDING: LruHashMap<GoroutineKey, GoPendingRead> =
+    LruHashMap::with_max_entries(16384, 0);
 
 /// Next byte position per (process, SSL object, direction).
 #[map(name = "POSITIONS")]

@@ -78,15 +78,7 @@ pub fn on_return(ctx: &RetProbeContext) -> u32 {
         count(counters::CALLS_EMPTY, 1);
         return 0;
     }
-    let key = StreamKey {
-        ssl: call.ssl,
-        pid: (pid_tgid >> 32) as u32,
-        dir: call.dir as u32,
-    };
-    // SAFETY: the value is copied out immediately.
-    let pos = unsafe { POSITIONS.get(&key) }.copied().unwrap_or(0);
-    let _ = POSITIONS.insert(&key, &(pos + len), 0);
-    emit::call(&call, pos, len);
+    emit::advance(&call, (pid_tgid >> 32) as u32, len);
     0
 }
 
@@ -100,6 +92,13 @@ pub fn on_free(ctx: &ProbeContext) -> u32 {
     let Some(ssl) = ctx.arg::<u64>(0) else {
         return 0;
     };
+    forget_conn(pid, ssl);
+    0
+}
+
+/// Connection `ssl` of process `pid` is gone: its positions and socket are
+/// forgotten and the agent told (if it ever carried data).
+pub fn forget_conn(pid: u32, ssl: u64) {
     let _ = SOCKETS.remove(&SocketKey { ssl, pid, _pad: 0 });
     let mut known = false;
     for dir in 0..2u32 {
@@ -108,16 +107,15 @@ pub fn on_free(ctx: &ProbeContext) -> u32 {
     }
     if !known {
         // Never carried data: nothing to tell the agent.
-        return 0;
+        return;
     }
     let Some(mut entry) = EVENTS.reserve::<ConnEvent>(0) else {
         count(counters::CONTROL_LOST, 1);
-        return 0;
+        return;
     };
     entry.write(ConnEvent {
         event: header(kind::CLOSE),
         conn: ssl,
     });
     entry.submit(0);
-    0
 }

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Prices(args) => exit(cli::prices::run(&args)),
         Command::Schema(args) => exit(cli::schema::run(&args)),
         Command::Report(args) => exit(cli::report::run(&args)),
+        Command::Targets(args) => exit(cli::targets::run(&args)),
         Command::Doctor(args) => {
             if cli::doctor::run(args) {
                 ExitCode::SUCCESS

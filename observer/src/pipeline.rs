@@ -30,7 +30,7 @@ use crate::{
     capfile::{self, CaptureWriter},
     clickhouse::uploader::SinkMetrics,
     discovery::Discovery,
-    probes::{table, KernelCounters, ProbeConfig, Probes},
+    probes::{KernelCounters, ProbeConfig, Probes},
     processor::{Outputs, Processor, ProcessorConfig},
     record::CallRecord,
     recorder::RecordContext,
@@ -38,6 +38,7 @@ use crate::{
     stats::Stats,
 };
 use aya::maps::{MapData, RingBuf};
+use observer_common::chunk::lib;
 
 /// What `run` needs (built from the CLI by `cli::run`).
 pub struct PipelineConfig {
@@ -193,7 +194,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     Ok(stats)
 }
 
-/// Attaches the OpenSSL probe table to each target; returns how many files.
+/// Attaches each target's planned probes; returns how many files.
 /// A file whose attach failed is forgotten, so a later scan retries it.
 fn attach_all(
     probes: &mut Probes,
@@ -202,10 +203,10 @@ fn attach_all(
 ) -> usize {
     let mut files = 0;
     for t in targets {
-        match probes.attach(&t.path, &t.symbols, table::OPENSSL, t.lib) {
+        match probes.attach(&t.path, &t.attachments, t.lib) {
             Ok(n) => {
                 files += 1;
-                tracing::info!(target = %t.shown, probes = n, "attached");
+                tracing::info!(target = %t.shown, stack = lib::name(t.lib), detail = %t.detail, probes = n, "attached");
             }
             Err(err) => {
                 discovery.forget(t.id);

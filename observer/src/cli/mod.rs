@@ -9,6 +9,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod targets;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ pub enum Command {
     Prices(prices::PricesArgs),
     Schema(schema::SchemaCmd),
     Report(report::ReportArgs),
+    /// The TLS binaries the agent would probe, and how (or why not).
+    Targets(targets::TargetsArgs),
 }
 
 /// Logs to stderr; `LLM_OBSERVER_LOG` (or `RUST_LOG`) sets the filter.

@@ -1,11 +1,17 @@
-//! ELF symbol lookup: which TLS functions a file exports, at which file offsets.
+//! ELF files as discovery reads them: through `pread`, never a mapping (a file
+//! truncated while it is read must give an error, not SIGBUS), and only the
+//! parts asked for (a 250 MB executable costs its headers, string tables and
+//! the few sections a TLS stack needs).
 
 use std::{collections::HashMap, fs::File, path::Path};
 
-use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+use object::{
+    read::ReadCache, Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _,
+    ReadRef as _, SegmentFlags,
+};
 
-/// Symbols we look for (the probe table's).
-pub const WANTED: &[&str] = &[
+/// OpenSSL symbols looked for (the probe table's).
+pub const OPENSSL_WANTED: &[&str] = &[
     "SSL_write",
     "SSL_read",
     "SSL_write_ex",
@@ -22,76 +28,174 @@ pub enum ElfError {
     },
     #[error("{path}: not a readable ELF file: {source}")]
     Parse { path: String, source: object::Error },
+    #[error("section {0} cannot be read")]
+    Section(&'static str),
+    #[error("{len} bytes at address {addr:#x} are not in one loaded segment of the file")]
+    Unmapped { addr: u64, len: u64 },
 }
 
-/// File offsets of the wanted symbols that `path` defines (dynamic symbols
-/// first, then the static symbol table for stripped-of-dynsym binaries).
+/// The instruction set of an executable (the one the Go probes know).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+    Other,
+}
+
+/// An open ELF file. Holds the file; [`Image::parse`] gives its parsed view.
+pub struct Image {
+    cache: ReadCache<File>,
+    shown: String,
+}
+
+/// The parsed view of an [`Image`].
+pub struct Elf<'a> {
+    obj: object::File<'a, &'a ReadCache<File>>,
+    data: &'a ReadCache<File>,
+}
+
+impl Image {
+    pub fn open(path: &Path) -> Result<Self, ElfError> {
+        let file = File::open(path).map_err(|source| ElfError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            cache: ReadCache::new(file),
+            shown: path.display().to_string(),
+        })
+    }
+
+    /// None if the file is not ELF at all (scripts, data).
+    pub fn parse(&self) -> Result<Option<Elf<'_>>, ElfError> {
+        let data = &self.cache;
+        if data.read_bytes_at(0, 4).ok() != Some(b"\x7fELF".as_slice()) {
+            return Ok(None);
+        }
+        let obj = object::File::parse(data).map_err(|source| ElfError::Parse {
+            path: self.shown.clone(),
+            source,
+        })?;
+        Ok(Some(Elf { obj, data }))
+    }
+}
+
+impl<'a> Elf<'a> {
+    pub fn arch(&self) -> Arch {
+        match self.obj.architecture() {
+            object::Architecture::X86_64 => Arch::X86_64,
+            object::Architecture::Aarch64 => Arch::Aarch64,
+            _ => Arch::Other,
+        }
+    }
+
+    pub fn has_section(&self, name: &str) -> bool {
+        self.obj.section_by_name(name).is_some()
+    }
+
+    /// The section's address (its bytes are not read).
+    pub fn section_address(&self, name: &str) -> Option<u64> {
+        self.obj.section_by_name(name).map(|s| s.address())
+    }
+
+    /// The section's bytes and its address.
+    pub fn section(&self, name: &'static str) -> Result<Option<(u64, &'a [u8])>, ElfError> {
+        let Some(s) = self.obj.section_by_name(name) else {
+            return Ok(None);
+        };
+        let data = s.data().map_err(|_| ElfError::Section(name))?;
+        Ok(Some((s.address(), data)))
+    }
+
+    /// The symbol table's value of `name` (static table first), if defined.
+    pub fn symbol(&self, name: &str) -> Option<(u64, u64)> {
+        self.obj
+            .symbols()
+            .chain(self.obj.dynamic_symbols())
+            .find(|s| s.is_definition() && s.name() == Ok(name))
+            .map(|s| (s.address(), s.size()))
+    }
+
+    /// Whether the file has a static symbol table (not stripped).
+    pub fn has_symtab(&self) -> bool {
+        self.obj.symbols().next().is_some()
+    }
+
+    /// The file offset of `len` bytes at virtual address `addr`, and whether
+    /// they are executable. The bytes must lie in one segment's file image.
+    pub fn file_offset(&self, addr: u64, len: u64) -> Result<(u64, bool), ElfError> {
+        let unmapped = ElfError::Unmapped { addr, len };
+        for seg in self.obj.segments() {
+            let (file_off, file_len) = seg.file_range();
+            let start = seg.address();
+            let Some(rel) = addr.checked_sub(start) else {
+                continue;
+            };
+            if rel.checked_add(len).is_none_or(|end| end > file_len) {
+                continue;
+            }
+            let exec = matches!(seg.flags(), SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0);
+            return Ok((file_off + rel, exec));
+        }
+        Err(unmapped)
+    }
+
+    /// `len` bytes at virtual address `addr` (must be in the file).
+    pub fn bytes_at(&self, addr: u64, len: u64) -> Result<&'a [u8], ElfError> {
+        let (off, _) = self.file_offset(addr, len)?;
+        self.data
+            .read_bytes_at(off, len)
+            .map_err(|()| ElfError::Unmapped { addr, len })
+    }
+
+    /// File offsets of the OpenSSL symbols this file defines (dynamic symbols
+    /// first, then the static table).
+    pub fn openssl_symbols(&self) -> HashMap<&'static str, u64> {
+        let mut found = HashMap::new();
+        // Every exec on the host comes through here: reject files whose string
+        // tables lack the name before walking (possibly huge) symbol tables.
+        if !self.names_symbol(b"SSL_write\0") {
+            return found;
+        }
+        for sym in self.obj.dynamic_symbols().chain(self.obj.symbols()) {
+            if found.len() == OPENSSL_WANTED.len() {
+                break;
+            }
+            if !sym.is_definition() || sym.address() == 0 {
+                continue;
+            }
+            let Ok(name) = sym.name() else { continue };
+            let Some(&wanted) = OPENSSL_WANTED.iter().find(|w| **w == name) else {
+                continue;
+            };
+            if found.contains_key(wanted) {
+                continue;
+            }
+            if let Ok((off, true)) = self.file_offset(sym.address(), 1) {
+                found.insert(wanted, off);
+            }
+        }
+        found
+    }
+
+    /// Does `.dynstr` or `.strtab` contain `name` (NUL-terminated)?
+    fn names_symbol(&self, name: &[u8]) -> bool {
+        [".dynstr", ".strtab"].iter().any(|section| {
+            self.obj
+                .section_by_name(section)
+                .and_then(|s| s.data().ok())
+                .is_some_and(|data| memchr::memmem::find(data, name).is_some())
+        })
+    }
+}
+
+/// File offsets of the OpenSSL symbols `path` defines (empty for other files).
 pub fn tls_symbols(path: &Path) -> Result<HashMap<&'static str, u64>, ElfError> {
-    let shown = || path.display().to_string();
-    let file = File::open(path).map_err(|source| ElfError::Io {
-        path: shown(),
-        source,
-    })?;
-    // SAFETY: read-only private mapping; a concurrent truncation could fault,
-    // which is the same risk every ELF tool takes on live binaries.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| ElfError::Io {
-        path: shown(),
-        source,
-    })?;
-    if map.len() < 4 || &map[..4] != b"\x7fELF" {
-        return Ok(HashMap::new());
-    }
-    let obj = object::File::parse(&*map).map_err(|source| ElfError::Parse {
-        path: shown(),
-        source,
-    })?;
-    let mut found = HashMap::new();
-    // Every exec on the host comes through here: reject files whose string
-    // tables lack the name before walking (possibly huge) symbol tables.
-    if !names_symbol(&obj, b"SSL_write\0") {
-        return Ok(found);
-    }
-    for sym in obj.dynamic_symbols().chain(obj.symbols()) {
-        if found.len() == WANTED.len() {
-            break;
-        }
-        if !sym.is_definition() || sym.address() == 0 {
-            continue;
-        }
-        let Ok(name) = sym.name() else { continue };
-        let Some(&wanted) = WANTED.iter().find(|w| **w == name) else {
-            continue;
-        };
-        if found.contains_key(wanted) {
-            continue;
-        }
-        let Some(index) = sym.section_index() else {
-            continue;
-        };
-        let Ok(section) = obj.section_by_index(index) else {
-            continue;
-        };
-        let Some((file_off, _)) = section.file_range() else {
-            continue;
-        };
-        if let Some(off) = sym
-            .address()
-            .checked_sub(section.address())
-            .and_then(|d| d.checked_add(file_off))
-        {
-            found.insert(wanted, off);
-        }
-    }
-    Ok(found)
-}
-
-/// Does `.dynstr` or `.strtab` contain `name` (NUL-terminated)?
-fn names_symbol(obj: &object::File<'_>, name: &[u8]) -> bool {
-    [".dynstr", ".strtab"].iter().any(|section| {
-        obj.section_by_name(section)
-            .and_then(|s| s.data().ok())
-            .is_some_and(|data| memchr::memmem::find(data, name).is_some())
-    })
+    let image = Image::open(path)?;
+    Ok(image
+        .parse()?
+        .map(|elf| elf.openssl_symbols())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -106,13 +210,7 @@ mod tests {
             return;
         }
         let syms = tls_symbols(lib).unwrap();
-        for s in [
-            "SSL_write",
-            "SSL_read",
-            "SSL_write_ex",
-            "SSL_read_ex",
-            "SSL_free",
-        ] {
+        for s in OPENSSL_WANTED {
             assert!(
                 syms.get(s).copied().unwrap_or(0) > 0,
                 "{s} missing: {syms:?}"
@@ -123,5 +221,13 @@ mod tests {
     #[test]
     fn a_non_tls_binary_exports_nothing() {
         assert!(tls_symbols(Path::new("/bin/sh")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_not_elf_is_nothing() {
+        let dir = std::env::temp_dir().join(format!("elf-notelf-{}", std::process::id()));
+        std::fs::write(&dir, b"#!/bin/sh\necho hi\n").unwrap();
+        assert!(tls_symbols(&dir).unwrap().is_empty());
+        std::fs::remove_file(&dir).unwrap();
     }
 }

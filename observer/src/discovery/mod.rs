@@ -1,12 +1,15 @@
 //! Finds TLS libraries and executables to hook: every file mapped by a running
 //! process whose name looks like libssl, every executable that exports
-//! `SSL_write` itself (Node), and the libssl files in the usual library
-//! directories (so processes that start later are covered before their first
-//! call). Paths are resolved through `/proc/PID/root`, so processes in other
-//! mount namespaces (containers) are found too. Each file is examined once per
-//! inode.
+//! `SSL_write` itself (Node), every Go executable that links `crypto/tls`, and
+//! the libssl files in the usual library directories (so processes that start
+//! later are covered before their first call). Paths are resolved through
+//! `/proc/PID/root`, so processes in other mount namespaces (containers) are
+//! found too. Each file is examined once per inode; a Go binary's functions
+//! are also remembered per Go build id (the same build in many containers is
+//! read once).
 
 pub mod elf;
+pub mod go;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -17,18 +20,35 @@ use std::{
 
 use observer_common::chunk::lib;
 
-/// A file to attach the probe table to.
+use crate::probes::table::{self, Attachment, Located};
+
+/// A file to attach probes to.
 #[derive(Clone, Debug)]
 pub struct Target {
     /// Path the kernel can open from the agent's namespace.
     pub path: PathBuf,
     /// Path as the owning process sees it (for logs and `doctor`).
     pub shown: String,
+    /// The TLS stack (`observer_common::chunk::lib`).
     pub lib: u16,
-    pub symbols: HashMap<&'static str, u64>,
+    /// What was found, for logs and `doctor` (`go1.27.3, text base from
+    /// moduledata, 1 ABI wrapper skipped`).
+    pub detail: String,
+    pub attachments: Vec<Attachment>,
     /// (device, inode) of the file.
     pub id: (u64, u64),
 }
+
+/// A TLS binary that is not attached, and why.
+#[derive(Clone, Debug)]
+pub struct Refused {
+    pub shown: String,
+    pub lib: u16,
+    pub why: String,
+}
+
+/// Refusals kept for `doctor` and the log (the newest; bounded).
+const MAX_REFUSED: usize = 256;
 
 /// Library directories scanned at start.
 const LIB_DIRS: &[&str] = &[
@@ -52,6 +72,8 @@ pub struct Discovery {
     examined: HashSet<(u64, u64)>,
     /// Files that failed to parse (counted, not retried).
     pub errors: u64,
+    /// TLS binaries found but not attachable, newest last.
+    pub refused: Vec<Refused>,
 }
 
 impl Discovery {
@@ -125,31 +147,104 @@ impl Discovery {
         self.examined.remove(&id);
     }
 
-    /// Parses `path` once per inode; a target if it exports the TLS symbols.
+    /// Parses `path` once per inode; a target if it is a TLS library or
+    /// executable whose functions were all found exactly.
     fn examine(&mut self, path: PathBuf, shown: String) -> Option<Target> {
         let meta = fs::metadata(&path).ok()?;
         let id = (meta.dev(), meta.ino());
         if !meta.is_file() || !self.examined.insert(id) {
             return None;
         }
-        let symbols = match elf::tls_symbols(&path) {
-            Ok(s) => s,
+        match inspect(&path) {
+            Ok(None) => None,
+            Ok(Some(Found {
+                lib,
+                detail,
+                plan: Ok(attachments),
+            })) => Some(Target {
+                path,
+                shown,
+                lib,
+                detail,
+                attachments,
+                id,
+            }),
+            Ok(Some(Found {
+                lib,
+                detail,
+                plan: Err(why),
+            })) => {
+                let why = if detail.is_empty() {
+                    why
+                } else {
+                    format!("{detail}: {why}")
+                };
+                tracing::warn!(file = %shown, stack = lib::name(lib), %why, "TLS binary not attached");
+                if self.refused.len() == MAX_REFUSED {
+                    self.refused.remove(0);
+                }
+                self.refused.push(Refused { shown, lib, why });
+                None
+            }
             Err(err) => {
                 self.errors += 1;
                 tracing::debug!(%err, "skipping file");
-                return None;
+                None
             }
-        };
-        if !(symbols.contains_key("SSL_write") && symbols.contains_key("SSL_read")) {
-            return None;
         }
-        Some(Target {
-            path,
-            shown,
-            lib: lib::OPENSSL,
-            symbols,
-            id,
-        })
+    }
+}
+
+/// What one file offers: its TLS stack and the attachments, or why none.
+#[derive(Debug)]
+pub struct Found {
+    /// The TLS stack (`observer_common::chunk::lib`).
+    pub lib: u16,
+    pub detail: String,
+    pub plan: Result<Vec<Attachment>, String>,
+}
+
+/// The TLS stack of one file, if any (`llm-observer targets FILE`).
+pub fn inspect(path: &Path) -> Result<Option<Found>, elf::ElfError> {
+    let image = elf::Image::open(path)?;
+    let Some(elf) = image.parse()? else {
+        return Ok(None);
+    };
+    if go::is_go(&elf) {
+        return Ok(match go::inspect(&elf) {
+            Ok(None) => None,
+            Ok(Some(found)) => Some(Found {
+                lib: lib::GO,
+                detail: found.describe(),
+                plan: table::plan(table::GO, &found).map_err(|e| e.to_string()),
+            }),
+            Err(err) => Some(Found {
+                lib: lib::GO,
+                detail: go::buildinfo::version(&elf).unwrap_or_default(),
+                plan: Err(err.to_string()),
+            }),
+        });
+    }
+    let symbols = Symbols(elf.openssl_symbols());
+    if !(symbols.0.contains_key("SSL_write") && symbols.0.contains_key("SSL_read")) {
+        return Ok(None);
+    }
+    Ok(Some(Found {
+        lib: lib::OPENSSL,
+        detail: String::new(),
+        plan: table::plan(table::OPENSSL, &symbols).map_err(|e| e.to_string()),
+    }))
+}
+
+/// Exported C functions by name (file offsets).
+struct Symbols(HashMap<&'static str, u64>);
+
+impl Located for Symbols {
+    fn entry(&self, symbol: &str) -> Option<u64> {
+        self.0.get(symbol).copied()
+    }
+    fn rets(&self, _: &str) -> Option<&[u64]> {
+        None
     }
 }
 
@@ -199,10 +294,12 @@ mod tests {
     fn each_inode_is_examined_once() {
         let mut d = Discovery::default();
         let first = d.scan_all();
+        // Processes started meanwhile (a busy host) may add new files, never
+        // one already examined.
+        let again = d.scan_all();
         assert!(
-            d.scan_all().is_empty(),
-            "second scan found {:?}",
-            d.scan_all()
+            again.iter().all(|t| first.iter().all(|f| f.id != t.id)),
+            "second scan found again {again:?}"
         );
         if Path::new("/usr/lib/x86_64-linux-gnu/libssl.so.3").exists() {
             assert_eq!(

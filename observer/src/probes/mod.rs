@@ -3,7 +3,7 @@
 
 pub mod table;
 
-use std::{collections::HashMap, path::Path};
+use std::path::Path;
 
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
@@ -15,7 +15,7 @@ use aya::{
 };
 use observer_common::{chunk, counters, names};
 
-use self::table::ProbeSpec;
+use self::table::Attachment;
 
 /// The kernel object built by build.rs (empty when built with AYA_BUILD_SKIP=1).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer-probes"));
@@ -38,12 +38,11 @@ pub enum ProbeError {
         name: &'static str,
         source: aya::maps::MapError,
     },
-    #[error("{path}: required symbol {symbol} not found")]
-    MissingSymbol { path: String, symbol: &'static str },
-    #[error("attaching {program} to {symbol} in {path}: {source}")]
+    #[error("attaching {program} to {symbol} (+{offset:#x}) in {path}: {source}")]
     Attach {
         program: &'static str,
         symbol: &'static str,
+        offset: u64,
         path: String,
         source: Box<aya::programs::ProgramError>,
     },
@@ -131,52 +130,44 @@ impl Probes {
         Ok(Self { ebpf })
     }
 
-    /// Attaches the probe table to one library or executable. `symbols` maps the
-    /// table's symbols to file offsets (see `discovery::elf`). Returns the
-    /// number of probes attached.
+    /// Attaches one file's planned probes (see `table::plan`). If a required
+    /// one fails, those attached so far are detached again: a file is probed
+    /// whole or not at all. Returns the number attached.
     pub fn attach(
         &mut self,
         path: &Path,
-        symbols: &HashMap<&'static str, u64>,
-        specs: &[ProbeSpec],
+        attachments: &[Attachment],
         lib: u16,
     ) -> Result<usize, ProbeError> {
-        let shown = || path.display().to_string();
-        if let Some(missing) = specs
-            .iter()
-            .find(|s| s.required && !symbols.contains_key(s.symbol))
-        {
-            return Err(ProbeError::MissingSymbol {
-                path: shown(),
-                symbol: missing.symbol,
-            });
-        }
-        let mut attached = 0;
-        for spec in specs {
-            let Some(&offset) = symbols.get(spec.symbol) else {
-                continue;
-            };
-            let program = uprobe(&mut self.ebpf, spec.program)?;
+        let mut links = Vec::new();
+        for a in attachments {
+            let program = uprobe(&mut self.ebpf, a.program)?;
             let point = UProbeAttachPoint {
-                location: UProbeAttachLocation::AbsoluteOffset(offset),
+                location: UProbeAttachLocation::AbsoluteOffset(a.offset),
                 cookie: Some(u64::from(lib)),
             };
             match program.attach(point, path, UProbeScope::AllProcesses) {
-                Ok(_) => attached += 1,
-                Err(source) if spec.required => {
+                Ok(link) => links.push((a.program, link)),
+                Err(source) if a.required => {
+                    for (program, link) in links {
+                        if let Ok(p) = uprobe(&mut self.ebpf, program) {
+                            let _ = p.detach(link);
+                        }
+                    }
                     return Err(ProbeError::Attach {
-                        program: spec.program,
-                        symbol: spec.symbol,
-                        path: shown(),
+                        program: a.program,
+                        symbol: a.symbol,
+                        offset: a.offset,
+                        path: path.display().to_string(),
                         source: Box::new(source),
-                    })
+                    });
                 }
                 Err(err) => {
-                    tracing::debug!(symbol = spec.symbol, path = %shown(), %err, "optional probe not attached")
+                    tracing::debug!(symbol = a.symbol, path = %path.display(), %err, "optional probe not attached")
                 }
             }
         }
-        Ok(attached)
+        Ok(links.len())
     }
 
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>, ProbeError> {

@@ -1,14 +1,28 @@
-//! The probe table: which program goes on which symbol. Probes are data.
+//! The probe tables: which program goes where in each TLS stack. Probes are
+//! data; [`plan`] turns a table and what discovery found into attachments.
 
 use observer_common::names;
 
-/// One uprobe attachment.
+use crate::discovery::go;
+
+/// Where in a function a program goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// The first instruction.
+    Entry,
+    /// The return, through a uretprobe (C libraries only: never Go code).
+    Return,
+    /// Every RET instruction, each a plain uprobe (Go: a uretprobe would
+    /// rewrite a return address on a stack the Go runtime moves).
+    EachRet,
+}
+
+/// One line of a probe table.
 #[derive(Clone, Copy, Debug)]
 pub struct ProbeSpec {
     pub symbol: &'static str,
     pub program: &'static str,
-    /// A return probe (uretprobe).
-    pub ret: bool,
+    pub site: Site,
     /// The target is not usable without it.
     pub required: bool,
 }
@@ -16,13 +30,13 @@ pub struct ProbeSpec {
 const fn probe(
     symbol: &'static str,
     program: &'static str,
-    ret: bool,
+    site: Site,
     required: bool,
 ) -> ProbeSpec {
     ProbeSpec {
         symbol,
         program,
-        ret,
+        site,
         required,
     }
 }
@@ -30,15 +44,34 @@ const fn probe(
 /// OpenSSL 1.1/3.x and API-compatible libraries. The `_ex` forms do not exist
 /// in OpenSSL 1.0; `SSL_free` only sharpens connection ends.
 pub const OPENSSL: &[ProbeSpec] = &[
-    probe("SSL_write", names::PROG_SSL_WRITE_ENTRY, false, true),
-    probe("SSL_write", names::PROG_SSL_RETURN, true, true),
-    probe("SSL_read", names::PROG_SSL_READ_ENTRY, false, true),
-    probe("SSL_read", names::PROG_SSL_RETURN, true, true),
-    probe("SSL_write_ex", names::PROG_SSL_WRITE_EX_ENTRY, false, false),
-    probe("SSL_write_ex", names::PROG_SSL_RETURN, true, false),
-    probe("SSL_read_ex", names::PROG_SSL_READ_EX_ENTRY, false, false),
-    probe("SSL_read_ex", names::PROG_SSL_RETURN, true, false),
-    probe("SSL_free", names::PROG_SSL_FREE, false, false),
+    probe("SSL_write", names::PROG_SSL_WRITE_ENTRY, Site::Entry, true),
+    probe("SSL_write", names::PROG_SSL_RETURN, Site::Return, true),
+    probe("SSL_read", names::PROG_SSL_READ_ENTRY, Site::Entry, true),
+    probe("SSL_read", names::PROG_SSL_RETURN, Site::Return, true),
+    probe(
+        "SSL_write_ex",
+        names::PROG_SSL_WRITE_EX_ENTRY,
+        Site::Entry,
+        false,
+    ),
+    probe("SSL_write_ex", names::PROG_SSL_RETURN, Site::Return, false),
+    probe(
+        "SSL_read_ex",
+        names::PROG_SSL_READ_EX_ENTRY,
+        Site::Entry,
+        false,
+    ),
+    probe("SSL_read_ex", names::PROG_SSL_RETURN, Site::Return, false),
+    probe("SSL_free", names::PROG_SSL_FREE, Site::Entry, false),
+];
+
+/// Go `crypto/tls`: Write at entry (the plaintext is the argument), Read at
+/// entry and at each RET, Close at entry.
+pub const GO: &[ProbeSpec] = &[
+    probe(go::WRITE, names::PROG_GO_WRITE, Site::Entry, true),
+    probe(go::READ, names::PROG_GO_READ, Site::Entry, true),
+    probe(go::READ, names::PROG_GO_READ_RET, Site::EachRet, true),
+    probe(go::CLOSE, names::PROG_GO_CLOSE, Site::Entry, false),
 ];
 
 /// Every uprobe program, each loaded once.
@@ -49,7 +82,61 @@ pub const UPROBE_PROGRAMS: &[&str] = &[
     names::PROG_SSL_READ_EX_ENTRY,
     names::PROG_SSL_RETURN,
     names::PROG_SSL_FREE,
+    names::PROG_GO_WRITE,
+    names::PROG_GO_READ,
+    names::PROG_GO_READ_RET,
+    names::PROG_GO_CLOSE,
 ];
+
+/// One uprobe to attach: `program` at file offset `offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub program: &'static str,
+    pub offset: u64,
+    /// The function (for logs).
+    pub symbol: &'static str,
+    pub required: bool,
+}
+
+/// Where a table's functions are in one file.
+pub trait Located {
+    /// File offset of the function's entry.
+    fn entry(&self, symbol: &str) -> Option<u64>;
+    /// File offsets of the function's RET instructions.
+    fn rets(&self, symbol: &str) -> Option<&[u64]>;
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("required function {0} not found")]
+pub struct MissingFunction(pub &'static str);
+
+/// The attachments of `table` in a file whose functions are `at`; an error if
+/// a required function is missing.
+pub fn plan(table: &[ProbeSpec], at: &dyn Located) -> Result<Vec<Attachment>, MissingFunction> {
+    let mut out = Vec::new();
+    for spec in table {
+        let offsets: Vec<u64> = match spec.site {
+            Site::Entry | Site::Return => at.entry(spec.symbol).into_iter().collect(),
+            Site::EachRet => at
+                .rets(spec.symbol)
+                .map(<[u64]>::to_vec)
+                .unwrap_or_default(),
+        };
+        if offsets.is_empty() {
+            if spec.required {
+                return Err(MissingFunction(spec.symbol));
+            }
+            continue;
+        }
+        out.extend(offsets.into_iter().map(|offset| Attachment {
+            program: spec.program,
+            offset,
+            symbol: spec.symbol,
+            required: spec.required,
+        }));
+    }
+    Ok(out)
+}
 
 /// Tracepoints: (program, category, name). A program listed more than once
 /// is loaded once and attached to each.
@@ -66,3 +153,49 @@ pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
     (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_writev"),
     (names::PROG_SOCKET_SYSCALL, "syscalls", "sys_enter_readv"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    struct Found(HashMap<&'static str, (u64, Vec<u64>)>);
+
+    impl Located for Found {
+        fn entry(&self, symbol: &str) -> Option<u64> {
+            self.0.get(symbol).map(|f| f.0)
+        }
+        fn rets(&self, symbol: &str) -> Option<&[u64]> {
+            self.0.get(symbol).map(|f| f.1.as_slice())
+        }
+    }
+
+    #[test]
+    fn go_read_gets_a_probe_on_each_ret_and_no_uretprobe() {
+        let found = Found(HashMap::from([
+            (go::WRITE, (0x100, vec![])),
+            (go::READ, (0x200, vec![0x230, 0x2f0, 0x3a0])),
+        ]));
+        let plan = plan(GO, &found).unwrap();
+        let rets: Vec<u64> = plan
+            .iter()
+            .filter(|a| a.program == names::PROG_GO_READ_RET)
+            .map(|a| a.offset)
+            .collect();
+        assert_eq!(rets, vec![0x230, 0x2f0, 0x3a0]);
+        assert_eq!(plan.len(), 5, "Write, Read, 3 RETs; Close is optional");
+        assert!(GO.iter().all(|s| s.site != Site::Return));
+    }
+
+    #[test]
+    fn a_missing_required_function_refuses_the_file() {
+        let found = Found(HashMap::from([(go::WRITE, (0x100, vec![]))]));
+        assert_eq!(plan(GO, &found), Err(MissingFunction(go::READ)));
+        let found = Found(HashMap::from([
+            (go::WRITE, (0x100, vec![])),
+            (go::READ, (0x200, vec![])),
+        ]));
+        assert_eq!(plan(GO, &found), Err(MissingFunction(go::READ)), "no RET");
+    }
+}
