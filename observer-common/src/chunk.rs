@@ -22,6 +22,10 @@ pub mod kind {
     /// A [`super::SocketEvent`]: the fd an SSL call read or wrote through
     /// (first seen, or changed).
     pub const SOCKET_FD: u32 = 5;
+    /// A [`super::HeldEvent`]: the process that just called execve runs a
+    /// file the agent has not examined yet and was stopped (SIGSTOP) until it
+    /// has been; follows the process's `EXEC` event.
+    pub const HELD: u32 = 6;
 }
 
 /// Direction of plaintext relative to the process that owns the SSL object.
@@ -142,6 +146,69 @@ const _: () = assert!(size_of::<ConnEvent>() == 32);
 const _: () = assert!(size_of::<SocketEvent>() == 40);
 const _: () = assert!(DEFAULT_CAPTURE_PER_CALL <= MAX_CAPTURE_PER_CALL);
 
+/// `HELD`: the exec'd file, as the kernel names it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeldEvent {
+    pub event: EventHeader,
+    pub file: FileKey,
+}
+
+/// A file as the kernel names it: `super_block.s_dev` (the kernel's internal
+/// `MAJOR << 20 | MINOR`, not `stat`'s encoding) and the inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    pub dev: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+    pub ino: u64,
+}
+
+impl FileKey {
+    /// From `stat`'s `st_dev` and `st_ino`.
+    pub const fn from_stat(st_dev: u64, st_ino: u64) -> Self {
+        // glibc's gnu_dev_major / gnu_dev_minor.
+        let major = ((st_dev >> 8) & 0xfff) | ((st_dev >> 32) & !0xfff);
+        let minor = (st_dev & 0xff) | ((st_dev >> 12) & 0xffff_ff00);
+        Self {
+            dev: ((major << 20) | (minor & 0xf_ffff)) as u32,
+            _pad: 0,
+            ino: st_ino,
+        }
+    }
+}
+
+/// Byte offsets of the kernel struct fields the exec hold reads, from the
+/// kernel's BTF (set by the agent at load).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_mm: u32,
+    pub task_signal: u32,
+    pub mm_exe_file: u32,
+    pub file_inode: u32,
+    pub inode_ino: u32,
+    pub inode_sb: u32,
+    pub sb_dev: u32,
+    pub signal_tty: u32,
+}
+
+/// Which new processes the exec hold may stop (global `EXEC_HOLD`).
+pub mod hold {
+    /// Never.
+    pub const OFF: u32 = 0;
+    /// Those without a controlling terminal (a stopped foreground job would
+    /// be taken over by its shell's job control).
+    pub const NO_TTY: u32 = 1;
+    /// Every process running a file not examined yet.
+    pub const ALL: u32 = 2;
+}
+
+const _: () = assert!(size_of::<HeldEvent>() == 40);
+const _: () = assert!(size_of::<FileKey>() == 16);
+const _: () = assert!(size_of::<KernelOffsets>() == 32);
+
 /// Arguments saved at an SSL call's entry, keyed by pid_tgid, consumed at return.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -215,4 +282,8 @@ mod pod {
     unsafe impl aya::Pod for super::GoroutineKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::GoPendingRead {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FileKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::KernelOffsets {}
 }

@@ -26,8 +26,14 @@ pub const SOCKET_EVENTS: u32 = 10;
 /// connection's next syscall).
 pub const SOCKET_LOST: u32 = 11;
 
+/// New processes stopped at exec until their file was examined.
+pub const EXEC_HELD: u32 = 12;
+/// New processes not held because the kernel fields could not be read or the
+/// `HELD` event not reserved (they run at once; their first calls may be missed).
+pub const EXEC_HOLD_SKIPPED: u32 = 13;
+
 /// Counter names, indexed by the constants above.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 14] = [
     "kernel_chunks",
     "kernel_bytes",
     "kernel_chunks_lost",
@@ -40,6 +46,8 @@ pub const NAMES: [&str; 12] = [
     "kernel_calls_empty",
     "kernel_socket_events",
     "kernel_socket_events_lost",
+    "kernel_exec_held",
+    "kernel_exec_hold_skipped",
 ];
 pub const COUNT: u32 = NAMES.len() as u32;
 

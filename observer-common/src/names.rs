@@ -28,8 +28,14 @@ pub const MAP_PENDING: &str = "PENDING";
 pub const MAP_POSITIONS: &str = "POSITIONS";
 pub const MAP_SOCKETS: &str = "SOCKETS";
 pub const MAP_GO_PENDING: &str = "GO_PENDING";
+/// Files the agent has examined (exec'd processes running them are not held).
+pub const MAP_KNOWN_FILES: &str = "KNOWN_FILES";
 
 /// `u32` global: bytes captured per SSL call at most.
 pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";
 /// `u32` global: the agent's own pid, whose calls are ignored.
 pub const GLOBAL_SELF_PID: &str = "SELF_PID";
+/// `u32` global: which new processes may be held at exec (`chunk::hold`).
+pub const GLOBAL_EXEC_HOLD: &str = "EXEC_HOLD";
+/// `KernelOffsets` global: struct field offsets from the kernel's BTF.
+pub const GLOBAL_KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";

@@ -7,7 +7,8 @@ use aya_ebpf::{
 };
 use observer_common::{
     chunk::{
-        GoPendingRead, GoroutineKey, PendingCall, SocketKey, StreamKey, DEFAULT_CAPTURE_PER_CALL,
+        FileKey, GoPendingRead, GoroutineKey, KernelOffsets, PendingCall, SocketKey, StreamKey,
+        DEFAULT_CAPTURE_PER_CALL,
     },
     counters,
 };
@@ -38,6 +39,27 @@ pub static POSITIONS: LruHashMap<StreamKey, u64> = LruHashMap::with_max_entries(
 #[map(name = "SOCKETS")]
 pub static SOCKETS: LruHashMap<SocketKey, i32> = LruHashMap::with_max_entries(65536, 0);
 
+/// Files the agent has examined: processes exec'ing them are not held.
+#[map(name = "KNOWN_FILES")]
+pub static KNOWN_FILES: LruHashMap<FileKey, u8> = LruHashMap::with_max_entries(65536, 0);
+
+/// Which new processes may be held at exec (`chunk::hold`; set by the agent).
+#[unsafe(no_mangle)]
+static EXEC_HOLD: u32 = 0;
+
+/// Kernel struct offsets from BTF (set by the agent).
+#[unsafe(no_mangle)]
+static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
+    task_mm: 0,
+    task_signal: 0,
+    mm_exe_file: 0,
+    file_inode: 0,
+    inode_ino: 0,
+    inode_sb: 0,
+    sb_dev: 0,
+    signal_tty: 0,
+};
+
 /// Bytes captured per SSL call at most (set by the agent).
 #[unsafe(no_mangle)]
 static CAPTURE_MAX: u32 = DEFAULT_CAPTURE_PER_CALL;
@@ -55,6 +77,16 @@ pub fn capture_max() -> u32 {
 pub fn self_pid() -> u32 {
     // SAFETY: as above.
     unsafe { core::ptr::read_volatile(&SELF_PID) }
+}
+
+pub fn exec_hold() -> u32 {
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(&EXEC_HOLD) }
+}
+
+pub fn kernel_offsets() -> KernelOffsets {
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(&KERNEL_OFFSETS) }
 }
 
 /// Adds `n` to counter `index` of this CPU.

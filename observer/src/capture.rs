@@ -2,7 +2,8 @@
 //! the reader loop lives in `pipeline`.
 
 use observer_common::chunk::{
-    kind, ChunkHeader, ConnEvent, EventHeader, ProcEvent, SocketEvent, COMM_LEN,
+    kind, ChunkHeader, ConnEvent, EventHeader, FileKey, HeldEvent, ProcEvent, SocketEvent,
+    COMM_LEN,
 };
 
 /// One decoded ring-buffer record. `Data` borrows the record's bytes.
@@ -25,6 +26,9 @@ pub enum CaptureEvent<'a> {
     },
     /// The fd a connection's SSL calls use (first seen, or changed).
     Socket(SocketEvent),
+    /// The process that just exec'd `file` is stopped until the agent has
+    /// examined the file (and continues it).
+    Held { event: EventHeader, file: FileKey },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,6 +68,13 @@ pub fn decode(record: &[u8]) -> Result<CaptureEvent<'_>, DecodeError> {
         }
         kind::EXIT => Ok(CaptureEvent::Exit { event }),
         kind::SOCKET_FD => Ok(CaptureEvent::Socket(read(record)?)),
+        kind::HELD => {
+            let e: HeldEvent = read(record)?;
+            Ok(CaptureEvent::Held {
+                event: e.event,
+                file: e.file,
+            })
+        }
         other => Err(DecodeError::Kind(other)),
     }
 }
@@ -91,6 +102,7 @@ impl Plain for ChunkHeader {}
 impl Plain for ConnEvent {}
 impl Plain for ProcEvent {}
 impl Plain for SocketEvent {}
+impl Plain for HeldEvent {}
 
 #[cfg(test)]
 mod tests {

@@ -29,7 +29,7 @@ use crate::{
     attribution::{process::ProcessCache, Attributor},
     capfile::{self, CaptureWriter},
     clickhouse::uploader::SinkMetrics,
-    discovery::Discovery,
+    discovery::{watch, Discovery},
     probes::{KernelCounters, ProbeConfig, Probes},
     processor::{Outputs, Processor, ProcessorConfig},
     record::CallRecord,
@@ -38,7 +38,7 @@ use crate::{
     stats::Stats,
 };
 use aya::maps::{MapData, RingBuf};
-use observer_common::chunk::lib;
+use observer_common::chunk::FileKey;
 
 /// What `run` needs (built from the CLI by `cli::run`).
 pub struct PipelineConfig {
@@ -72,10 +72,10 @@ pub enum PipelineError {
     Thread(&'static str),
 }
 
-/// Records to the sink thread, exec'd pids to discovery.
+/// Records to the sink thread, exec'd and held pids to discovery.
 struct ChannelOutputs {
     records: mpsc::SyncSender<CallRecord>,
-    execs: mpsc::Sender<u32>,
+    execs: mpsc::Sender<watch::Msg>,
 }
 
 impl Outputs for ChannelOutputs {
@@ -84,7 +84,17 @@ impl Outputs for ChannelOutputs {
     }
 
     fn exec(&mut self, pid: u32) {
-        let _ = self.execs.send(pid);
+        let _ = self.execs.send(watch::Msg::Exec(pid));
+    }
+
+    fn held(&mut self, pid: u32, file: FileKey, ts_ns: u64) {
+        if let Err(mpsc::SendError(m)) = self.execs.send(watch::Msg::Held { pid, file, ts_ns }) {
+            // Discovery is gone (the agent is stopping): never leave it stopped.
+            if let watch::Msg::Held { pid, .. } = m {
+                // SAFETY: plain syscall.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+            }
+        }
     }
 }
 
@@ -116,10 +126,12 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let ring = probes.take_events()?;
     let counters = probes.take_counters()?;
     let (record_tx, record_rx) = mpsc::sync_channel::<CallRecord>(16_384);
-    let (exec_tx, exec_rx) = mpsc::channel::<u32>();
+    let (exec_tx, exec_rx) = mpsc::channel::<watch::Msg>();
 
     let mut sinks = cfg.sinks;
+    let hold_stats = Arc::new(watch::HoldStats::default());
     let reporting = Arc::new(Reporting {
+        hold: Arc::clone(&hold_stats),
         stats_file: cfg.stats_file,
         sink: sinks.clickhouse.as_ref().map(|c| c.metrics.clone()),
         shared: cfg.shared_stats,
@@ -174,11 +186,11 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
 
     let mut discovery = Discovery::default();
     let targets = discovery.scan_all();
-    let attached = attach_all(&mut probes, &mut discovery, targets);
+    let attached = watch::attach_all(&mut probes, &mut discovery, targets);
     (cfg.on_ready)(attached);
     let disc = thread::Builder::new()
         .name("discovery".into())
-        .spawn(move || discovery_loop(probes, discovery, exec_rx))
+        .spawn(move || watch::run(probes, discovery, exec_rx, hold_stats))
         .map_err(|_| PipelineError::Thread("discovery"))?;
 
     let mut stats = capture
@@ -192,73 +204,6 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     disc.join()
         .map_err(|_| PipelineError::Thread("discovery panicked"))?;
     Ok(stats)
-}
-
-/// Attaches each target's planned probes; returns how many files.
-/// A file whose attach failed is forgotten, so a later scan retries it.
-fn attach_all(
-    probes: &mut Probes,
-    discovery: &mut Discovery,
-    targets: Vec<crate::discovery::Target>,
-) -> usize {
-    let mut files = 0;
-    for t in targets {
-        match probes.attach(&t.path, &t.attachments, t.lib) {
-            Ok(n) => {
-                files += 1;
-                tracing::info!(target = %t.shown, stack = lib::name(t.lib), detail = %t.detail, probes = n, "attached");
-            }
-            Err(err) => {
-                discovery.forget(t.id);
-                tracing::warn!(%err, "not attached");
-            }
-        }
-    }
-    files
-}
-
-/// Re-scans a new process a few times: libraries are mapped after exec, some
-/// (Python's ssl module) only when first imported.
-const RESCAN_AFTER: [Duration; 4] = [
-    Duration::ZERO,
-    Duration::from_millis(100),
-    Duration::from_secs(1),
-    Duration::from_secs(5),
-];
-const FULL_RESCAN: Duration = Duration::from_secs(30);
-
-fn discovery_loop(mut probes: Probes, mut discovery: Discovery, execs: mpsc::Receiver<u32>) {
-    let mut due: Vec<(Instant, u32)> = Vec::new();
-    let mut next_full = Instant::now() + FULL_RESCAN;
-    loop {
-        let now = Instant::now();
-        let wake = due
-            .iter()
-            .map(|d| d.0)
-            .min()
-            .unwrap_or(next_full)
-            .min(next_full);
-        match execs.recv_timeout(wake.saturating_duration_since(now)) {
-            Ok(pid) => {
-                let now = Instant::now();
-                due.extend(RESCAN_AFTER.iter().map(|d| (now + *d, pid)));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        let now = Instant::now();
-        let (ready, later): (Vec<_>, Vec<_>) = due.drain(..).partition(|d| d.0 <= now);
-        due = later;
-        for (_, pid) in ready {
-            let targets = discovery.scan_pid(pid);
-            attach_all(&mut probes, &mut discovery, targets);
-        }
-        if now >= next_full {
-            let targets = discovery.scan_all();
-            attach_all(&mut probes, &mut discovery, targets);
-            next_full = now + FULL_RESCAN;
-        }
-    }
 }
 
 fn capture_loop<O: Outputs>(
@@ -312,6 +257,7 @@ fn capture_loop<O: Outputs>(
 /// snapshot the metrics endpoint serves; the ClickHouse sink's counters are
 /// added first.
 struct Reporting {
+    hold: Arc<watch::HoldStats>,
     stats_file: Option<PathBuf>,
     sink: Option<Arc<SinkMetrics>>,
     shared: Arc<Mutex<Stats>>,
@@ -319,6 +265,9 @@ struct Reporting {
 
 impl Reporting {
     fn publish(&self, stats: &mut Stats) {
+        for (name, v) in self.hold.read() {
+            stats.set(name, v);
+        }
         if let Some(m) = &self.sink {
             m.export(stats);
         }
@@ -343,7 +292,7 @@ fn wait_readable(ring: &RingBuf<MapData>, timeout: Duration) {
     unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
 }
 
-fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 

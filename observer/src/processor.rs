@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use observer_common::chunk::{SocketEvent, MAX_CAPTURE_PER_CALL};
+use observer_common::chunk::{FileKey, SocketEvent, MAX_CAPTURE_PER_CALL};
 
 use crate::{
     attribution::{
@@ -32,6 +32,9 @@ pub trait Outputs {
     fn record(&mut self, record: CallRecord) -> bool;
     /// A process called execve (discovery rescans it).
     fn exec(&mut self, _pid: u32) {}
+    /// A process was stopped at exec until `file` is examined (discovery
+    /// examines it, then continues the process).
+    fn held(&mut self, _pid: u32, _file: FileKey, _ts_ns: u64) {}
 }
 
 /// What the processor needs to know about the capture.
@@ -180,6 +183,11 @@ impl<O: Outputs> Processor<O> {
                 self.stats.add("events_exec", 1);
                 self.attr.procs.on_exec(event.pid, comm, event.ts_ns);
                 self.out.exec(event.pid);
+            }
+            CaptureEvent::Held { event, file } => {
+                self.seen(event.ts_ns);
+                self.stats.add("events_exec_held", 1);
+                self.out.held(event.pid, file, event.ts_ns);
             }
             CaptureEvent::Exit { event } => {
                 self.seen(event.ts_ns);

@@ -10,7 +10,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stopping detaches every uprobe, each waiting for an RCU grace period in
+/// the kernel (~100 ms on this VM's 6.18, serialised): a run that probed a
+/// dozen Go binaries takes over 10 s to stop.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// What the agent logs once its probes are attached (cli/run.rs).
 pub const READY_LINE: &str = "ready: probes attached";
 
@@ -207,10 +210,11 @@ impl Agent {
         let t0 = Instant::now();
         let st = poll_until(STOP_TIMEOUT, || child.try_wait().ok().flatten());
         let Some(st) = st else {
+            let threads = thread_states(child.id());
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "agent did not exit within {STOP_TIMEOUT:?} of SIGTERM; stderr tail:\n{}",
+                "agent did not exit within {STOP_TIMEOUT:?} of SIGTERM; threads (comm state wchan):\n{threads}\nstderr tail:\n{}",
                 self.stderr_tail()
             );
         };
@@ -234,4 +238,26 @@ impl Drop for Agent {
             }
         }
     }
+}
+
+/// One line per thread of `pid`: its name, state and kernel wait channel.
+fn thread_states(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::new();
+    };
+    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    tasks
+        .flatten()
+        .map(|t| {
+            let stat = read(t.path().join("stat"));
+            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
+            format!(
+                "{} {} {}",
+                read(t.path().join("comm")).trim(),
+                state.unwrap_or("?"),
+                read(t.path().join("wchan"))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -95,6 +95,16 @@ pub fn assert_rows_match(rows: &[Value], calls: &[(SeenCall, MockCall)], exclude
     assert_eq!(rows.len(), calls.len(), "row count");
 }
 
+/// The TLS stack a test client uses: Go's own for the Go programs, OpenSSL
+/// for curl, Python and Node.
+pub fn tls_library_of(client: &str) -> &'static str {
+    if client == "go" {
+        "go"
+    } else {
+        "openssl"
+    }
+}
+
 /// One row against one call.
 pub fn assert_row(row: &Value, seen: &SeenCall, m: &MockCall) {
     let ctx = format!(
@@ -112,7 +122,7 @@ pub fn assert_row(row: &Value, seen: &SeenCall, m: &MockCall) {
         ("method", "POST"),
         ("path", "/v1/chat/completions"),
         ("role", "client"),
-        ("tls_library", "openssl"),
+        ("tls_library", tls_library_of(&seen.client)),
     ] {
         assert_eq!(rs(row, k), want, "{k}: {ctx}");
     }

@@ -1,5 +1,6 @@
 //! End-to-end harness for llm-observer: network namespaces, a throwaway CA, the
-//! mock OpenAI provider, real clients (curl, Python and Node `openai` SDKs) and
+//! mock OpenAI provider, real clients (curl, Python and Node `openai` SDKs, a Go
+//! `net/http` client built with several Go toolchains) and
 //! the agent process. Tests live in `tests/tests/*.rs`.
 //!
 //! Privileged tests take [`util::serial_guard`] so that they run one at a time,
@@ -10,6 +11,7 @@ pub mod ca;
 pub mod check;
 pub mod clickhouse;
 pub mod clients;
+pub mod go_clients;
 pub mod grafana;
 pub mod h2_clients;
 pub mod keys;

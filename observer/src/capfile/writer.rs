@@ -79,7 +79,7 @@ impl CaptureWriter {
                 self.known.remove(&event.pid);
                 (None, rec.len())
             }
-            Err(_) => (None, rec.len()),
+            Ok(CaptureEvent::Held { .. }) | Err(_) => (None, rec.len()),
         };
         if let Some(pid) = pid.filter(|p| !self.known.contains(p)) {
             let info = identity(pid);

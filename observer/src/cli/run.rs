@@ -57,6 +57,14 @@ pub struct RunArgs {
     /// syscall tracepoints that cost every syscall on the host (see README).
     #[arg(long, env = "LLM_OBSERVER_PEER")]
     pub peer: bool,
+    /// Stop a process that execs a file the agent has not examined yet until
+    /// it is examined and probed, so a new program's first TLS call is not
+    /// missed: `no-tty` (default) holds those without a controlling terminal
+    /// (a held foreground job would be taken over by its shell), `all` holds
+    /// every one, `off` none. Files already examined never pay.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ExecHold::NoTty,
+          env = "LLM_OBSERVER_EXEC_HOLD")]
+    pub exec_hold: ExecHold,
     /// Do not estimate tokens for streams that report no usage (saves the
     /// ~75 MB the tokenizers take; such rows keep `usage_source = none`).
     #[arg(long)]
@@ -79,6 +87,24 @@ pub struct RunArgs {
     pub schema: SchemaArgs,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+}
+
+/// `--exec-hold`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecHold {
+    Off,
+    NoTty,
+    All,
+}
+
+impl ExecHold {
+    fn kernel(self) -> u32 {
+        match self {
+            ExecHold::Off => observer_common::chunk::hold::OFF,
+            ExecHold::NoTty => observer_common::chunk::hold::NO_TTY,
+            ExecHold::All => observer_common::chunk::hold::ALL,
+        }
+    }
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
@@ -160,6 +186,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             capture_max: args.capture_max,
             ring_bytes: args.ring_mib * 1024 * 1024,
             peer: args.peer || file.peer.unwrap_or(false),
+            exec_hold: args.exec_hold.kernel(),
         },
         sinks,
         stats_file: args.stats_file.or(file.stats_file),

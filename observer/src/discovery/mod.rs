@@ -10,6 +10,7 @@
 
 pub mod elf;
 pub mod go;
+pub mod watch;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -70,6 +71,8 @@ const BIN_DIRS: &[&str] = &["/usr/bin", "/usr/local/bin", "/bin", "/opt/node/bin
 #[derive(Default)]
 pub struct Discovery {
     examined: HashSet<(u64, u64)>,
+    /// Examined since the last [`Discovery::take_examined`].
+    fresh: Vec<(u64, u64)>,
     /// Files that failed to parse (counted, not retried).
     pub errors: u64,
     /// TLS binaries found but not attachable, newest last.
@@ -147,6 +150,14 @@ impl Discovery {
         self.examined.remove(&id);
     }
 
+    /// (device, inode) of the files examined since the last call and not
+    /// forgotten since.
+    pub fn take_examined(&mut self) -> Vec<(u64, u64)> {
+        let mut fresh = std::mem::take(&mut self.fresh);
+        fresh.retain(|id| self.examined.contains(id));
+        fresh
+    }
+
     /// Parses `path` once per inode; a target if it is a TLS library or
     /// executable whose functions were all found exactly.
     fn examine(&mut self, path: PathBuf, shown: String) -> Option<Target> {
@@ -155,6 +166,7 @@ impl Discovery {
         if !meta.is_file() || !self.examined.insert(id) {
             return None;
         }
+        self.fresh.push(id);
         match inspect(&path) {
             Ok(None) => None,
             Ok(Some(Found {

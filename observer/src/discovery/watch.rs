@@ -1,0 +1,161 @@
+//! The discovery thread: examines what new processes run and attaches probes
+//! to it, and continues processes held at exec once their file is examined.
+//!
+//! A held process (`HELD` event: the kernel stopped it before its first
+//! instruction because its file was new) is served first: its executable is
+//! examined and, if it is a TLS binary, attached; the file is then marked
+//! known in the kernel (later execs of it are not held) and the process is
+//! continued. Every process held is continued — also when the examination
+//! fails, and when the agent stops.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use observer_common::chunk::{lib, FileKey};
+
+use crate::{
+    discovery::{Discovery, Target},
+    probes::Probes,
+};
+
+/// What the capture thread tells discovery.
+#[derive(Clone, Copy, Debug)]
+pub enum Msg {
+    /// A process called execve.
+    Exec(u32),
+    /// A process is stopped at exec until `file` is examined.
+    Held { pid: u32, file: FileKey, ts_ns: u64 },
+}
+
+/// Counters of the exec hold, read by the capture thread's reports.
+#[derive(Debug, Default)]
+pub struct HoldStats {
+    /// Processes continued.
+    pub continued: AtomicU64,
+    /// Sum and maximum of the time from exec to continue (µs).
+    pub total_us: AtomicU64,
+    pub max_us: AtomicU64,
+    /// SIGCONT failed (the process was gone).
+    pub gone: AtomicU64,
+}
+
+impl HoldStats {
+    /// (name, value) pairs for the stats file and metrics.
+    pub fn read(&self) -> [(&'static str, u64); 4] {
+        [
+            ("exec_hold_continued", self.continued.load(Ordering::Relaxed)),
+            ("exec_hold_total_us", self.total_us.load(Ordering::Relaxed)),
+            ("exec_hold_max_us", self.max_us.load(Ordering::Relaxed)),
+            ("exec_hold_gone", self.gone.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
+/// Re-scans a new process a few times: libraries are mapped after exec, some
+/// (Python's ssl module) only when first imported.
+const RESCAN_AFTER: [Duration; 4] = [
+    Duration::ZERO,
+    Duration::from_millis(100),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+];
+const FULL_RESCAN: Duration = Duration::from_secs(30);
+
+/// Attaches each target's planned probes and marks every file examined so far
+/// as known to the kernel's exec hold; returns how many files were attached.
+/// A file whose attach failed is forgotten, so a later scan retries it (and a
+/// process running it is held again).
+pub fn attach_all(probes: &mut Probes, discovery: &mut Discovery, targets: Vec<Target>) -> usize {
+    let mut files = 0;
+    for t in targets {
+        match probes.attach(&t.path, &t.attachments, t.lib) {
+            Ok(n) => {
+                files += 1;
+                tracing::info!(target = %t.shown, stack = lib::name(t.lib), detail = %t.detail, probes = n, "attached");
+            }
+            Err(err) => {
+                discovery.forget(t.id);
+                tracing::warn!(%err, "not attached");
+            }
+        }
+    }
+    for (dev, ino) in discovery.take_examined() {
+        probes.know(FileKey::from_stat(dev, ino));
+    }
+    files
+}
+
+pub fn run(
+    mut probes: Probes,
+    mut discovery: Discovery,
+    msgs: mpsc::Receiver<Msg>,
+    stats: Arc<HoldStats>,
+) {
+    let mut due: Vec<(Instant, u32)> = Vec::new();
+    let mut next_full = Instant::now() + FULL_RESCAN;
+    loop {
+        let now = Instant::now();
+        let wake = due
+            .iter()
+            .map(|d| d.0)
+            .min()
+            .unwrap_or(next_full)
+            .min(next_full);
+        match msgs.recv_timeout(wake.saturating_duration_since(now)) {
+            Ok(Msg::Held { pid, file, ts_ns }) => {
+                let targets = discovery.scan_pid(pid);
+                attach_all(&mut probes, &mut discovery, targets);
+                // Known even if it was not the file examined (a race with a
+                // second exec): the process must not be held twice for it.
+                probes.know(file);
+                resume(pid, ts_ns, &stats);
+            }
+            Ok(Msg::Exec(pid)) => {
+                let now = Instant::now();
+                due.extend(RESCAN_AFTER.iter().map(|d| (now + *d, pid)));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Processes held meanwhile are continued by the drain below.
+                for m in msgs.try_iter() {
+                    if let Msg::Held { pid, ts_ns, .. } = m {
+                        resume(pid, ts_ns, &stats);
+                    }
+                }
+                return;
+            }
+        }
+        let now = Instant::now();
+        let (ready, later): (Vec<_>, Vec<_>) = due.drain(..).partition(|d| d.0 <= now);
+        due = later;
+        for (_, pid) in ready {
+            let targets = discovery.scan_pid(pid);
+            attach_all(&mut probes, &mut discovery, targets);
+        }
+        if now >= next_full {
+            let targets = discovery.scan_all();
+            attach_all(&mut probes, &mut discovery, targets);
+            next_full = now + FULL_RESCAN;
+        }
+    }
+}
+
+/// Continues held process `pid`, stopped at kernel time `ts_ns`.
+fn resume(pid: u32, ts_ns: u64, stats: &HoldStats) {
+    // SAFETY: plain syscall.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+    if rc != 0 {
+        stats.gone.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let held_us = crate::pipeline::monotonic_ns().saturating_sub(ts_ns) / 1000;
+    stats.continued.fetch_add(1, Ordering::Relaxed);
+    stats.total_us.fetch_add(held_us, Ordering::Relaxed);
+    stats.max_us.fetch_max(held_us, Ordering::Relaxed);
+    tracing::debug!(pid, held_us, "continued a process held at exec");
+}

@@ -1,0 +1,3 @@
+module llm-observer-e2e/chat
+
+go 1.17

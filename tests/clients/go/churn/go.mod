@@ -1,0 +1,3 @@
+module llm-observer-e2e/churn
+
+go 1.17

@@ -1,0 +1,3 @@
+module llm-observer-e2e/notls
+
+go 1.17
