@@ -9,8 +9,8 @@
 //! the agent is sure to hear of it (its `HELD` event was reserved).
 
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-    bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_send_signal,
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid,
+    bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_send_signal,
 };
 use observer_common::{
     chunk::{hold, kind, EventHeader, FileKey, HeldEvent, ProcEvent},
@@ -74,11 +74,12 @@ fn exec_file() -> Option<(FileKey, bool)> {
     let inode = ptr(exe, o.file_inode)?;
     let sb = ptr(inode, o.inode_sb)?;
     // SAFETY: as above.
-    let ino = unsafe { bpf_probe_read_kernel(inode.wrapping_add(o.inode_ino as usize) as *const u64) }
-        .ok()?;
+    let ino =
+        unsafe { bpf_probe_read_kernel(inode.wrapping_add(o.inode_ino as usize) as *const u64) }
+            .ok()?;
     // SAFETY: as above.
-    let dev = unsafe { bpf_probe_read_kernel(sb.wrapping_add(o.sb_dev as usize) as *const u32) }
-        .ok()?;
+    let dev =
+        unsafe { bpf_probe_read_kernel(sb.wrapping_add(o.sb_dev as usize) as *const u32) }.ok()?;
     let tty = ptr(task, o.task_signal)
         .and_then(|signal| ptr(signal, o.signal_tty))
         .is_some();

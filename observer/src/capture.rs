@@ -2,8 +2,7 @@
 //! the reader loop lives in `pipeline`.
 
 use observer_common::chunk::{
-    kind, ChunkHeader, ConnEvent, EventHeader, FileKey, HeldEvent, ProcEvent, SocketEvent,
-    COMM_LEN,
+    kind, ChunkHeader, ConnEvent, EventHeader, FileKey, HeldEvent, ProcEvent, SocketEvent, COMM_LEN,
 };
 
 /// One decoded ring-buffer record. `Data` borrows the record's bytes.
@@ -28,7 +27,10 @@ pub enum CaptureEvent<'a> {
     Socket(SocketEvent),
     /// The process that just exec'd `file` is stopped until the agent has
     /// examined the file (and continues it).
-    Held { event: EventHeader, file: FileKey },
+    Held {
+        event: EventHeader,
+        file: FileKey,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

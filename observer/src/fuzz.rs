@@ -27,6 +27,7 @@ pub use capture::{capfile, replay};
 pub use http::{body, http1};
 pub use streams::{eventstream, json_stream, ndjson, sse};
 // Entry points that live with their protocols (their input layouts too).
+pub use crate::discovery::go::fuzz as go_binary;
 pub use crate::protocol::http2::fuzz_conn as http2;
 pub use crate::protocol::http2::hpack::fuzz_decode as hpack;
 pub use crate::protocol::websocket::fuzz::{
@@ -50,6 +51,7 @@ pub static TARGETS: &[(&str, Target)] = &[
     ("hpack", hpack),
     ("websocket_frames", websocket_frames),
     ("websocket_deflate", websocket_deflate),
+    ("go_binary", go_binary),
 ];
 
 /// The target called `name`.

@@ -88,12 +88,14 @@ impl Outputs for ChannelOutputs {
     }
 
     fn held(&mut self, pid: u32, file: FileKey, ts_ns: u64) {
-        if let Err(mpsc::SendError(m)) = self.execs.send(watch::Msg::Held { pid, file, ts_ns }) {
+        if self
+            .execs
+            .send(watch::Msg::Held { pid, file, ts_ns })
+            .is_err()
+        {
             // Discovery is gone (the agent is stopping): never leave it stopped.
-            if let watch::Msg::Held { pid, .. } = m {
-                // SAFETY: plain syscall.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
-            }
+            // SAFETY: plain syscall.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
         }
     }
 }

@@ -242,15 +242,20 @@ impl Drop for Agent {
 
 /// One line per thread of `pid`: its name, state and kernel wait channel.
 fn thread_states(pid: u32) -> String {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return String::new();
     };
-    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    let read = |p: PathBuf| fs::read_to_string(p).unwrap_or_default();
     tasks
         .flatten()
         .map(|t| {
             let stat = read(t.path().join("stat"));
-            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
             format!(
                 "{} {} {}",
                 read(t.path().join("comm")).trim(),

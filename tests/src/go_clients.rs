@@ -32,7 +32,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 const SAFETY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The programs under `tests/clients/go`.
-pub const PROGRAMS: &[&str] = &["chat", "churn", "notls"];
+pub const PROGRAMS: &[&str] = &["chat", "churn", "notls", "pingpong"];
 
 /// A Go toolchain installed by `xtask/src/test_deps.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -494,6 +494,8 @@ pub struct GoSeen {
     /// connection was reused (`httptrace.GotConnInfo`).
     pub local_port: u16,
     pub reused: bool,
+    /// When the call began (wall clock, µs since the epoch).
+    pub start_unix_us: u64,
 }
 
 /// The calls' `SeenCall`s (what `check::pair_with_mock` takes).
@@ -517,6 +519,7 @@ pub fn parse_go_line(line: &str) -> GoSeen {
         goroutine: u("goroutine") as usize,
         local_port: u("local_port") as u16,
         reused: v.get("reused").and_then(Value::as_bool).unwrap_or_default(),
+        start_unix_us: u("start_unix_us"),
     }
 }
 

@@ -114,9 +114,17 @@ fn a_go_binary_new_to_the_agent_is_recorded_from_its_first_call() {
     let bin = tmp.path().join("gochat-new");
     std::fs::copy(&src, &bin).expect("copy the Go client");
     let a = GoChat::new(3, Mode::NonStream);
+    let spawned_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
     let started = Instant::now();
     let seen = c.go_chat(&bin, &a);
     let ran = started.elapsed();
+    // The first request began within 100 ms of the spawn (`ip netns exec`,
+    // `env`, the exec hold and Go's start-up included).
+    let first_ms = (seen[0].start_unix_us.saturating_sub(spawned_us)) as f64 / 1000.0;
+    assert!(first_ms < 100.0, "first call {first_ms} ms after the spawn");
     let calls = go_calls(&seen);
     let pairs = pair_with_mock(&calls, &mock.calls());
     let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
@@ -130,7 +138,15 @@ fn a_go_binary_new_to_the_agent_is_recorded_from_its_first_call() {
         "the new Go binary ran for {ran:?}; agent log about it: {attach:?}; rows {ours:?}"
     );
     assert_rows_match(&ours, &pairs, &[mock.pid()]);
-    println!("go_e2e: a new Go binary's 3 calls (process ran {ran:?}) recorded; {attach:?}");
+    let stats = agent.stats();
+    let held = stats.get("exec_hold_continued").copied().unwrap_or(0);
+    assert!(held >= 1, "the new binary was not held at exec: {stats:?}");
+    println!(
+        "go_e2e: a new Go binary's 3 calls recorded; first call {first_ms:.1} ms after the spawn; \
+         process ran {ran:?}; {held} process(es) held, {} µs max, {} µs in all",
+        stats.get("exec_hold_max_us").copied().unwrap_or(0),
+        stats.get("exec_hold_total_us").copied().unwrap_or(0)
+    );
     agent.assert_alive("after the new binary");
     agent.stop();
 }
@@ -158,7 +174,12 @@ fn go_programs_run_unchanged_under_the_probes() {
         for (bin, want) in [&churn, &churn19, &notls].iter().zip(&baseline) {
             let before = agent.stats().get("kernel_chunks").copied().unwrap_or(0);
             let out = run_safety(bin, &[]);
-            assert_eq!(&out, want, "{} round {round}: output changed", bin.display());
+            assert_eq!(
+                &out,
+                want,
+                "{} round {round}: output changed",
+                bin.display()
+            );
             // The stats file is written once a second.
             std::thread::sleep(Duration::from_millis(1500));
             let after = agent.stats().get("kernel_chunks").copied().unwrap_or(0);

@@ -13,7 +13,7 @@
 //! span Go 1.18 (1.19) and Go 1.20+ (1.21, 1.26, 1.27).
 //! Checks the system tools and names the Debian package of a missing one.
 //!
-//! Wire it from main.rs as e.g. `test_deps::install(&root)?` (not done here).
+//! Called by `cargo xtask test` before the suite.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;

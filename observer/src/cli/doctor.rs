@@ -250,14 +250,50 @@ fn load_check() -> Verdict {
 }
 
 fn targets_check() -> Verdict {
-    let targets = Discovery::default().scan_all();
+    let mut d = Discovery::default();
+    let targets = d.scan_all();
+    let shown: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            let stack = observer_common::chunk::lib::name(t.lib);
+            if t.detail.is_empty() {
+                format!("{} ({stack}, {} probes)", t.shown, t.attachments.len())
+            } else {
+                format!(
+                    "{} ({stack}: {}; {} probes)",
+                    t.shown,
+                    t.detail,
+                    t.attachments.len()
+                )
+            }
+        })
+        .collect();
+    let refused: Vec<String> = d
+        .refused
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({}): {}",
+                r.shown,
+                observer_common::chunk::lib::name(r.lib),
+                r.why
+            )
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Verdict::Warn(format!(
+            "{} file(s) attachable: {}; NOT attachable: {}",
+            shown.len(),
+            shown.join(", "),
+            refused.join("; ")
+        ));
+    }
     if targets.is_empty() {
         Verdict::Warn(
-            "no OpenSSL library or SSL-exporting executable found yet (new ones are found at exec)"
+            "no OpenSSL library, SSL-exporting executable or Go TLS program found yet (new ones are found at exec)"
                 .into(),
         )
     } else {
-        let shown: Vec<&str> = targets.iter().map(|t| t.shown.as_str()).collect();
         Verdict::Pass(format!("{} file(s): {}", shown.len(), shown.join(", ")))
     }
 }

@@ -38,6 +38,8 @@ pub struct Target {
     pub attachments: Vec<Attachment>,
     /// (device, inode) of the file.
     pub id: (u64, u64),
+    /// How long examining the file took (µs).
+    pub examine_us: u64,
 }
 
 /// A TLS binary that is not attached, and why.
@@ -167,7 +169,10 @@ impl Discovery {
             return None;
         }
         self.fresh.push(id);
-        match inspect(&path) {
+        let t0 = std::time::Instant::now();
+        let found = inspect(&path);
+        let examine_us = t0.elapsed().as_micros() as u64;
+        match found {
             Ok(None) => None,
             Ok(Some(Found {
                 lib,
@@ -180,6 +185,7 @@ impl Discovery {
                 detail,
                 attachments,
                 id,
+                examine_us,
             }),
             Ok(Some(Found {
                 lib,

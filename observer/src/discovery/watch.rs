@@ -48,7 +48,10 @@ impl HoldStats {
     /// (name, value) pairs for the stats file and metrics.
     pub fn read(&self) -> [(&'static str, u64); 4] {
         [
-            ("exec_hold_continued", self.continued.load(Ordering::Relaxed)),
+            (
+                "exec_hold_continued",
+                self.continued.load(Ordering::Relaxed),
+            ),
             ("exec_hold_total_us", self.total_us.load(Ordering::Relaxed)),
             ("exec_hold_max_us", self.max_us.load(Ordering::Relaxed)),
             ("exec_hold_gone", self.gone.load(Ordering::Relaxed)),
@@ -73,10 +76,12 @@ const FULL_RESCAN: Duration = Duration::from_secs(30);
 pub fn attach_all(probes: &mut Probes, discovery: &mut Discovery, targets: Vec<Target>) -> usize {
     let mut files = 0;
     for t in targets {
+        let t0 = Instant::now();
         match probes.attach(&t.path, &t.attachments, t.lib) {
             Ok(n) => {
                 files += 1;
-                tracing::info!(target = %t.shown, stack = lib::name(t.lib), detail = %t.detail, probes = n, "attached");
+                let attach_us = t0.elapsed().as_micros() as u64;
+                tracing::info!(target = %t.shown, stack = lib::name(t.lib), detail = %t.detail, probes = n, examine_us = t.examine_us, attach_us, "attached");
             }
             Err(err) => {
                 discovery.forget(t.id);
@@ -108,8 +113,18 @@ pub fn run(
             .min(next_full);
         match msgs.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(Msg::Held { pid, file, ts_ns }) => {
+                let t0 = Instant::now();
+                let queued_us = crate::pipeline::monotonic_ns().saturating_sub(ts_ns) / 1000;
                 let targets = discovery.scan_pid(pid);
+                let examined_us = t0.elapsed().as_micros() as u64;
                 attach_all(&mut probes, &mut discovery, targets);
+                tracing::debug!(
+                    pid,
+                    queued_us,
+                    examined_us,
+                    attached_us = t0.elapsed().as_micros() as u64 - examined_us,
+                    "held process examined"
+                );
                 // Known even if it was not the file examined (a race with a
                 // second exec): the process must not be held twice for it.
                 probes.know(file);

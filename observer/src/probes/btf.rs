@@ -136,7 +136,9 @@ impl<'a> Btf<'a> {
     fn struct_id(&self, name: &'static str) -> Result<usize, BtfError> {
         self.types
             .iter()
-            .position(|t| t.kind == KIND_STRUCT && t.vlen > 0 && self.name(t.name) == name.as_bytes())
+            .position(|t| {
+                t.kind == KIND_STRUCT && t.vlen > 0 && self.name(t.name) == name.as_bytes()
+            })
             .ok_or(BtfError::NoStruct(name))
     }
 
@@ -227,7 +229,10 @@ mod tests {
         // `mm` and `signal` are pointers well inside task_struct; `exe_file`
         // sits in mm_struct's leading anonymous struct.
         assert!(o.task_mm > 0 && o.task_signal > o.task_mm, "{o:?}");
-        assert!(o.mm_exe_file > 0 && o.file_inode > 0 && o.inode_sb > 0, "{o:?}");
+        assert!(
+            o.mm_exe_file > 0 && o.file_inode > 0 && o.inode_sb > 0,
+            "{o:?}"
+        );
         assert_eq!(o.mm_exe_file % 8, 0);
     }
 

@@ -243,7 +243,10 @@ fn detach_all(links: Vec<UProbeLink>) {
     let t0 = std::time::Instant::now();
     let n = links.len();
     if n > 20 {
-        tracing::info!(probes = n, "detaching uprobes (the kernel takes ~0.1 s each)");
+        tracing::info!(
+            probes = n,
+            "detaching uprobes (the kernel takes ~0.1 s each)"
+        );
     }
     let per = n.div_ceil(THREADS);
     let mut chunks: Vec<Vec<UProbeLink>> = Vec::new();
@@ -267,7 +270,11 @@ fn detach_all(links: Vec<UProbeLink>) {
             }
         }
     });
-    tracing::info!(probes = n, ms = t0.elapsed().as_millis() as u64, "uprobes detached");
+    tracing::info!(
+        probes = n,
+        ms = t0.elapsed().as_millis() as u64,
+        "uprobes detached"
+    );
 }
 
 /// The exec hold mode to load with, and the kernel offsets it reads (from

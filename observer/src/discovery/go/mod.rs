@@ -109,6 +109,30 @@ impl Located for GoTls {
     }
 }
 
+/// Fuzz entry point (`go_binary`): byte 0 picks what the rest is — 0 a
+/// function table looked up by name, 1 amd64 code, 2 arm64 code, each
+/// checked for Go's prologue and swept for RETs.
+pub fn fuzz(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    match mode % 3 {
+        0 => {
+            if let Ok(t) = Pclntab::parse(rest) {
+                let _ = t.find(READ);
+                let _ = t.entry(t.len());
+            }
+        }
+        m => {
+            let arch = if m == 1 { Arch::X86_64 } else { Arch::Aarch64 };
+            let _ = code::has_go_prologue(arch, rest);
+            if let Ok(rets) = code::rets(arch, rest) {
+                assert!(rets.iter().all(|&r| (r as usize) < rest.len()));
+            }
+        }
+    }
+}
+
 /// Whether `elf` is a Go executable.
 pub fn is_go(elf: &Elf<'_>) -> bool {
     MARKERS.iter().any(|m| elf.has_section(m))

@@ -193,14 +193,6 @@ pub fn uint_at(data: &[u8], off: usize, size: usize) -> Option<u64> {
     }
 }
 
-/// Fuzz entry point: any bytes as a function table, looked up by name.
-pub fn fuzz(data: &[u8]) {
-    if let Ok(t) = Pclntab::parse(data) {
-        let _ = t.find("crypto/tls.(*Conn).Read");
-        let _ = t.entry(t.len());
-    }
-}
-
 #[cfg(test)]
 pub mod build {
     //! Synthetic tables in each layout, as the Go linker writes them.
@@ -326,6 +318,42 @@ mod tests {
                 let _ = p.find(READ);
             }
         }
+    }
+
+    /// Writes the `go_binary` fuzz seeds (run by hand with `--ignored`).
+    #[test]
+    #[ignore]
+    fn write_fuzz_seeds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/go_binary");
+        std::fs::create_dir_all(dir).unwrap();
+        for (name, layout) in [
+            ("116", Layout::Go116),
+            ("118", Layout::Go118),
+            ("120", Layout::Go120),
+        ] {
+            let base = if layout == Layout::Go116 { 0x401000 } else { 0 };
+            let t = table(
+                layout,
+                0x401000,
+                &[("main.main", base), (READ, base + 0x40)],
+                base + 0x400,
+            );
+            std::fs::write(
+                format!("{dir}/seed-pclntab-{name}"),
+                [&[0u8][..], &t].concat(),
+            )
+            .unwrap();
+        }
+        // amd64 and arm64 code: a stack check, two RETs.
+        let amd64 = [
+            1u8, 0x49, 0x3b, 0x66, 0x10, 0x76, 0x01, 0xc3, 0x90, 0xc3, 0xcc,
+        ];
+        std::fs::write(format!("{dir}/seed-code-amd64"), amd64).unwrap();
+        let mut arm = vec![2u8];
+        for w in [0xf940_0b90u32, 0xd65f_03c0, 0xd503_201f, 0xd65f_03c0] {
+            arm.extend_from_slice(&w.to_le_bytes());
+        }
+        std::fs::write(format!("{dir}/seed-code-arm64"), arm).unwrap();
     }
 
     #[test]

@@ -52,6 +52,7 @@ type result struct {
 	LocalPort        int     `json:"local_port"`
 	Reused           bool    `json:"reused"`
 	ElapsedMs        float64 `json:"elapsed_ms"`
+	StartUnixUs      int64   `json:"start_unix_us"`
 	Error            string  `json:"error,omitempty"`
 }
 
@@ -247,6 +248,7 @@ func main() {
 				r := result{Client: "go", Pid: pid, Comm: comm, Model: o.model, Mode: o.mode,
 					Index: i, Goroutine: g}
 				t0 := time.Now()
+				r.StartUnixUs = t0.UnixMicro()
 				err := call(client, &o, url, key, i, &r)
 				r.ElapsedMs = float64(time.Since(t0).Microseconds()) / 1000
 				mu.Lock()
