@@ -30,9 +30,15 @@ pub enum ElfError {
     Parse { path: String, source: object::Error },
     #[error("section {0} cannot be read")]
     Section(&'static str),
+    #[error("section {name} is {size} bytes (more than {MAX_SECTION} are not read)")]
+    TooLarge { name: &'static str, size: u64 },
     #[error("{len} bytes at address {addr:#x} are not in one loaded segment of the file")]
     Unmapped { addr: u64, len: u64 },
 }
+
+/// Largest section read (the biggest Go function table seen, of a 674 MiB
+/// Terraform provider, is 186 MB).
+pub const MAX_SECTION: u64 = 256 << 20;
 
 /// The instruction set of an executable (the one the Go probes know).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,11 +104,19 @@ impl<'a> Elf<'a> {
         self.obj.section_by_name(name).map(|s| s.address())
     }
 
-    /// The section's bytes and its address.
+    /// The section's bytes and its address. Sections over [`MAX_SECTION`]
+    /// are refused: the size comes from a file any local user may have
+    /// written (a sparse file costs nothing to make and everything to read).
     pub fn section(&self, name: &'static str) -> Result<Option<(u64, &'a [u8])>, ElfError> {
         let Some(s) = self.obj.section_by_name(name) else {
             return Ok(None);
         };
+        if s.size() > MAX_SECTION {
+            return Err(ElfError::TooLarge {
+                name,
+                size: s.size(),
+            });
+        }
         let data = s.data().map_err(|_| ElfError::Section(name))?;
         Ok(Some((s.address(), data)))
     }
@@ -142,6 +156,12 @@ impl<'a> Elf<'a> {
 
     /// `len` bytes at virtual address `addr` (must be in the file).
     pub fn bytes_at(&self, addr: u64, len: u64) -> Result<&'a [u8], ElfError> {
+        if len > MAX_SECTION {
+            return Err(ElfError::TooLarge {
+                name: "range",
+                size: len,
+            });
+        }
         let (off, _) = self.file_offset(addr, len)?;
         self.data
             .read_bytes_at(off, len)
