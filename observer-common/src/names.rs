@@ -30,6 +30,8 @@ pub const MAP_SOCKETS: &str = "SOCKETS";
 pub const MAP_GO_PENDING: &str = "GO_PENDING";
 /// Files the agent has examined (exec'd processes running them are not held).
 pub const MAP_KNOWN_FILES: &str = "KNOWN_FILES";
+/// Slot 0 set to 1 when the agent starts serving held processes.
+pub const MAP_HOLD_READY: &str = "HOLD_READY";
 
 /// `u32` global: bytes captured per SSL call at most.
 pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";

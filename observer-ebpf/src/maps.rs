@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
 use observer_common::{
     chunk::{
@@ -42,6 +42,11 @@ pub static SOCKETS: LruHashMap<SocketKey, i32> = LruHashMap::with_max_entries(65
 /// Files the agent has examined: processes exec'ing them are not held.
 #[map(name = "KNOWN_FILES")]
 pub static KNOWN_FILES: LruHashMap<FileKey, u8> = LruHashMap::with_max_entries(65536, 0);
+
+/// Slot 0: 1 once the agent serves held processes (after its start-up scan,
+/// which can take seconds on a busy host; nothing is held before).
+#[map(name = "HOLD_READY")]
+pub static HOLD_READY: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Which new processes may be held at exec (`chunk::hold`; set by the agent).
 #[unsafe(no_mangle)]

@@ -17,7 +17,7 @@ use observer_common::{
     counters,
 };
 
-use crate::maps::{count, exec_hold, kernel_offsets, EVENTS, KNOWN_FILES};
+use crate::maps::{count, exec_hold, kernel_offsets, EVENTS, HOLD_READY, KNOWN_FILES};
 
 const SIGSTOP: u32 = 19;
 
@@ -26,7 +26,7 @@ pub fn on_exec() -> u32 {
         return 0;
     }
     let mode = exec_hold();
-    if mode == hold::OFF {
+    if mode == hold::OFF || HOLD_READY.get(0).copied() != Some(1) {
         return 0;
     }
     let Some((file, tty)) = exec_file() else {

@@ -2,11 +2,10 @@
 //! process whose name looks like libssl, every executable that exports
 //! `SSL_write` itself (Node), every Go executable that links `crypto/tls`, and
 //! the libssl files in the usual library directories (so processes that start
-//! later are covered before their first call). Paths are resolved through
-//! `/proc/PID/root`, so processes in other mount namespaces (containers) are
-//! found too. Each file is examined once per inode; a Go binary's functions
-//! are also remembered per Go build id (the same build in many containers is
-//! read once).
+//! later are covered before their first call). A process's files are opened
+//! through `/proc/PID/exe` and `/proc/PID/map_files/`, so processes in other
+//! mount namespaces (containers) and chroots are found too. Each file is
+//! examined once per inode.
 
 pub mod elf;
 pub mod go;
@@ -121,28 +120,28 @@ impl Discovery {
         found
     }
 
-    /// One process: its executable and its mapped libssl files.
+    /// One process: its executable and its mapped libssl files, opened
+    /// through `/proc/PID/exe` and `/proc/PID/map_files/` — magic links that
+    /// lead to the very file whatever the process's root (a chroot, a
+    /// container's mount namespace) and whatever its path looks like from here.
     pub fn scan_pid(&mut self, pid: u32) -> Vec<Target> {
-        let root = PathBuf::from(format!("/proc/{pid}/root"));
         let mut found = Vec::new();
         if let Ok(exe) = fs::read_link(format!("/proc/{pid}/exe")) {
-            // The executable as the process sees it, through its root, so the
-            // kernel can resolve the path after the process is gone.
-            let inside = root.join(exe.to_string_lossy().trim_start_matches('/'));
-            found.extend(self.examine(inside, exe.display().to_string()));
+            let path = PathBuf::from(format!("/proc/{pid}/exe"));
+            found.extend(self.examine(path, exe.display().to_string()));
         }
         let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) else {
             return found;
         };
-        let mut paths: Vec<&str> = maps
+        let mut libs: Vec<(&str, &str)> = maps
             .lines()
-            .filter_map(mapped_path)
-            .filter(|p| is_libssl(basename(p)))
+            .filter_map(|l| Some((l.split(' ').next()?, mapped_path(l)?)))
+            .filter(|(_, p)| is_libssl(basename(p)))
             .collect();
-        paths.dedup();
-        for p in paths {
-            let inside = root.join(p.trim_start_matches('/'));
-            found.extend(self.examine(inside, p.to_string()));
+        libs.dedup_by(|a, b| a.1 == b.1);
+        for (range, shown) in libs {
+            let path = PathBuf::from(format!("/proc/{pid}/map_files/{range}"));
+            found.extend(self.examine(path, shown.to_string()));
         }
         found
     }

@@ -101,6 +101,7 @@ pub fn run(
     msgs: mpsc::Receiver<Msg>,
     stats: Arc<HoldStats>,
 ) {
+    probes.serve_holds();
     let mut due: Vec<(Instant, u32)> = Vec::new();
     let mut next_full = Instant::now() + FULL_RESCAN;
     loop {

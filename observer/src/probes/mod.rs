@@ -7,7 +7,7 @@ pub mod table;
 use std::path::Path;
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLink, UProbeScope},
         TracePoint, UProbe,
@@ -186,6 +186,18 @@ impl Probes {
         let n = links.len();
         self.links.extend(links);
         Ok(n)
+    }
+
+    /// From now on the kernel may hold new processes at exec (the caller
+    /// serves them).
+    pub fn serve_holds(&mut self) {
+        let Some(map) = self.ebpf.map_mut(names::MAP_HOLD_READY) else {
+            return;
+        };
+        match Array::<_, u32>::try_from(map).map(|mut a| a.set(0, 1, 0)) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) | Err(err) => tracing::warn!(%err, "exec hold not enabled"),
+        }
     }
 
     /// The kernel no longer holds processes that exec `file`.
