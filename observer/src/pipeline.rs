@@ -30,7 +30,7 @@ use crate::{
     capfile::{self, CaptureWriter},
     clickhouse::uploader::SinkMetrics,
     discovery::{watch, Discovery},
-    probes::{KernelCounters, ProbeConfig, Probes},
+    probes::{HoldSwitch, KernelCounters, ProbeConfig, Probes},
     processor::{Outputs, Processor, ProcessorConfig},
     record::CallRecord,
     recorder::RecordContext,
@@ -51,6 +51,8 @@ pub struct PipelineConfig {
     pub comms: Vec<String>,
     pub prices: Arc<crate::pricing::book::PriceBook>,
     pub attribution: crate::cli::attribution_args::AttributionConfig,
+    /// Where discovery remembers what it found in Go builds (`None`: memory only).
+    pub state_dir: Option<PathBuf>,
     pub host: String,
     /// Record every ring record here (plaintext!) for `replay`.
     pub capture_file: Option<PathBuf>,
@@ -127,6 +129,8 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let mut probes = Probes::load(&cfg.probes)?;
     let ring = probes.take_events()?;
     let counters = probes.take_counters()?;
+    let hold = Arc::new(probes.take_hold_switch()?);
+    let hold_off = Arc::clone(&hold);
     let (record_tx, record_rx) = mpsc::sync_channel::<CallRecord>(16_384);
     let (exec_tx, exec_rx) = mpsc::channel::<watch::Msg>();
 
@@ -183,16 +187,23 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let stop = cfg.stop.clone();
     let capture = thread::Builder::new()
         .name("capture".into())
-        .spawn(move || capture_loop(ring, counters, processor, writer, &stop, &reporting))
+        .spawn(move || {
+            capture_loop(
+                ring, counters, processor, writer, &stop, &reporting, &hold_off,
+            )
+        })
         .map_err(|_| PipelineError::Thread("capture"))?;
 
-    let mut discovery = Discovery::default();
+    let mut discovery = match cfg.state_dir {
+        Some(dir) => Discovery::with_state_dir(dir),
+        None => Discovery::default(),
+    };
     let targets = discovery.scan_all();
     let attached = watch::attach_all(&mut probes, &mut discovery, targets);
     (cfg.on_ready)(attached);
     let disc = thread::Builder::new()
         .name("discovery".into())
-        .spawn(move || watch::run(probes, discovery, exec_rx, hold_stats))
+        .spawn(move || watch::run(probes, discovery, exec_rx, hold_stats, hold))
         .map_err(|_| PipelineError::Thread("discovery"))?;
 
     let mut stats = capture
@@ -215,17 +226,13 @@ fn capture_loop<O: Outputs>(
     mut writer: Option<CaptureWriter>,
     stop: &AtomicBool,
     reporting: &Reporting,
+    hold: &HoldSwitch,
 ) -> Stats {
     let mut last_tick = Instant::now();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         wait_readable(&ring, Duration::from_millis(100));
-        while let Some(item) = ring.next() {
-            p.handle(&item);
-            if let Some(w) = &mut writer {
-                w.record(&item, p.take_lookup(), |pid| (*p.process(pid)).clone());
-            }
-        }
+        drain(&mut ring, &mut p, &mut writer);
         if stopping || last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
             let now = monotonic_ns();
@@ -243,6 +250,12 @@ fn capture_loop<O: Outputs>(
             reporting.publish(&mut p.stats);
         }
         if stopping {
+            // No new process may be held once nobody reads the ring: turn
+            // the hold off, let programs in flight finish, and read what
+            // they wrote — every process held is then in discovery's hands.
+            hold.set(false);
+            thread::sleep(Duration::from_millis(20));
+            drain(&mut ring, &mut p, &mut writer);
             let now = monotonic_ns();
             p.finish(now);
             if let Some(w) = &mut writer {
@@ -251,6 +264,20 @@ fn capture_loop<O: Outputs>(
             }
             reporting.publish(&mut p.stats);
             return p.stats;
+        }
+    }
+}
+
+/// Handles every record in the ring (and records it to the capture file).
+fn drain<O: Outputs>(
+    ring: &mut RingBuf<MapData>,
+    p: &mut Processor<O>,
+    writer: &mut Option<CaptureWriter>,
+) {
+    while let Some(item) = ring.next() {
+        p.handle(&item);
+        if let Some(w) = writer {
+            w.record(&item, p.take_lookup(), |pid| (*p.process(pid)).clone());
         }
     }
 }

@@ -263,3 +263,42 @@ fn a_function_table_claiming_a_huge_size_is_not_read() {
     );
     assert!(t0.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn a_remembered_plan_is_checked_in_each_file() {
+    // One `targets` run remembers each build's plan: a copy of the build is
+    // served from memory, but a file claiming the same build id (a copy with
+    // Read's stack check damaged) is checked, found wrong, and refused.
+    let tmp = e2e::util::TempDir::new("go-plans");
+    let bin = build("chat", &GoBuild::plain(GoToolchain::Debian119));
+    let copy = tmp.path().join("copy");
+    std::fs::copy(&bin, &copy).unwrap();
+    let read = plan(&targets(&bin))["go_tls_read"][0] as usize;
+    let mut bytes = std::fs::read(&bin).unwrap();
+    bytes[read..read + 4].copy_from_slice(&[0x90; 4]);
+    let forged = tmp.path().join("forged");
+    std::fs::write(&forged, bytes).unwrap();
+    let out = run_bounded(
+        Command::new(binary())
+            .args(["targets", "--json"])
+            .args([&bin, &copy, &forged]),
+        Duration::from_secs(60),
+    );
+    let v: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v.len(), 3, "{}", out.stdout);
+    assert!(!v[0]["detail"].as_str().unwrap().contains("remembered"));
+    assert!(
+        v[1]["detail"].as_str().unwrap().ends_with("remembered"),
+        "{}",
+        v[1]
+    );
+    assert_eq!(plan(&v[1]), plan(&v[0]));
+    let why = v[2]["refused"]
+        .as_str()
+        .unwrap_or_else(|| panic!("forged attached: {}", v[2]));
+    assert!(why.contains("stack check"), "{why}");
+}

@@ -49,13 +49,17 @@ pub struct AttributionConfig {
 }
 
 impl KeyArgs {
-    /// Flags over the config file over defaults; loads (or creates) the secret.
-    pub fn secret(&self, file: &FileConfig) -> Result<Vec<u8>, secret::SecretError> {
-        let state_dir = self
-            .state_dir
+    /// The state dir: flag, then config file, then the default.
+    pub fn state_dir(&self, file: &FileConfig) -> PathBuf {
+        self.state_dir
             .clone()
             .or_else(|| file.state_dir.clone())
-            .unwrap_or_else(|| DEFAULT_STATE_DIR.into());
+            .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
+    }
+
+    /// Flags over the config file over defaults; loads (or creates) the secret.
+    pub fn secret(&self, file: &FileConfig) -> Result<Vec<u8>, secret::SecretError> {
+        let state_dir = self.state_dir(file);
         let secret_file = self
             .api_key_secret_file
             .as_deref()

@@ -150,6 +150,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         return Err(RunError::CaptureNotAcknowledged);
     }
     let file = FileConfig::load(args.config.as_deref())?;
+    let state_dir = args.keys.state_dir(&file);
     let mut prices = args.prices;
     if prices.files.is_empty() {
         prices.files.clone_from(&file.prices);
@@ -195,6 +196,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         comms: args.comms,
         prices,
         attribution,
+        state_dir: Some(state_dir),
         host: host_name(),
         capture_file: args.capture_file,
         stop,

@@ -9,7 +9,7 @@ use clap::Args;
 use observer_common::chunk::lib;
 use serde_json::json;
 
-use crate::discovery::{self, Discovery, Found};
+use crate::discovery::{self, go::cache::PlanCache, Discovery, Found};
 
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
@@ -48,9 +48,11 @@ pub fn run(args: &TargetsArgs) -> Result<(), TargetsError> {
         return Ok(());
     }
     let mut unreadable = 0;
+    // One cache for the run: a second copy of a build shows as remembered.
+    let mut plans = PlanCache::default();
     for f in &args.files {
         let shown = f.display().to_string();
-        match discovery::inspect(f) {
+        match discovery::inspect(f, &mut plans) {
             Ok(found) => print(&shown, found.as_ref(), args.json),
             Err(err) => {
                 unreadable += 1;

@@ -41,7 +41,7 @@ pub enum ElfError {
 pub const MAX_SECTION: u64 = 256 << 20;
 
 /// The instruction set of an executable (the one the Go probes know).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Arch {
     X86_64,
     Aarch64,
@@ -52,6 +52,7 @@ pub enum Arch {
 pub struct Image {
     cache: ReadCache<File>,
     shown: String,
+    len: u64,
 }
 
 /// The parsed view of an [`Image`].
@@ -66,10 +67,21 @@ impl Image {
             path: path.display().to_string(),
             source,
         })?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Self {
             cache: ReadCache::new(file),
             shown: path.display().to_string(),
+            len,
         })
+    }
+
+    /// The file's size when opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// None if the file is not ELF at all (scripts, data).

@@ -78,9 +78,19 @@ pub struct Discovery {
     pub errors: u64,
     /// TLS binaries found but not attachable, newest last.
     pub refused: Vec<Refused>,
+    /// What was found per Go build.
+    pub go_plans: go::cache::PlanCache,
 }
 
 impl Discovery {
+    /// Discovery that remembers Go plans in `state_dir` across runs.
+    pub fn with_state_dir(state_dir: PathBuf) -> Self {
+        Self {
+            go_plans: go::cache::PlanCache::in_dir(state_dir),
+            ..Self::default()
+        }
+    }
+
     /// Everything visible now: library directories and all running processes.
     pub fn scan_all(&mut self) -> Vec<Target> {
         let mut found = Vec::new();
@@ -169,7 +179,7 @@ impl Discovery {
         }
         self.fresh.push(id);
         let t0 = std::time::Instant::now();
-        let found = inspect(&path);
+        let found = inspect(&path, &mut self.go_plans);
         let examine_us = t0.elapsed().as_micros() as u64;
         match found {
             Ok(None) => None,
@@ -221,20 +231,47 @@ pub struct Found {
     pub plan: Result<Vec<Attachment>, String>,
 }
 
-/// The TLS stack of one file, if any (`llm-observer targets FILE`).
-pub fn inspect(path: &Path) -> Result<Option<Found>, elf::ElfError> {
+/// The TLS stack of one file, if any (`llm-observer targets FILE`); Go plans
+/// are looked up in and added to `plans`.
+pub fn inspect(
+    path: &Path,
+    plans: &mut go::cache::PlanCache,
+) -> Result<Option<Found>, elf::ElfError> {
     let image = elf::Image::open(path)?;
     let Some(elf) = image.parse()? else {
         return Ok(None);
     };
     if go::is_go(&elf) {
+        let key = go::cache::build_key(&elf, image.len());
+        if let Some((key, plan)) = key.as_ref().and_then(|k| Some((k, plans.get(k)?.clone()))) {
+            match go::revalidate(&elf, &plan) {
+                Ok(found) => {
+                    plans.hits += 1;
+                    return Ok(Some(Found {
+                        lib: lib::GO,
+                        detail: format!("{}, remembered", found.describe()),
+                        plan: table::plan(table::GO, &found).map_err(|e| e.to_string()),
+                    }));
+                }
+                Err(err) => {
+                    plans.stale += 1;
+                    plans.forget(key);
+                    tracing::debug!(%err, file = %path.display(), "remembered Go plan rejected");
+                }
+            }
+        }
         return Ok(match go::inspect(&elf) {
             Ok(None) => None,
-            Ok(Some(found)) => Some(Found {
-                lib: lib::GO,
-                detail: found.describe(),
-                plan: table::plan(table::GO, &found).map_err(|e| e.to_string()),
-            }),
+            Ok(Some(found)) => {
+                if let Some(key) = key {
+                    plans.put(key, found.clone());
+                }
+                Some(Found {
+                    lib: lib::GO,
+                    detail: found.describe(),
+                    plan: table::plan(table::GO, &found).map_err(|e| e.to_string()),
+                })
+            }
             Err(err) => Some(Found {
                 lib: lib::GO,
                 detail: go::buildinfo::version(&elf).unwrap_or_default(),

@@ -20,7 +20,7 @@ use observer_common::chunk::{lib, FileKey};
 
 use crate::{
     discovery::{Discovery, Target},
-    probes::Probes,
+    probes::{HoldSwitch, Probes},
 };
 
 /// What the capture thread tells discovery.
@@ -100,8 +100,13 @@ pub fn run(
     mut discovery: Discovery,
     msgs: mpsc::Receiver<Msg>,
     stats: Arc<HoldStats>,
+    hold: Arc<HoldSwitch>,
 ) {
-    probes.serve_holds();
+    // Held processes are served from here on (the capture thread turns the
+    // hold off before its last read of the ring, when the agent stops; the
+    // guard, if this thread ends any other way).
+    hold.set(true);
+    let _off = HoldOff(hold);
     let mut due: Vec<(Instant, u32)> = Vec::new();
     let mut next_full = Instant::now() + FULL_RESCAN;
     loop {
@@ -158,6 +163,15 @@ pub fn run(
             attach_all(&mut probes, &mut discovery, targets);
             next_full = now + FULL_RESCAN;
         }
+    }
+}
+
+/// Turns the exec hold off when dropped (this thread ended, even by a panic).
+struct HoldOff(Arc<HoldSwitch>);
+
+impl Drop for HoldOff {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 

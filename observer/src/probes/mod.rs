@@ -188,16 +188,18 @@ impl Probes {
         Ok(n)
     }
 
-    /// From now on the kernel may hold new processes at exec (the caller
-    /// serves them).
-    pub fn serve_holds(&mut self) {
-        let Some(map) = self.ebpf.map_mut(names::MAP_HOLD_READY) else {
-            return;
-        };
-        match Array::<_, u32>::try_from(map).map(|mut a| a.set(0, 1, 0)) {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) | Err(err) => tracing::warn!(%err, "exec hold not enabled"),
-        }
+    /// The switch of the exec hold (taken out: the discovery thread turns it
+    /// on when it serves holds, the capture thread off before its last read).
+    pub fn take_hold_switch(&mut self) -> Result<HoldSwitch, ProbeError> {
+        let map = self
+            .ebpf
+            .take_map(names::MAP_HOLD_READY)
+            .ok_or(ProbeError::MissingMap(names::MAP_HOLD_READY))?;
+        let map = Array::try_from(map).map_err(|source| ProbeError::Map {
+            name: names::MAP_HOLD_READY,
+            source,
+        })?;
+        Ok(HoldSwitch(std::sync::Mutex::new(map)))
     }
 
     /// The kernel no longer holds processes that exec `file`.
@@ -233,6 +235,18 @@ impl Probes {
             source,
         })?;
         Ok(KernelCounters { map })
+    }
+}
+
+/// Whether the kernel may hold new processes at exec (`HOLD_READY`).
+pub struct HoldSwitch(std::sync::Mutex<Array<MapData, u32>>);
+
+impl HoldSwitch {
+    pub fn set(&self, on: bool) {
+        let Ok(mut map) = self.0.lock() else { return };
+        if let Err(err) = map.set(0, u32::from(on), 0) {
+            tracing::warn!(%err, on, "cannot switch the exec hold");
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! reason, and nothing is attached.
 
 pub mod buildinfo;
+pub mod cache;
 pub mod code;
 pub mod pclntab;
 
@@ -21,7 +22,7 @@ use crate::{
 
 use self::{
     code::CodeError,
-    pclntab::{FuncRange, Pclntab, PclntabError},
+    pclntab::{FuncRange, Header, Pclntab, PclntabError},
 };
 
 pub const WRITE: &str = "crypto/tls.(*Conn).Write";
@@ -51,9 +52,12 @@ pub enum GoError {
 }
 
 /// One function to probe, in file offsets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GoFunction {
-    pub name: &'static str,
+    pub name: String,
+    /// Its index in the function table and its range as stored there.
+    pub index: u64,
+    pub range: FuncRange,
     /// Virtual address of the entry.
     pub addr: u64,
     /// File offset of the entry.
@@ -63,7 +67,7 @@ pub struct GoFunction {
 }
 
 /// What a Go executable offers the probes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GoTls {
     /// From `.go.buildinfo` (`go1.27.3`), when readable.
     pub version: Option<String>,
@@ -72,7 +76,11 @@ pub struct GoTls {
     pub read: GoFunction,
     pub close: Option<GoFunction>,
     /// Where the text base came from (for logs): `moduledata`, `header`, ….
-    pub text_base: &'static str,
+    pub text_base: String,
+    /// The text base (0 for Go 1.16–1.17's absolute entries).
+    pub base: u64,
+    /// Address of the function table.
+    pub table_addr: u64,
     /// Functions sharing a probed name that were not taken (ABI wrappers).
     pub wrappers: usize,
 }
@@ -93,10 +101,13 @@ impl GoTls {
     }
 
     fn function(&self, symbol: &str) -> Option<&GoFunction> {
+        self.functions().find(|f| f.name == symbol)
+    }
+
+    fn functions(&self) -> impl Iterator<Item = &GoFunction> {
         [Some(&self.write), Some(&self.read), self.close.as_ref()]
             .into_iter()
             .flatten()
-            .find(|f| f.name == symbol)
     }
 }
 
@@ -153,11 +164,11 @@ pub fn inspect(elf: &Elf<'_>) -> Result<Option<GoTls>, GoError> {
     }
     let (table_addr, data) = pclntab_bytes(elf)?;
     let table = Pclntab::parse(data)?;
-    let (write, read) = (table.find(WRITE)?, table.find(READ)?);
+    let (write, read) = (table.find_indexed(WRITE)?, table.find_indexed(READ)?);
     if write.is_empty() && read.is_empty() {
         return Ok(None);
     }
-    let close = table.find(CLOSE)?;
+    let close = table.find_indexed(CLOSE)?;
     let bases = if table.relative() {
         text_bases(elf, &table, table_addr)
     } else {
@@ -174,7 +185,9 @@ pub fn inspect(elf: &Elf<'_>) -> Result<Option<GoTls>, GoError> {
                     write,
                     read,
                     close,
-                    text_base: from,
+                    text_base: from.to_string(),
+                    base,
+                    table_addr,
                     wrappers,
                 }))
             }
@@ -290,9 +303,9 @@ fn resolve(
     elf: &Elf<'_>,
     arch: Arch,
     base: u64,
-    write: &[FuncRange],
-    read: &[FuncRange],
-    close: &[FuncRange],
+    write: &[(u64, FuncRange)],
+    read: &[(u64, FuncRange)],
+    close: &[(u64, FuncRange)],
 ) -> Result<(GoFunction, GoFunction, Option<GoFunction>), GoError> {
     let write = one(elf, arch, base, WRITE, write, false)?;
     let read = one(elf, arch, base, READ, read, true)?;
@@ -304,6 +317,48 @@ fn resolve(
     Ok((write, read, close))
 }
 
+/// A plan remembered for this file's build, checked in this file before it is
+/// believed — a build id is only a claim any local user can copy into a file
+/// of theirs. Each function must still carry its name at its index of this
+/// file's function table, with the same range, and pass every test of a fresh
+/// inspection (executable segment, Go's stack check, a clean sweep giving the
+/// same RETs). Reads a few KiB instead of the whole table.
+pub fn revalidate(elf: &Elf<'_>, cached: &GoTls) -> Result<GoTls, GoError> {
+    let stale = |why: &str| GoError::Inexact {
+        name: READ,
+        why: format!("remembered plan does not hold: {why}"),
+    };
+    if elf.arch() != cached.arch {
+        return Err(stale("architecture"));
+    }
+    let header = Header::parse(elf.bytes_at(cached.table_addr, Header::MAX_LEN as u64)?)?;
+    let read = |off: u64, len: usize| -> Option<&[u8]> {
+        elf.bytes_at(cached.table_addr.checked_add(off)?, len as u64)
+            .ok()
+    };
+    for f in cached.functions() {
+        let name = [WRITE, READ, CLOSE]
+            .into_iter()
+            .find(|n| *n == f.name)
+            .ok_or_else(|| stale("unknown function"))?;
+        if header.locate(&read, f.index, name) != Some(f.range) {
+            return Err(stale(&format!("{name} is not at index {}", f.index)));
+        }
+        let fresh = one(
+            elf,
+            cached.arch,
+            cached.base,
+            name,
+            &[(f.index, f.range)],
+            name == READ,
+        )?;
+        if &fresh != f {
+            return Err(stale(&format!("{name} differs")));
+        }
+    }
+    Ok(cached.clone())
+}
+
 /// Longest function believed (Read and Write are a few KiB).
 const MAX_FUNC: u64 = 1 << 20;
 
@@ -313,7 +368,7 @@ fn one(
     arch: Arch,
     base: u64,
     name: &'static str,
-    ranges: &[FuncRange],
+    ranges: &[(u64, FuncRange)],
     want_rets: bool,
 ) -> Result<GoFunction, GoError> {
     let inexact = |why: String| GoError::Inexact { name, why };
@@ -322,7 +377,7 @@ fn one(
     }
     let mut found: Vec<GoFunction> = Vec::new();
     let mut why = String::new();
-    for r in ranges {
+    for &(index, r) in ranges {
         let (Some(addr), Some(end)) = (base.checked_add(r.start), base.checked_add(r.end)) else {
             why = "address overflows".into();
             continue;
@@ -349,6 +404,7 @@ fn one(
             continue;
         }
         let rets = if want_rets {
+            // (offsets from the entry; made file offsets below)
             match code::rets(arch, code) {
                 Ok(r) => r.into_iter().map(|o| offset + o).collect(),
                 Err(e @ (CodeError::Undecodable(_) | CodeError::NoRet | CodeError::Ragged(_))) => {
@@ -361,7 +417,9 @@ fn one(
             Vec::new()
         };
         found.push(GoFunction {
-            name,
+            name: name.to_string(),
+            index,
+            range: r,
             addr,
             offset,
             rets,

@@ -36,7 +36,7 @@ pub enum PclntabError {
 }
 
 /// One function table entry found by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FuncRange {
     /// Entry as stored: absolute (Go116) or relative to the text start.
     pub start: u64,
@@ -58,8 +58,23 @@ pub struct Pclntab<'a> {
     pub header_text_start: u64,
 }
 
-impl<'a> Pclntab<'a> {
-    pub fn parse(data: &'a [u8]) -> Result<Self, PclntabError> {
+/// The fixed header of a function table: enough to find one function's
+/// entry and name without reading the rest (see [`Header::locate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub layout: Layout,
+    pub ptr: usize,
+    pub nfunc: u64,
+    pub text: u64,
+    pub funcnames: u64,
+    pub pcln: u64,
+}
+
+impl Header {
+    /// Bytes the header takes at most.
+    pub const MAX_LEN: usize = 8 + 8 * 8;
+
+    pub fn parse(data: &[u8]) -> Result<Self, PclntabError> {
         let magic = u32_at(data, 0).ok_or(PclntabError::Truncated("header"))?;
         let layout = match magic {
             0xffff_fffa => Layout::Go116,
@@ -81,25 +96,76 @@ impl<'a> Pclntab<'a> {
             Layout::Go116 => (word(0)?, 0, word(2)?, word(6)?),
             Layout::Go118 | Layout::Go120 => (word(0)?, word(2)?, word(3)?, word(7)?),
         };
+        Ok(Self {
+            layout,
+            ptr,
+            nfunc,
+            text,
+            funcnames,
+            pcln,
+        })
+    }
+
+    /// Bytes per function-table field.
+    pub fn field(&self) -> usize {
+        match self.layout {
+            Layout::Go116 => self.ptr,
+            Layout::Go118 | Layout::Go120 => 4,
+        }
+    }
+
+    /// Function `i`'s range and whether its name is `name`, reading only
+    /// the few bytes involved through `read(offset, len)` (offsets from the
+    /// table's start): for checking a remembered function in a file without
+    /// reading its whole table.
+    pub fn locate<'r>(
+        &self,
+        read: &dyn Fn(u64, usize) -> Option<&'r [u8]>,
+        i: u64,
+        name: &str,
+    ) -> Option<FuncRange> {
+        if i >= self.nfunc {
+            return None;
+        }
+        let f = self.field();
+        let at = self.pcln.checked_add(i.checked_mul(2 * f as u64)?)?;
+        let tab = read(at, 3 * f)?;
+        let start = uint_at(tab, 0, f)?;
+        let funcoff = uint_at(tab, f, f)?;
+        let end = uint_at(tab, 2 * f, f)?;
+        let func = read(self.pcln.checked_add(funcoff)?, f + 4)?;
+        let nameoff =
+            u64::try_from(i32::from_le_bytes(func.get(f..f + 4)?.try_into().ok()?)).ok()?;
+        let stored = read(self.funcnames.checked_add(nameoff)?, name.len() + 1)?;
+        (stored.get(..name.len()) == Some(name.as_bytes())
+            && stored.get(name.len()) == Some(&0)
+            && end > start)
+            .then_some(FuncRange { start, end })
+    }
+}
+
+impl<'a> Pclntab<'a> {
+    pub fn parse(data: &'a [u8]) -> Result<Self, PclntabError> {
+        let h = Header::parse(data)?;
         let to_off = |v: u64, what| {
             usize::try_from(v)
                 .ok()
                 .filter(|&o| o < data.len())
                 .ok_or(PclntabError::Truncated(what))
         };
-        let funcnames = to_off(funcnames, "funcname offset")?;
-        let pcln = to_off(pcln, "pcln offset")?;
+        let funcnames = to_off(h.funcnames, "funcname offset")?;
+        let pcln = to_off(h.pcln, "pcln offset")?;
         let table = Self {
             data,
-            layout,
-            ptr,
+            layout: h.layout,
+            ptr: h.ptr,
             nfunc: 0,
             funcnames,
             pcln,
-            header_text_start: text,
+            header_text_start: h.text,
         };
         // nfunc entries and the end sentinel must fit.
-        let nfunc = usize::try_from(nfunc).map_err(|_| PclntabError::Truncated("nfunc"))?;
+        let nfunc = usize::try_from(h.nfunc).map_err(|_| PclntabError::Truncated("nfunc"))?;
         let need = nfunc
             .checked_mul(2)
             .and_then(|n| n.checked_add(1))
@@ -127,7 +193,7 @@ impl<'a> Pclntab<'a> {
     }
 
     /// Bytes per function-table field.
-    fn field(&self) -> usize {
+    pub fn field(&self) -> usize {
         match self.layout {
             Layout::Go116 => self.ptr,
             Layout::Go118 | Layout::Go120 => 4,
@@ -157,6 +223,15 @@ impl<'a> Pclntab<'a> {
     /// Every function named `name`, in table order (more than one when an
     /// ABI wrapper shares the body's name).
     pub fn find(&self, name: &str) -> Result<Vec<FuncRange>, PclntabError> {
+        Ok(self
+            .find_indexed(name)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// [`Pclntab::find`] with each function's index in the table.
+    pub fn find_indexed(&self, name: &str) -> Result<Vec<(u64, FuncRange)>, PclntabError> {
         let mut found = Vec::new();
         let mut last = None;
         for i in 0..self.nfunc {
@@ -170,7 +245,7 @@ impl<'a> Pclntab<'a> {
                 if end <= start {
                     return Err(PclntabError::Truncated("empty function"));
                 }
-                found.push(FuncRange { start, end });
+                found.push((i as u64, FuncRange { start, end }));
             }
         }
         Ok(found)
