@@ -52,7 +52,12 @@ pub fn run(args: &TargetsArgs) -> Result<(), TargetsError> {
     let mut plans = PlanCache::default();
     for f in &args.files {
         let shown = f.display().to_string();
-        match discovery::inspect(f, &mut plans) {
+        let t0 = std::time::Instant::now();
+        let found = discovery::inspect(f, &mut plans);
+        if !args.json {
+            eprintln!("{shown}: examined in {:?}", t0.elapsed());
+        }
+        match found {
             Ok(found) => print(&shown, found.as_ref(), args.json),
             Err(err) => {
                 unreadable += 1;
