@@ -135,9 +135,9 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let (exec_tx, exec_rx) = mpsc::channel::<watch::Msg>();
 
     let mut sinks = cfg.sinks;
-    let hold_stats = Arc::new(watch::HoldStats::default());
+    let discovery_stats = Arc::new(watch::DiscoveryStats::default());
     let reporting = Arc::new(Reporting {
-        hold: Arc::clone(&hold_stats),
+        hold: Arc::clone(&discovery_stats),
         stats_file: cfg.stats_file,
         sink: sinks.clickhouse.as_ref().map(|c| c.metrics.clone()),
         shared: cfg.shared_stats,
@@ -199,11 +199,11 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         None => Discovery::default(),
     };
     let targets = discovery.scan_all();
-    let attached = watch::attach_all(&mut probes, &mut discovery, targets);
+    let attached = watch::attach_all(&mut probes, &mut discovery, targets, &discovery_stats);
     (cfg.on_ready)(attached);
     let disc = thread::Builder::new()
         .name("discovery".into())
-        .spawn(move || watch::run(probes, discovery, exec_rx, hold_stats, hold))
+        .spawn(move || watch::run(probes, discovery, exec_rx, discovery_stats, hold))
         .map_err(|_| PipelineError::Thread("discovery"))?;
 
     let mut stats = capture
@@ -286,7 +286,7 @@ fn drain<O: Outputs>(
 /// snapshot the metrics endpoint serves; the ClickHouse sink's counters are
 /// added first.
 struct Reporting {
-    hold: Arc<watch::HoldStats>,
+    hold: Arc<watch::DiscoveryStats>,
     stats_file: Option<PathBuf>,
     sink: Option<Arc<SinkMetrics>>,
     shared: Arc<Mutex<Stats>>,

@@ -68,6 +68,7 @@ fn checks() -> Vec<(&'static str, Verdict)> {
             Verdict::Warn("not tried without privileges".into())
         },
     ));
+    out.push(("exec hold", exec_hold_check()));
     out.push(("tls targets", targets_check()));
     out
 }
@@ -233,6 +234,29 @@ fn bpffs_check() -> Verdict {
         Verdict::Warn(
             "not mounted (not needed: the agent pins nothing); mount -t bpf bpf /sys/fs/bpf".into(),
         )
+    }
+}
+
+/// Whether new programs can be held at exec: the kernel fields it reads,
+/// from BTF.
+fn exec_hold_check() -> Verdict {
+    let blob = match fs::read(crate::probes::btf::VMLINUX) {
+        Ok(b) => b,
+        Err(err) => {
+            return Verdict::Warn(format!(
+                "{}: {err}; new programs are not held at exec (a first call made in their first milliseconds may be missed)",
+                crate::probes::btf::VMLINUX
+            ))
+        }
+    };
+    match crate::probes::btf::kernel_offsets(&blob) {
+        Ok(o) => Verdict::Pass(format!(
+            "kernel fields found in BTF (task_struct.mm +{}, mm_struct.exe_file +{}, signal_struct.tty +{}); `run` holds new programs without a terminal until probed (--exec-hold)",
+            o.task_mm, o.mm_exe_file, o.signal_tty
+        )),
+        Err(err) => Verdict::Warn(format!(
+            "{err}; new programs are not held at exec (a first call made in their first milliseconds may be missed)"
+        )),
     }
 }
 

@@ -78,6 +78,8 @@ pub struct Discovery {
     pub errors: u64,
     /// TLS binaries found but not attachable, newest last.
     pub refused: Vec<Refused>,
+    /// All refusals so far.
+    pub refused_total: u64,
     /// What was found per Go build.
     pub go_plans: go::cache::PlanCache,
 }
@@ -207,6 +209,7 @@ impl Discovery {
                     format!("{detail}: {why}")
                 };
                 tracing::warn!(file = %shown, stack = lib::name(lib), %why, "TLS binary not attached");
+                self.refused_total += 1;
                 if self.refused.len() == MAX_REFUSED {
                     self.refused.remove(0);
                 }

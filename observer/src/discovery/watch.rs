@@ -32,9 +32,10 @@ pub enum Msg {
     Held { pid: u32, file: FileKey, ts_ns: u64 },
 }
 
-/// Counters of the exec hold, read by the capture thread's reports.
+/// Counters of discovery and the exec hold, read by the capture thread's
+/// reports.
 #[derive(Debug, Default)]
-pub struct HoldStats {
+pub struct DiscoveryStats {
     /// Processes continued.
     pub continued: AtomicU64,
     /// Sum and maximum of the time from exec to continue (µs).
@@ -42,20 +43,38 @@ pub struct HoldStats {
     pub max_us: AtomicU64,
     /// SIGCONT failed (the process was gone).
     pub gone: AtomicU64,
+    /// Files attached (OpenSSL, Go) and TLS binaries refused.
+    pub attached_openssl: AtomicU64,
+    pub attached_go: AtomicU64,
+    pub refused: AtomicU64,
 }
 
-impl HoldStats {
+impl DiscoveryStats {
     /// (name, value) pairs for the stats file and metrics.
-    pub fn read(&self) -> [(&'static str, u64); 4] {
+    pub fn read(&self) -> [(&'static str, u64); 7] {
+        let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
-            (
-                "exec_hold_continued",
-                self.continued.load(Ordering::Relaxed),
-            ),
-            ("exec_hold_total_us", self.total_us.load(Ordering::Relaxed)),
-            ("exec_hold_max_us", self.max_us.load(Ordering::Relaxed)),
-            ("exec_hold_gone", self.gone.load(Ordering::Relaxed)),
+            ("exec_hold_continued", v(&self.continued)),
+            ("exec_hold_total_us", v(&self.total_us)),
+            ("exec_hold_max_us", v(&self.max_us)),
+            ("exec_hold_gone", v(&self.gone)),
+            ("targets_attached_openssl", v(&self.attached_openssl)),
+            ("targets_attached_go", v(&self.attached_go)),
+            ("targets_refused", v(&self.refused)),
         ]
+    }
+
+    /// Counts the files `attach_all` attached, and the refusals so far.
+    fn note_targets(&self, attached: &[u16], refused: u64) {
+        for &l in attached {
+            let counter = if l == lib::GO {
+                &self.attached_go
+            } else {
+                &self.attached_openssl
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        self.refused.store(refused, Ordering::Relaxed);
     }
 }
 
@@ -73,13 +92,20 @@ const FULL_RESCAN: Duration = Duration::from_secs(30);
 /// as known to the kernel's exec hold; returns how many files were attached.
 /// A file whose attach failed is forgotten, so a later scan retries it (and a
 /// process running it is held again).
-pub fn attach_all(probes: &mut Probes, discovery: &mut Discovery, targets: Vec<Target>) -> usize {
+pub fn attach_all(
+    probes: &mut Probes,
+    discovery: &mut Discovery,
+    targets: Vec<Target>,
+    stats: &DiscoveryStats,
+) -> usize {
     let mut files = 0;
+    let mut attached = Vec::new();
     for t in targets {
         let t0 = Instant::now();
         match probes.attach(&t.path, &t.attachments, t.lib) {
             Ok(n) => {
                 files += 1;
+                attached.push(t.lib);
                 let attach_us = t0.elapsed().as_micros() as u64;
                 tracing::info!(target = %t.shown, stack = lib::name(t.lib), detail = %t.detail, probes = n, examine_us = t.examine_us, attach_us, "attached");
             }
@@ -92,6 +118,7 @@ pub fn attach_all(probes: &mut Probes, discovery: &mut Discovery, targets: Vec<T
     for (dev, ino) in discovery.take_examined() {
         probes.know(FileKey::from_stat(dev, ino));
     }
+    stats.note_targets(&attached, discovery.refused_total);
     files
 }
 
@@ -99,7 +126,7 @@ pub fn run(
     mut probes: Probes,
     mut discovery: Discovery,
     msgs: mpsc::Receiver<Msg>,
-    stats: Arc<HoldStats>,
+    stats: Arc<DiscoveryStats>,
     hold: Arc<HoldSwitch>,
 ) {
     // Held processes are served from here on (the capture thread turns the
@@ -123,7 +150,7 @@ pub fn run(
                 let queued_us = crate::pipeline::monotonic_ns().saturating_sub(ts_ns) / 1000;
                 let targets = discovery.scan_pid(pid);
                 let examined_us = t0.elapsed().as_micros() as u64;
-                attach_all(&mut probes, &mut discovery, targets);
+                attach_all(&mut probes, &mut discovery, targets, &stats);
                 tracing::debug!(
                     pid,
                     queued_us,
@@ -156,11 +183,11 @@ pub fn run(
         due = later;
         for (_, pid) in ready {
             let targets = discovery.scan_pid(pid);
-            attach_all(&mut probes, &mut discovery, targets);
+            attach_all(&mut probes, &mut discovery, targets, &stats);
         }
         if now >= next_full {
             let targets = discovery.scan_all();
-            attach_all(&mut probes, &mut discovery, targets);
+            attach_all(&mut probes, &mut discovery, targets, &stats);
             next_full = now + FULL_RESCAN;
         }
     }
@@ -176,7 +203,7 @@ impl Drop for HoldOff {
 }
 
 /// Continues held process `pid`, stopped at kernel time `ts_ns`.
-fn resume(pid: u32, ts_ns: u64, stats: &HoldStats) {
+fn resume(pid: u32, ts_ns: u64, stats: &DiscoveryStats) {
     // SAFETY: plain syscall.
     let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
     if rc != 0 {
