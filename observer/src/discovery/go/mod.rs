@@ -404,8 +404,8 @@ fn one(
             continue;
         }
         let rets = if want_rets {
-            // (offsets from the entry; made file offsets below)
             match code::rets(arch, code) {
+                // Offsets from the entry, made file offsets.
                 Ok(r) => r.into_iter().map(|o| offset + o).collect(),
                 Err(e @ (CodeError::Undecodable(_) | CodeError::NoRet | CodeError::Ragged(_))) => {
                     why = e.to_string();
