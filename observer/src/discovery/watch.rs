@@ -123,8 +123,8 @@ pub fn attach_all(
 }
 
 pub fn run(
-    mut probes: Probes,
-    mut discovery: Discovery,
+    probes: Probes,
+    discovery: Discovery,
     msgs: mpsc::Receiver<Msg>,
     stats: Arc<DiscoveryStats>,
     hold: Arc<HoldSwitch>,
@@ -134,62 +134,89 @@ pub fn run(
     // guard, if this thread ends any other way).
     hold.set(true);
     let _off = HoldOff(hold);
-    let mut due: Vec<(Instant, u32)> = Vec::new();
+    let mut w = Watcher {
+        probes,
+        discovery,
+        stats,
+        due: Vec::new(),
+    };
     let mut next_full = Instant::now() + FULL_RESCAN;
     loop {
         let now = Instant::now();
-        let wake = due
+        let wake = w
+            .due
             .iter()
             .map(|d| d.0)
             .min()
             .unwrap_or(next_full)
             .min(next_full);
         match msgs.recv_timeout(wake.saturating_duration_since(now)) {
-            Ok(Msg::Held { pid, file, ts_ns }) => {
-                let t0 = Instant::now();
-                let queued_us = crate::pipeline::monotonic_ns().saturating_sub(ts_ns) / 1000;
-                let targets = discovery.scan_pid(pid);
-                let examined_us = t0.elapsed().as_micros() as u64;
-                attach_all(&mut probes, &mut discovery, targets, &stats);
-                tracing::debug!(
-                    pid,
-                    queued_us,
-                    examined_us,
-                    attached_us = t0.elapsed().as_micros() as u64 - examined_us,
-                    "held process examined"
-                );
-                // Known even if it was not the file examined (a race with a
-                // second exec): the process must not be held twice for it.
-                probes.know(file);
-                resume(pid, ts_ns, &stats);
-            }
-            Ok(Msg::Exec(pid)) => {
-                let now = Instant::now();
-                due.extend(RESCAN_AFTER.iter().map(|d| (now + *d, pid)));
-            }
+            Ok(m) => w.take(m),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Processes held meanwhile are continued by the drain below.
-                for m in msgs.try_iter() {
-                    if let Msg::Held { pid, ts_ns, .. } = m {
-                        resume(pid, ts_ns, &stats);
-                    }
-                }
-                return;
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let now = Instant::now();
-        let (ready, later): (Vec<_>, Vec<_>) = due.drain(..).partition(|d| d.0 <= now);
-        due = later;
+        let (ready, later): (Vec<_>, Vec<_>) = w.due.drain(..).partition(|d| d.0 <= now);
+        w.due = later;
         for (_, pid) in ready {
-            let targets = discovery.scan_pid(pid);
-            attach_all(&mut probes, &mut discovery, targets, &stats);
+            // A held process waits for no rescan.
+            msgs.try_iter().for_each(|m| w.take(m));
+            let targets = w.discovery.scan_pid(pid);
+            w.attach(targets);
         }
         if now >= next_full {
-            let targets = discovery.scan_all();
-            attach_all(&mut probes, &mut discovery, targets, &stats);
+            msgs.try_iter().for_each(|m| w.take(m));
+            let targets = w.discovery.scan_all();
+            w.attach(targets);
             next_full = now + FULL_RESCAN;
         }
+    }
+}
+
+/// The discovery thread's state.
+struct Watcher {
+    probes: Probes,
+    discovery: Discovery,
+    stats: Arc<DiscoveryStats>,
+    /// Rescans scheduled: (when, pid).
+    due: Vec<(Instant, u32)>,
+}
+
+impl Watcher {
+    /// A held process is served at once; an exec schedules its rescans.
+    fn take(&mut self, m: Msg) {
+        match m {
+            Msg::Held { pid, file, ts_ns } => self.serve(pid, file, ts_ns),
+            Msg::Exec(pid) => {
+                let now = Instant::now();
+                self.due
+                    .extend(RESCAN_AFTER.iter().map(|d| (now + *d, pid)));
+            }
+        }
+    }
+
+    fn attach(&mut self, targets: Vec<Target>) {
+        attach_all(&mut self.probes, &mut self.discovery, targets, &self.stats);
+    }
+
+    /// Examines and probes what held process `pid` runs, then continues it.
+    fn serve(&mut self, pid: u32, file: FileKey, ts_ns: u64) {
+        let t0 = Instant::now();
+        let queued_us = crate::pipeline::monotonic_ns().saturating_sub(ts_ns) / 1000;
+        let targets = self.discovery.scan_pid(pid);
+        let examined_us = t0.elapsed().as_micros() as u64;
+        self.attach(targets);
+        tracing::debug!(
+            pid,
+            queued_us,
+            examined_us,
+            attached_us = t0.elapsed().as_micros() as u64 - examined_us,
+            "held process examined"
+        );
+        // Known even if it was not the file examined (a race with a second
+        // exec): the process must not be held twice for it.
+        self.probes.know(file);
+        resume(pid, ts_ns, &self.stats);
     }
 }
 
