@@ -133,6 +133,16 @@ pub fn fuzz(data: &[u8]) {
                 let _ = t.find(READ);
                 let _ = t.entry(t.len());
             }
+            // The ranged lookup a remembered plan is checked with.
+            if let Ok(h) = Header::parse(rest) {
+                let read = |off: u64, len: usize| {
+                    let off = usize::try_from(off).ok()?;
+                    rest.get(off..off.checked_add(len)?)
+                };
+                for i in 0..4 {
+                    let _ = h.locate(&read, i, READ);
+                }
+            }
         }
         m => {
             let arch = if m == 1 { Arch::X86_64 } else { Arch::Aarch64 };
