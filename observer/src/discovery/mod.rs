@@ -12,7 +12,7 @@ pub mod go;
 pub mod watch;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     fs,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
@@ -71,7 +71,9 @@ const BIN_DIRS: &[&str] = &["/usr/bin", "/usr/local/bin", "/bin", "/opt/node/bin
 /// Remembers which inodes were examined, so each file is parsed once.
 #[derive(Default)]
 pub struct Discovery {
-    examined: HashSet<(u64, u64)>,
+    /// (device, inode) → the change time of a file that was not a target,
+    /// `None` for a target (its probes pin the inode: it cannot be reused).
+    examined: HashMap<(u64, u64), Option<(i64, i64)>>,
     /// Examined since the last [`Discovery::take_examined`].
     fresh: Vec<(u64, u64)>,
     /// Files that failed to parse (counted, not retried).
@@ -167,7 +169,7 @@ impl Discovery {
     /// forgotten since.
     pub fn take_examined(&mut self) -> Vec<(u64, u64)> {
         let mut fresh = std::mem::take(&mut self.fresh);
-        fresh.retain(|id| self.examined.contains(id));
+        fresh.retain(|id| self.examined.contains_key(id));
         fresh
     }
 
@@ -176,9 +178,17 @@ impl Discovery {
     fn examine(&mut self, path: PathBuf, shown: String) -> Option<Target> {
         let meta = fs::metadata(&path).ok()?;
         let id = (meta.dev(), meta.ino());
-        if !meta.is_file() || !self.examined.insert(id) {
+        let ctime = (meta.ctime(), meta.ctime_nsec());
+        if !meta.is_file() {
             return None;
         }
+        match self.examined.get(&id) {
+            // A target: its probes pin the inode.
+            Some(None) => return None,
+            Some(Some(seen)) if *seen == ctime => return None,
+            _ => {}
+        }
+        self.examined.insert(id, Some(ctime));
         self.fresh.push(id);
         let t0 = std::time::Instant::now();
         let found = inspect(&path, &mut self.go_plans);
@@ -189,15 +199,18 @@ impl Discovery {
                 lib,
                 detail,
                 plan: Ok(attachments),
-            })) => Some(Target {
-                path,
-                shown,
-                lib,
-                detail,
-                attachments,
-                id,
-                examine_us,
-            }),
+            })) => {
+                self.examined.insert(id, None);
+                Some(Target {
+                    path,
+                    shown,
+                    lib,
+                    detail,
+                    attachments,
+                    id,
+                    examine_us,
+                })
+            }
             Ok(Some(Found {
                 lib,
                 detail,
@@ -345,6 +358,25 @@ mod tests {
         assert!(is_libssl("libssl.so.1.1"));
         assert!(!is_libssl("libssl3.so"));
         assert!(!is_libssl("libcrypto.so.3"));
+    }
+
+    #[test]
+    fn a_changed_file_that_was_not_a_target_is_examined_again() {
+        // Its inode number may now belong to another file (a freed inode is
+        // reused by the next file created).
+        let dir = std::env::temp_dir().join(format!("disc-reuse-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("prog");
+        fs::copy("/bin/true", &f).unwrap();
+        let mut d = Discovery::default();
+        assert!(d.examine(f.clone(), "prog".into()).is_none());
+        assert!(d.examine(f.clone(), "prog".into()).is_none());
+        assert_eq!(d.take_examined().len(), 1, "unchanged: examined once");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fs::write(&f, fs::read("/bin/true").unwrap()).unwrap();
+        assert!(d.examine(f.clone(), "prog".into()).is_none());
+        assert_eq!(d.take_examined().len(), 1, "changed: examined again");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
