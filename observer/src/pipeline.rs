@@ -96,8 +96,7 @@ impl Outputs for ChannelOutputs {
             .is_err()
         {
             // Discovery is gone (the agent is stopping): never leave it stopped.
-            // SAFETY: plain syscall.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+            watch::cont(pid);
         }
     }
 }

@@ -240,16 +240,7 @@ fn bpffs_check() -> Verdict {
 /// Whether new programs can be held at exec: the kernel fields it reads,
 /// from BTF.
 fn exec_hold_check() -> Verdict {
-    let blob = match fs::read(crate::probes::btf::VMLINUX) {
-        Ok(b) => b,
-        Err(err) => {
-            return Verdict::Warn(format!(
-                "{}: {err}; new programs are not held at exec (a first call made in their first milliseconds may be missed)",
-                crate::probes::btf::VMLINUX
-            ))
-        }
-    };
-    match crate::probes::btf::kernel_offsets(&blob) {
+    match crate::probes::btf::this_kernel() {
         Ok(o) => Verdict::Pass(format!(
             "kernel fields found in BTF (task_struct.mm +{}, mm_struct.exe_file +{}, signal_struct.tty +{}); `run` holds new programs without a terminal until probed (--exec-hold)",
             o.task_mm, o.mm_exe_file, o.signal_tty

@@ -221,18 +221,18 @@ impl<'a> Elf<'a> {
     }
 }
 
-/// File offsets of the OpenSSL symbols `path` defines (empty for other files).
-pub fn tls_symbols(path: &Path) -> Result<HashMap<&'static str, u64>, ElfError> {
-    let image = Image::open(path)?;
-    Ok(image
-        .parse()?
-        .map(|elf| elf.openssl_symbols())
-        .unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// File offsets of the OpenSSL symbols `path` defines.
+    fn tls_symbols(path: &Path) -> Result<HashMap<&'static str, u64>, ElfError> {
+        let image = Image::open(path)?;
+        Ok(image
+            .parse()?
+            .map(|elf| elf.openssl_symbols())
+            .unwrap_or_default())
+    }
 
     #[test]
     fn finds_openssl_exports_in_the_system_libssl() {

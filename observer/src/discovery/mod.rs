@@ -258,52 +258,73 @@ pub fn inspect(
         return Ok(None);
     };
     if go::is_go(&elf) {
-        let key = go::cache::build_key(&elf, image.len());
-        if let Some((key, plan)) = key.as_ref().and_then(|k| Some((k, plans.get(k)?.clone()))) {
-            match go::revalidate(&elf, &plan) {
-                Ok(found) => {
-                    plans.hits += 1;
-                    return Ok(Some(Found {
-                        lib: lib::GO,
-                        detail: format!("{}, remembered", found.describe()),
-                        plan: table::plan(table::GO, &found).map_err(|e| e.to_string()),
-                    }));
-                }
-                Err(err) => {
-                    plans.stale += 1;
-                    plans.forget(key);
-                    tracing::debug!(%err, file = %path.display(), "remembered Go plan rejected");
-                }
-            }
-        }
-        return Ok(match go::inspect(&elf) {
-            Ok(None) => None,
-            Ok(Some(found)) => {
-                if let Some(key) = key {
-                    plans.put(key, found.clone());
-                }
-                Some(Found {
-                    lib: lib::GO,
-                    detail: found.describe(),
-                    plan: table::plan(table::GO, &found).map_err(|e| e.to_string()),
-                })
-            }
-            Err(err) => Some(Found {
-                lib: lib::GO,
-                detail: go::buildinfo::version(&elf).unwrap_or_default(),
-                plan: Err(err.to_string()),
-            }),
-        });
+        return Ok(inspect_go(&elf, image.len(), plans, path));
     }
     let symbols = Symbols(elf.openssl_symbols());
     if !(symbols.0.contains_key("SSL_write") && symbols.0.contains_key("SSL_read")) {
         return Ok(None);
     }
-    Ok(Some(Found {
-        lib: lib::OPENSSL,
-        detail: String::new(),
-        plan: table::plan(table::OPENSSL, &symbols).map_err(|e| e.to_string()),
-    }))
+    Ok(Some(Found::planned(
+        lib::OPENSSL,
+        String::new(),
+        table::OPENSSL,
+        &symbols,
+    )))
+}
+
+/// A Go executable: the plan remembered for its build if it still holds in
+/// this file, else a full inspection (remembered if exact).
+fn inspect_go(
+    elf: &elf::Elf<'_>,
+    len: u64,
+    plans: &mut go::cache::PlanCache,
+    path: &Path,
+) -> Option<Found> {
+    let key = go::cache::build_key(elf, len);
+    let remembered = key.as_ref().and_then(|k| {
+        let checked = go::revalidate(elf, plans.get(k)?);
+        match checked {
+            Ok(found) => {
+                plans.hits += 1;
+                Some(found)
+            }
+            Err(err) => {
+                plans.stale += 1;
+                plans.forget(k);
+                tracing::debug!(%err, file = %path.display(), "remembered Go plan rejected");
+                None
+            }
+        }
+    });
+    if let Some(found) = remembered {
+        let detail = format!("{}, remembered", found.describe());
+        return Some(Found::planned(lib::GO, detail, table::GO, &found));
+    }
+    match go::inspect(elf) {
+        Ok(None) => None,
+        Ok(Some(found)) => {
+            if let Some(key) = key {
+                plans.put(key, found.clone());
+            }
+            Some(Found::planned(lib::GO, found.describe(), table::GO, &found))
+        }
+        Err(err) => Some(Found {
+            lib: lib::GO,
+            detail: go::buildinfo::version(elf).unwrap_or_default(),
+            plan: Err(err.to_string()),
+        }),
+    }
+}
+
+impl Found {
+    /// `table` planned on what was located in the file.
+    fn planned(lib: u16, detail: String, table: &[table::ProbeSpec], at: &dyn Located) -> Self {
+        Self {
+            lib,
+            detail,
+            plan: table::plan(table, at).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// Exported C functions by name (file offsets).

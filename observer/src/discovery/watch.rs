@@ -229,11 +229,15 @@ impl Drop for HoldOff {
     }
 }
 
+/// Sends SIGCONT to `pid`; false if it is gone.
+pub fn cont(pid: u32) -> bool {
+    // SAFETY: plain syscall.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) == 0 }
+}
+
 /// Continues held process `pid`, stopped at kernel time `ts_ns`.
 fn resume(pid: u32, ts_ns: u64, stats: &DiscoveryStats) {
-    // SAFETY: plain syscall.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
-    if rc != 0 {
+    if !cont(pid) {
         stats.gone.fetch_add(1, Ordering::Relaxed);
         return;
     }

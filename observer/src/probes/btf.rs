@@ -14,6 +14,8 @@ pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BtfError {
+    #[error("{VMLINUX}: {0}")]
+    Read(String),
     #[error("not a BTF blob")]
     Magic,
     #[error("BTF truncated")]
@@ -196,6 +198,12 @@ impl<'a> Btf<'a> {
             None => Err(BtfError::NoField(strukt, field)),
         }
     }
+}
+
+/// The offsets the exec hold needs, from this kernel's BTF.
+pub fn this_kernel() -> Result<KernelOffsets, BtfError> {
+    let blob = std::fs::read(VMLINUX).map_err(|e| BtfError::Read(e.to_string()))?;
+    kernel_offsets(&blob)
 }
 
 /// The offsets the exec hold needs, from a BTF blob.

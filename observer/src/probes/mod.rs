@@ -309,10 +309,7 @@ fn exec_hold(mode: u32) -> (u32, KernelOffsets) {
     if mode == chunk::hold::OFF {
         return (mode, KernelOffsets::default());
     }
-    let offsets = std::fs::read(btf::VMLINUX)
-        .map_err(|e| e.to_string())
-        .and_then(|blob| btf::kernel_offsets(&blob).map_err(|e| e.to_string()));
-    match offsets {
+    match btf::this_kernel() {
         Ok(o) => (mode, o),
         Err(err) => {
             tracing::warn!(%err, "no kernel BTF offsets: new binaries are not held at exec (their first TLS calls may be missed)");

@@ -174,11 +174,11 @@ pub fn inspect(elf: &Elf<'_>) -> Result<Option<GoTls>, GoError> {
     }
     let (table_addr, data) = pclntab_bytes(elf)?;
     let table = Pclntab::parse(data)?;
-    let (write, read) = (table.find_indexed(WRITE)?, table.find_indexed(READ)?);
+    let (write, read) = (table.find(WRITE)?, table.find(READ)?);
     if write.is_empty() && read.is_empty() {
         return Ok(None);
     }
-    let close = table.find_indexed(CLOSE)?;
+    let close = table.find(CLOSE)?;
     let bases = if table.relative() {
         text_bases(elf, &table, table_addr)
     } else {

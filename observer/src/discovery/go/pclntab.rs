@@ -220,18 +220,9 @@ impl<'a> Pclntab<'a> {
         Some(&rest[..len])
     }
 
-    /// Every function named `name`, in table order (more than one when an
-    /// ABI wrapper shares the body's name).
-    pub fn find(&self, name: &str) -> Result<Vec<FuncRange>, PclntabError> {
-        Ok(self
-            .find_indexed(name)?
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect())
-    }
-
-    /// [`Pclntab::find`] with each function's index in the table.
-    pub fn find_indexed(&self, name: &str) -> Result<Vec<(u64, FuncRange)>, PclntabError> {
+    /// Every function named `name` with its index, in table order (more than
+    /// one when an ABI wrapper shares the body's name).
+    pub fn find(&self, name: &str) -> Result<Vec<(u64, FuncRange)>, PclntabError> {
         let mut found = Vec::new();
         let mut last = None;
         for i in 0..self.nfunc {
@@ -359,12 +350,15 @@ mod tests {
             assert_eq!(p.relative(), layout != Layout::Go116);
             assert_eq!(
                 p.find(READ).unwrap(),
-                vec![FuncRange {
-                    start: base + 0x40,
-                    end: base + 0x400
-                }]
+                vec![(
+                    1,
+                    FuncRange {
+                        start: base + 0x40,
+                        end: base + 0x400
+                    }
+                )]
             );
-            assert_eq!(p.find("x.y").unwrap()[0].end, base + 0x500);
+            assert_eq!(p.find("x.y").unwrap()[0].1.end, base + 0x500);
             assert!(p.find("nope").unwrap().is_empty());
         }
     }
