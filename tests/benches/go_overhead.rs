@@ -1,5 +1,5 @@
-//! What the agent adds to a Go program's TLS calls. `pingpong` (Go 1.27, an
-//! in-process TLS echo server and one client connection) makes sequential
+//! What the agent adds to a Go program's TLS calls. `churn -pingpong` (Go
+//! 1.27, an in-process TLS echo server and one client connection) makes sequential
 //! 64-byte round trips — each two `(*tls.Conn).Write` and at least two
 //! `Read` calls, client and server both probed — and prints the median ns per
 //! round trip. Blocks alternate: no agent | the agent as users run it
@@ -21,10 +21,10 @@ const BLOCKS: usize = 3;
 
 fn pingpong(bin: &std::path::Path) -> f64 {
     let out = run_bounded(
-        Command::new(bin).args(["-n", &ROUND_TRIPS.to_string(), "-blocks", "3"]),
+        Command::new(bin).args(["-pingpong", &ROUND_TRIPS.to_string(), "-blocks", "3"]),
         Duration::from_secs(120),
     )
-    .expect_ok("pingpong");
+    .expect_ok("churn -pingpong");
     out.stdout.trim().parse().expect("ns per round trip")
 }
 
@@ -43,7 +43,7 @@ fn main() {
         // SAFETY: single-threaded at this point.
         unsafe { std::env::set_var("LLM_OBSERVER_BIN", &release) };
     }
-    let bin = build("pingpong", &GoBuild::plain(GoToolchain::PyPiNewest));
+    let bin = build("churn", &GoBuild::plain(GoToolchain::PyPiNewest));
     let (mut none, mut agent_ns, mut calls) = (Vec::new(), Vec::new(), Vec::new());
     for block in 0..BLOCKS {
         none.push(pingpong(&bin));

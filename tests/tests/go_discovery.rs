@@ -8,7 +8,7 @@
 //! was damaged is refused, not attached somewhere near. Not privileged.
 
 use e2e::agent::binary;
-use e2e::go_clients::{build, GoBuild, GoToolchain};
+use e2e::go_clients::{build, elf_info, GoBuild, GoToolchain};
 use e2e::util::run_bounded;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -225,30 +225,17 @@ fn real_go_programs_on_this_machine_are_found() {
     }
 }
 
-/// The section header of `name` in an ELF64 file: its byte offset.
-fn section_header(bytes: &[u8], name: &str) -> usize {
-    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap()) as usize;
-    let (shoff, shentsize, shnum, shstrndx) =
-        (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
-    let strtab = u64_at(shoff + shstrndx * shentsize + 0x18);
-    (0..shnum)
-        .map(|i| shoff + i * shentsize)
-        .find(|&h| {
-            let n = strtab + u32::from_le_bytes(bytes[h..h + 4].try_into().unwrap()) as usize;
-            bytes[n..].starts_with(name.as_bytes()) && bytes[n + name.len()] == 0
-        })
-        .unwrap_or_else(|| panic!("no section {name}"))
-}
-
 #[test]
 fn a_function_table_claiming_a_huge_size_is_not_read() {
     // A local user's file may claim any section size (a sparse file makes it
     // real at no cost): over 256 MiB is refused before a byte is read.
     let tmp = e2e::util::TempDir::new("go-huge");
     let bin = build("chat", &GoBuild::plain(GoToolchain::PyPiNewest));
+    let h = elf_info(&bin)
+        .section(".gopclntab")
+        .expect(".gopclntab")
+        .header;
     let mut bytes = std::fs::read(&bin).unwrap();
-    let h = section_header(&bytes, ".gopclntab");
     bytes[h + 0x20..h + 0x28].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let out = tmp.path().join("huge");
     std::fs::write(&out, bytes).unwrap();

@@ -23,10 +23,12 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,7 +239,14 @@ func main() {
 	g := flag.Int("g", 2000, "client goroutines (one TLS connection each)")
 	p := flag.Int("p", 200, "at most this many at a time")
 	flag.IntVar(&maxDepth, "depth", 50, "deepest recursion (256-byte frames) around Read/Write")
+	pp := flag.Int("pingpong", 0, "instead: this many sequential round trips per block on one connection (the overhead benchmark)")
+	blocks := flag.Int("blocks", 3, "-pingpong: blocks (the median is printed)")
+	size := flag.Int("size", 64, "-pingpong: bytes per message")
 	flag.Parse()
+	if *pp > 0 {
+		pingpong(*pp, *blocks, *size)
+		return
+	}
 	if maxDepth < 1 {
 		maxDepth = 1
 	}
@@ -284,4 +293,46 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("churn ok goroutines=%d bytes=%d checksum=%016x\n", *g, total, sum)
+}
+
+// pingpong measures the cost of TLS reads and writes: an in-process TLS echo
+// server and one client connection make n sequential round trips of size
+// bytes, per block; prints the median ns per round trip over the blocks
+// (each round trip is two Writes and two Reads of crypto/tls).
+func pingpong(n, blocks, size int) {
+	cert, pool := selfSigned()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	check(err)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, size)
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "churn.test"})
+	check(err)
+	msg := make([]byte, size)
+	back := make([]byte, size)
+	var per []float64
+	for b := 0; b < blocks; b++ {
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			_, err := c.Write(msg)
+			check(err)
+			_, err = io.ReadFull(c, back)
+			check(err)
+		}
+		per = append(per, float64(time.Since(t0).Nanoseconds())/float64(n))
+	}
+	sort.Float64s(per)
+	fmt.Printf("%.0f\n", per[len(per)/2])
 }
