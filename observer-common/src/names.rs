@@ -32,6 +32,8 @@ pub const MAP_GO_PENDING: &str = "GO_PENDING";
 pub const MAP_KNOWN_FILES: &str = "KNOWN_FILES";
 /// Slot 0 set to 1 when the agent starts serving held processes.
 pub const MAP_HOLD_READY: &str = "HOLD_READY";
+/// Processes stopped at exec and not yet continued (pid → exec time).
+pub const MAP_HELD_PIDS: &str = "HELD_PIDS";
 
 /// `u32` global: bytes captured per SSL call at most.
 pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";

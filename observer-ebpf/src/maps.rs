@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use observer_common::{
     chunk::{
@@ -47,6 +47,13 @@ pub static KNOWN_FILES: LruHashMap<FileKey, u8> = LruHashMap::with_max_entries(6
 /// which can take seconds on a busy host; nothing is held before).
 #[map(name = "HOLD_READY")]
 pub static HOLD_READY: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Processes stopped at exec and not yet continued: pid → exec time (ns).
+/// Not LRU: an evicted entry would be a process nobody continues. When it is
+/// full, new processes are not held. The agent sweeps it (a `HELD` event it
+/// missed), and so does its guard process if the agent dies.
+#[map(name = "HELD_PIDS")]
+pub static HELD_PIDS: HashMap<u32, u64> = HashMap::with_max_entries(4096, 0);
 
 /// Which new processes may be held at exec (`chunk::hold`; set by the agent).
 #[unsafe(no_mangle)]

@@ -17,7 +17,7 @@ use observer_common::{
     counters,
 };
 
-use crate::maps::{count, exec_hold, kernel_offsets, EVENTS, HOLD_READY, KNOWN_FILES};
+use crate::maps::{count, exec_hold, kernel_offsets, EVENTS, HELD_PIDS, HOLD_READY, KNOWN_FILES};
 
 const SIGSTOP: u32 = 19;
 
@@ -41,15 +41,21 @@ pub fn on_exec() -> u32 {
         count(counters::EXEC_HOLD_SKIPPED, 1);
         return 0;
     };
-    entry.write(HeldEvent {
-        event: header(kind::HELD),
-        file,
-    });
+    let event = header(kind::HELD);
+    // Written down before the stop: whoever misses the event (the agent's
+    // sweep, its guard if it dies) still finds the process here.
+    if HELD_PIDS.insert(&event.pid, &event.ts_ns, 0).is_err() {
+        entry.discard(0);
+        count(counters::EXEC_HOLD_SKIPPED, 1);
+        return 0;
+    }
+    entry.write(HeldEvent { event, file });
     // SAFETY: helper valid in tracepoints; signals the current process.
     if unsafe { bpf_send_signal(SIGSTOP) } == 0 {
         entry.submit(0);
         count(counters::EXEC_HELD, 1);
     } else {
+        let _ = HELD_PIDS.remove(&event.pid);
         entry.discard(0);
         count(counters::EXEC_HOLD_SKIPPED, 1);
     }

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => exit(cli::schema::run(&args)),
         Command::Report(args) => exit(cli::report::run(&args)),
         Command::Targets(args) => exit(cli::targets::run(&args)),
+        Command::HoldGuard => exit(observer::discovery::hold::guard_main().map(drop)),
         Command::Doctor(args) => {
             if cli::doctor::run(args) {
                 ExitCode::SUCCESS

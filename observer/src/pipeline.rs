@@ -130,6 +130,21 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let counters = probes.take_counters()?;
     let hold = Arc::new(probes.take_hold_switch()?);
     let hold_off = Arc::clone(&hold);
+    let hold_end = Arc::clone(&hold);
+    let held = Arc::new(probes.take_held_pids()?);
+    let held_end = Arc::clone(&held);
+    // Started before anything can be held, ended after the last sweep.
+    let guard = if probes.holds() {
+        match held.spawn_guard() {
+            Ok(g) => Some(g),
+            Err(err) => {
+                tracing::warn!(%err, "cannot start the exec-hold guard: processes held when the agent is killed would stay stopped");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let (record_tx, record_rx) = mpsc::sync_channel::<CallRecord>(16_384);
     let (exec_tx, exec_rx) = mpsc::channel::<watch::Msg>();
 
@@ -199,23 +214,36 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     };
     let targets = discovery.scan_all();
     let attached = watch::attach_all(&mut probes, &mut discovery, targets, &discovery_stats);
+    // Processes are held from now on: their events queue for the discovery
+    // thread, which serves them.
+    hold.set(true);
     (cfg.on_ready)(attached);
     let disc = thread::Builder::new()
         .name("discovery".into())
-        .spawn(move || watch::run(probes, discovery, exec_rx, discovery_stats, hold))
+        .spawn(move || {
+            let hold = watch::Hold { switch: hold, held };
+            watch::run(probes, discovery, exec_rx, discovery_stats, hold)
+        })
         .map_err(|_| PipelineError::Thread("discovery"))?;
 
-    let mut stats = capture
-        .join()
-        .map_err(|_| PipelineError::Thread("capture panicked"))?;
-    sink.join()
-        .map_err(|_| PipelineError::Thread("sink panicked"))?;
-    // The sink delivered its last batch after the capture thread's last
-    // report: report once more.
-    final_report.publish(&mut stats);
-    disc.join()
-        .map_err(|_| PipelineError::Thread("discovery panicked"))?;
-    Ok(stats)
+    let joined = (|| {
+        let mut stats = capture
+            .join()
+            .map_err(|_| PipelineError::Thread("capture panicked"))?;
+        sink.join()
+            .map_err(|_| PipelineError::Thread("sink panicked"))?;
+        // The sink delivered its last batch after the capture thread's last
+        // report: report once more.
+        final_report.publish(&mut stats);
+        disc.join()
+            .map_err(|_| PipelineError::Thread("discovery panicked"))?;
+        Ok(stats)
+    })();
+    // However the threads ended, nothing is held any more.
+    hold_end.set(false);
+    held_end.sweep(u64::MAX);
+    drop(guard);
+    joined
 }
 
 fn capture_loop<O: Outputs>(

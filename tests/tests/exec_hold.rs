@@ -1,13 +1,58 @@
 //! The exec hold never strands a process: while the agent runs and while it
 //! stops (the seconds it takes to detach its probes), a shell keeps running
 //! new binaries (each a new inode: held at exec, examined, continued). The
-//! shell must finish every one of them, and none may be left stopped.
-//! Privileged.
+//! shell must finish every one of them, and none may be left stopped. And an
+//! agent killed while a process is held (it cannot continue it) leaves that
+//! to its guard process. Privileged.
 
 use e2e::agent::Agent;
-use e2e::util::{privileged_or_skip, run_bounded, serial_guard, TempDir};
+use e2e::util::{poll_until, privileged_or_skip, run_bounded, serial_guard, signal, TempDir};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The state letter of `pid` (`T` when stopped).
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+#[test]
+fn a_process_held_when_the_agent_is_killed_is_continued_by_its_guard() {
+    if !privileged_or_skip("exec_hold") {
+        return;
+    }
+    let _serial = serial_guard();
+    let tmp = TempDir::new("hold-kill");
+    let Some(agent) = Agent::start(tmp.path(), &["--exec-hold", "all"]) else {
+        return;
+    };
+    let agent_pid = agent.pid();
+    // The agent cannot serve the hold while it is stopped itself; the kernel
+    // still holds.
+    signal(agent_pid, libc::SIGSTOP);
+    let fresh = tmp.path().join("fresh-true");
+    std::fs::copy("/bin/true", &fresh).unwrap();
+    let mut child = Command::new(&fresh).spawn().expect("spawn a new binary");
+    let held = poll_until(Duration::from_secs(5), || {
+        (state(child.id()) == Some('T')).then_some(())
+    });
+    signal(agent_pid, libc::SIGKILL);
+    signal(agent_pid, libc::SIGCONT);
+    let t0 = Instant::now();
+    let done = poll_until(Duration::from_secs(10), || child.try_wait().ok().flatten());
+    let Some(done) = done else {
+        signal(child.id(), libc::SIGCONT);
+        let _ = child.wait();
+        panic!("a process held at exec stayed stopped after its agent was killed");
+    };
+    assert!(held.is_some(), "the new binary was never held");
+    assert!(done.success());
+    println!(
+        "exec_hold: agent SIGKILLed while a process was held; its guard continued it in {} ms",
+        t0.elapsed().as_millis()
+    );
+    drop(agent);
+}
 
 #[test]
 fn no_process_is_left_stopped_when_the_agent_stops() {

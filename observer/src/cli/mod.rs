@@ -32,6 +32,10 @@ pub enum Command {
     Report(report::ReportArgs),
     /// The TLS binaries the agent would probe, and how (or why not).
     Targets(targets::TargetsArgs),
+    /// Started by `run` (not by hand): continues the processes held at exec
+    /// if the agent dies without doing so.
+    #[command(hide = true)]
+    HoldGuard,
 }
 
 /// Logs to stderr; `LLM_OBSERVER_LOG` (or `RUST_LOG`) sets the filter.

@@ -9,6 +9,7 @@
 
 pub mod elf;
 pub mod go;
+pub mod hold;
 pub mod watch;
 
 use std::{

@@ -19,7 +19,10 @@ use std::{
 use observer_common::chunk::{lib, FileKey};
 
 use crate::{
-    discovery::{Discovery, Target},
+    discovery::{
+        hold::{self, HeldPids},
+        Discovery, Target,
+    },
     probes::{HoldSwitch, Probes},
 };
 
@@ -43,6 +46,8 @@ pub struct DiscoveryStats {
     pub max_us: AtomicU64,
     /// SIGCONT failed (the process was gone).
     pub gone: AtomicU64,
+    /// Held processes whose event was never served, continued by the sweep.
+    pub late: AtomicU64,
     /// Files attached (OpenSSL, Go) and TLS binaries refused.
     pub attached_openssl: AtomicU64,
     pub attached_go: AtomicU64,
@@ -51,13 +56,14 @@ pub struct DiscoveryStats {
 
 impl DiscoveryStats {
     /// (name, value) pairs for the stats file and metrics.
-    pub fn read(&self) -> [(&'static str, u64); 7] {
+    pub fn read(&self) -> [(&'static str, u64); 8] {
         let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
             ("exec_hold_continued", v(&self.continued)),
             ("exec_hold_total_us", v(&self.total_us)),
             ("exec_hold_max_us", v(&self.max_us)),
             ("exec_hold_gone", v(&self.gone)),
+            ("exec_hold_late", v(&self.late)),
             ("targets_attached_openssl", v(&self.attached_openssl)),
             ("targets_attached_go", v(&self.attached_go)),
             ("targets_refused", v(&self.refused)),
@@ -87,6 +93,8 @@ const RESCAN_AFTER: [Duration; 4] = [
     Duration::from_secs(5),
 ];
 const FULL_RESCAN: Duration = Duration::from_secs(30);
+/// How often held processes are swept for ones nobody served.
+const SWEEP: Duration = Duration::from_secs(1);
 
 /// Attaches each target's planned probes and marks every file examined so far
 /// as known to the kernel's exec hold; returns how many files were attached.
@@ -122,25 +130,34 @@ pub fn attach_all(
     files
 }
 
+/// How the exec hold is switched and its processes continued.
+pub struct Hold {
+    pub switch: Arc<HoldSwitch>,
+    pub held: Arc<HeldPids>,
+}
+
 pub fn run(
     probes: Probes,
     discovery: Discovery,
     msgs: mpsc::Receiver<Msg>,
     stats: Arc<DiscoveryStats>,
-    hold: Arc<HoldSwitch>,
+    hold: Hold,
 ) {
-    // Held processes are served from here on (the capture thread turns the
-    // hold off before its last read of the ring, when the agent stops; the
-    // guard, if this thread ends any other way).
-    hold.set(true);
-    let _off = HoldOff(hold);
+    // The pipeline turned the hold on before it said it was ready; held
+    // processes are served from here on. The capture thread turns the hold
+    // off before its last read of the ring, when the agent stops; the guard
+    // below if this thread ends any other way, and it continues whatever is
+    // still held.
+    let _off = HoldOff(hold.switch, Arc::clone(&hold.held));
     let mut w = Watcher {
         probes,
         discovery,
         stats,
+        held: hold.held,
         due: Vec::new(),
     };
     let mut next_full = Instant::now() + FULL_RESCAN;
+    let mut next_sweep = Instant::now() + SWEEP;
     loop {
         let now = Instant::now();
         let wake = w
@@ -149,13 +166,18 @@ pub fn run(
             .map(|d| d.0)
             .min()
             .unwrap_or(next_full)
-            .min(next_full);
+            .min(next_full)
+            .min(next_sweep);
         match msgs.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(m) => w.take(m),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let now = Instant::now();
+        if now >= next_sweep {
+            w.sweep_late();
+            next_sweep = now + SWEEP;
+        }
         let (ready, later): (Vec<_>, Vec<_>) = w.due.drain(..).partition(|d| d.0 <= now);
         w.due = later;
         for (_, pid) in ready {
@@ -178,6 +200,7 @@ struct Watcher {
     probes: Probes,
     discovery: Discovery,
     stats: Arc<DiscoveryStats>,
+    held: Arc<HeldPids>,
     /// Rescans scheduled: (when, pid).
     due: Vec<(Instant, u32)>,
 }
@@ -217,15 +240,39 @@ impl Watcher {
         // exec): the process must not be held twice for it.
         self.probes.know(file);
         resume(pid, ts_ns, &self.stats);
+        self.held.forget(pid, ts_ns);
+    }
+
+    /// Continues processes held longer than [`hold::LATE`] whose event was
+    /// never served (there should be none: each is counted and logged).
+    fn sweep_late(&self) {
+        let before = crate::pipeline::monotonic_ns().saturating_sub(hold::LATE.as_nanos() as u64);
+        for (pid, ts_ns) in self.held.sweep(before) {
+            self.stats.late.fetch_add(1, Ordering::Relaxed);
+            let held_ms = crate::pipeline::monotonic_ns().saturating_sub(ts_ns) / 1_000_000;
+            tracing::warn!(
+                pid,
+                held_ms,
+                "continued a process held at exec whose event was never served"
+            );
+        }
     }
 }
 
-/// Turns the exec hold off when dropped (this thread ended, even by a panic).
-struct HoldOff(Arc<HoldSwitch>);
+/// When dropped (this thread ended, even by a panic): turns the exec hold
+/// off, then continues every process still held.
+struct HoldOff(Arc<HoldSwitch>, Arc<HeldPids>);
 
 impl Drop for HoldOff {
     fn drop(&mut self) {
         self.0.set(false);
+        let left = self.1.sweep(u64::MAX);
+        if !left.is_empty() {
+            tracing::debug!(
+                processes = left.len(),
+                "continued the processes still held at stop"
+            );
+        }
     }
 }
 

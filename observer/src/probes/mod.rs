@@ -20,6 +20,7 @@ use observer_common::{
 };
 
 use self::table::Attachment;
+use crate::discovery::hold::HeldPids;
 
 /// The kernel object built by build.rs (empty when built with AYA_BUILD_SKIP=1).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer-probes"));
@@ -87,6 +88,8 @@ pub struct Probes {
     /// Every uprobe attached, owned here so that they are detached in
     /// parallel on drop (see [`detach_all`]).
     links: Vec<UProbeLink>,
+    /// The exec hold mode loaded (off without BTF offsets).
+    exec_hold: u32,
 }
 
 impl Probes {
@@ -144,6 +147,7 @@ impl Probes {
         Ok(Self {
             ebpf,
             links: Vec::new(),
+            exec_hold,
         })
     }
 
@@ -200,6 +204,24 @@ impl Probes {
             source,
         })?;
         Ok(HoldSwitch(std::sync::Mutex::new(map)))
+    }
+
+    /// The kernel's record of processes held at exec.
+    pub fn take_held_pids(&mut self) -> Result<HeldPids, ProbeError> {
+        let map = self
+            .ebpf
+            .take_map(names::MAP_HELD_PIDS)
+            .ok_or(ProbeError::MissingMap(names::MAP_HELD_PIDS))?;
+        let map = HashMap::try_from(map).map_err(|source| ProbeError::Map {
+            name: names::MAP_HELD_PIDS,
+            source,
+        })?;
+        Ok(HeldPids::new(map))
+    }
+
+    /// Whether new processes may be held at exec on this kernel.
+    pub fn holds(&self) -> bool {
+        self.exec_hold != chunk::hold::OFF
     }
 
     /// The kernel no longer holds processes that exec `file`.

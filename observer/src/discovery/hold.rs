@@ -1,0 +1,161 @@
+//! Processes held at exec, and how every one of them is continued.
+//!
+//! The kernel writes each process down in `HELD_PIDS` (pid → exec time)
+//! before it stops it. Three parties continue what is written there:
+//! - the discovery thread, when it has served the `HELD` event (the common
+//!   case, within milliseconds);
+//! - the discovery thread's sweep, once a second, for an entry older than
+//!   [`LATE`] (an event it never got: counted as `exec_hold_late`), and for
+//!   every entry when the agent stops;
+//! - the guard, a small child process (`llm-observer hold-guard`) that holds
+//!   the map and blocks on a pipe from the agent: when the agent dies without
+//!   stopping (SIGKILL, a crash), the pipe closes and the guard continues
+//!   every process still in the map before it exits. It runs in its own
+//!   session and ignores SIGINT, SIGTERM and SIGHUP: it lives exactly as
+//!   long as the agent.
+
+use std::{
+    io::Read as _,
+    os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::unix::process::CommandExt as _,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::Mutex,
+    time::Duration,
+};
+
+use aya::maps::{HashMap, IterableMap as _, Map, MapData};
+
+/// A process held this long without its event being served is continued by
+/// the sweep.
+pub const LATE: Duration = Duration::from_secs(2);
+
+/// The fd number the guard finds the map at.
+const GUARD_MAP_FD: i32 = 3;
+
+/// The kernel's record of held processes.
+pub struct HeldPids(Mutex<HashMap<MapData, u32, u64>>);
+
+impl HeldPids {
+    pub fn new(map: HashMap<MapData, u32, u64>) -> Self {
+        Self(Mutex::new(map))
+    }
+
+    /// Forgets `pid`'s hold at `ts_ns` (a later hold of the same pid, after
+    /// it exec'd again, is kept).
+    pub fn forget(&self, pid: u32, ts_ns: u64) {
+        let Ok(mut map) = self.0.lock() else { return };
+        if map.get(&pid, 0).is_ok_and(|ts| ts == ts_ns) {
+            let _ = map.remove(&pid);
+        }
+    }
+
+    /// Continues and forgets every process held at or before `before_ns`
+    /// (monotonic); returns (pid, exec time) of each.
+    pub fn sweep(&self, before_ns: u64) -> Vec<(u32, u64)> {
+        let Ok(mut map) = self.0.lock() else {
+            return Vec::new();
+        };
+        let stale: Vec<(u32, u64)> = map
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|&(_, ts)| ts <= before_ns)
+            .collect();
+        for &(pid, _) in &stale {
+            super::watch::cont(pid);
+            let _ = map.remove(&pid);
+        }
+        stale
+    }
+
+    /// Starts the guard. Its stdin is the pipe whose end it waits for.
+    pub fn spawn_guard(&self) -> std::io::Result<Guard> {
+        let fd = {
+            let map = self.0.lock().map_err(|_| std::io::ErrorKind::Other)?;
+            let data: &MapData = map.map();
+            data.fd().as_fd().try_clone_to_owned()?
+        };
+        let raw = fd.as_raw_fd();
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg("hold-guard")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let r = if raw == GUARD_MAP_FD {
+                    libc::fcntl(raw, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(raw, GUARD_MAP_FD)
+                };
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        drop(fd);
+        let pipe = child.stdin.take().ok_or(std::io::ErrorKind::BrokenPipe)?;
+        Ok(Guard {
+            pipe: Some(pipe),
+            child,
+        })
+    }
+}
+
+/// The running guard; dropping it (after the agent's own last sweep) ends it.
+pub struct Guard {
+    pipe: Option<ChildStdin>,
+    child: Child,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        drop(self.pipe.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The guard's whole life (`llm-observer hold-guard`): wait for the agent's
+/// pipe to close, then continue every process still held.
+pub fn guard_main() -> std::io::Result<usize> {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+        // SAFETY: plain syscall.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+    // SAFETY: the agent passed the map at this fd; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(GUARD_MAP_FD) };
+    let data = MapData::from_fd(fd).map_err(std::io::Error::other)?;
+    let map: HashMap<MapData, u32, u64> =
+        HashMap::try_from(Map::HashMap(data)).map_err(std::io::Error::other)?;
+    let mut sink = [0u8; 64];
+    let mut stdin = std::io::stdin();
+    while stdin.read(&mut sink).is_ok_and(|n| n > 0) {}
+    let mut continued = 0;
+    for (pid, _) in map.iter().filter_map(Result::ok) {
+        if stopped(pid) && super::watch::cont(pid) {
+            continued += 1;
+        }
+    }
+    if continued > 0 {
+        eprintln!(
+            "llm-observer hold-guard: the agent ended without continuing {continued} held process(es); continued them"
+        );
+    }
+    Ok(continued)
+}
+
+/// Whether `pid` is stopped (state `T` in /proc/PID/stat).
+fn stopped(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the last ')' (the command name may contain one).
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .is_some_and(|s| s == 'T')
+}
