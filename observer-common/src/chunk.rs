@@ -43,6 +43,8 @@ pub mod lib {
     pub const BORINGSSL: u16 = 2;
     pub const GNUTLS: u16 = 3;
     pub const GO: u16 = 4;
+    pub const NSS: u16 = 5;
+    pub const RUSTLS: u16 = 6;
 
     /// The name used in the row's `tls_library` column.
     pub const fn name(id: u16) -> &'static str {
@@ -51,6 +53,8 @@ pub mod lib {
             BORINGSSL => "boringssl",
             GNUTLS => "gnutls",
             GO => "go",
+            NSS => "nss",
+            RUSTLS => "rustls",
             _ => "unknown",
         }
     }

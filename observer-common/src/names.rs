@@ -7,6 +7,10 @@ pub const PROG_SSL_READ_EX_ENTRY: &str = "ssl_read_ex_entry";
 /// One return probe serves all four calls (the entry saved which kind it was).
 pub const PROG_SSL_RETURN: &str = "ssl_return";
 pub const PROG_SSL_FREE: &str = "ssl_free_entry";
+/// NSPR `PR_Write`/`PR_Send` and `PR_Read`/`PR_Recv` entries: as the SSL
+/// entries, on file descriptors that are an SSL layer only.
+pub const PROG_NSS_WRITE_ENTRY: &str = "nss_write_entry";
+pub const PROG_NSS_READ_ENTRY: &str = "nss_read_entry";
 /// Go `crypto/tls.(*Conn).Write` entry: the plaintext is the argument.
 pub const PROG_GO_WRITE: &str = "go_tls_write";
 /// Go `crypto/tls.(*Conn).Read` entry: saves the buffer per goroutine.

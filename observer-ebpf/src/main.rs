@@ -13,6 +13,8 @@ mod goabi;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
+mod nss;
+#[cfg(target_arch = "bpf")]
 mod openssl;
 #[cfg(target_arch = "bpf")]
 mod process;
@@ -27,7 +29,7 @@ mod programs {
     };
     use observer_common::chunk::dir;
 
-    use crate::{go, openssl, process, socket};
+    use crate::{go, nss, openssl, process, socket};
 
     /// `int SSL_write(SSL *ssl, const void *buf, int num)`
     #[uprobe]
@@ -63,6 +65,21 @@ mod programs {
     #[uprobe]
     pub fn ssl_free_entry(ctx: ProbeContext) -> u32 {
         openssl::on_free(&ctx)
+    }
+
+    /// NSPR `PRInt32 PR_Write(PRFileDesc *fd, const void *buf, PRInt32 amount)`
+    /// and `PR_Send(fd, buf, amount, flags, timeout)`; returns through
+    /// `ssl_return`.
+    #[uprobe]
+    pub fn nss_write_entry(ctx: ProbeContext) -> u32 {
+        nss::on_entry(&ctx, dir::WRITE)
+    }
+
+    /// NSPR `PR_Read(fd, buf, amount)` and `PR_Recv(fd, buf, amount, flags,
+    /// timeout)`.
+    #[uprobe]
+    pub fn nss_read_entry(ctx: ProbeContext) -> u32 {
+        nss::on_entry(&ctx, dir::READ)
     }
 
     /// Go `func (c *crypto/tls.Conn) Write(b []byte) (int, error)`, entry.

@@ -1,5 +1,7 @@
 //! OpenSSL (and API-compatible BoringSSL) `SSL_read`/`SSL_write` and their `_ex`
-//! forms. The entry probe saves the call's arguments by pid_tgid; the return
+//! forms; GnuTLS' `gnutls_record_send`/`gnutls_record_recv` have the same
+//! shape (session, buffer, size → bytes or a negative error) and use these
+//! programs as they are. The entry probe saves the call's arguments by pid_tgid; the return
 //! probe emits the plaintext only when the call succeeded, so retried or failed
 //! calls (Node retries `SSL_write` during the handshake) are never duplicated.
 
@@ -33,6 +35,14 @@ pub fn on_entry(ctx: &ProbeContext, dir: u16, ex: bool) -> u32 {
     } else {
         0
     };
+    save(ctx, pid_tgid, ssl, buf, count_ptr, dir);
+    0
+}
+
+/// Saves a call's arguments for its return probe: `ssl` identifies the
+/// connection, `buf` the plaintext, `count_ptr` (if not 0) where the byte
+/// count will be (else the return value is the count).
+pub fn save(ctx: &ProbeContext, pid_tgid: u64, ssl: u64, buf: u64, count_ptr: u64, dir: u16) {
     // SAFETY: helper valid in uprobes; the cookie is the library id.
     let lib = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u16;
     let call = PendingCall {
@@ -46,7 +56,6 @@ pub fn on_entry(ctx: &ProbeContext, dir: u16, ex: bool) -> u32 {
     if PENDING.insert(pid_tgid, call, 0).is_err() {
         count(counters::PENDING_FULL, 1);
     }
-    0
 }
 
 /// Return of any of the four calls.

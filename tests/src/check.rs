@@ -95,13 +95,14 @@ pub fn assert_rows_match(rows: &[Value], calls: &[(SeenCall, MockCall)], exclude
     assert_eq!(rows.len(), calls.len(), "row count");
 }
 
-/// The TLS stack a test client uses: Go's own for the Go programs, OpenSSL
-/// for curl, Python and Node.
+/// The TLS stack a test client uses: Go's own for the Go programs, GnuTLS
+/// for wget, NSS for tstclnt, OpenSSL for curl, Python and Node.
 pub fn tls_library_of(client: &str) -> &'static str {
-    if client == "go" {
-        "go"
-    } else {
-        "openssl"
+    match client {
+        "go" => "go",
+        "wget" => "gnutls",
+        "tstclnt" => "nss",
+        _ => "openssl",
     }
 }
 

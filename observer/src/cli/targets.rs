@@ -98,11 +98,12 @@ fn print(shown: &str, found: Option<&Found>, as_json: bool) {
     }
     match &found.plan {
         Ok(plan) => {
-            println!(
-                "{shown}: {stack} ({}) — {} probe(s)",
-                found.detail,
-                plan.len()
-            );
+            let detail = if found.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", found.detail)
+            };
+            println!("{shown}: {stack}{detail} — {} probe(s)", plan.len());
             for a in plan {
                 println!("    {:<18} {} +{:#x}", a.program, a.symbol, a.offset);
             }

@@ -11,14 +11,6 @@ use object::{
 };
 
 /// OpenSSL symbols looked for (the probe table's).
-pub const OPENSSL_WANTED: &[&str] = &[
-    "SSL_write",
-    "SSL_read",
-    "SSL_write_ex",
-    "SSL_read_ex",
-    "SSL_free",
-];
-
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
     #[error("{path}: {source}")]
@@ -180,24 +172,27 @@ impl<'a> Elf<'a> {
             .map_err(|()| ElfError::Unmapped { addr, len })
     }
 
-    /// File offsets of the OpenSSL symbols this file defines (dynamic symbols
-    /// first, then the static table).
-    pub fn openssl_symbols(&self) -> HashMap<&'static str, u64> {
+    /// File offsets of the `wanted` symbols this file defines (dynamic
+    /// symbols first, then the static table); nothing if its string tables
+    /// lack `marker`.
+    pub fn symbols(&self, marker: &str, wanted: &[&'static str]) -> HashMap<&'static str, u64> {
         let mut found = HashMap::new();
         // Every exec on the host comes through here: reject files whose string
         // tables lack the name before walking (possibly huge) symbol tables.
-        if !self.names_symbol(b"SSL_write\0") {
+        let mut needle = marker.as_bytes().to_vec();
+        needle.push(0);
+        if !self.names_symbol(&needle) {
             return found;
         }
         for sym in self.obj.dynamic_symbols().chain(self.obj.symbols()) {
-            if found.len() == OPENSSL_WANTED.len() {
+            if found.len() == wanted.len() {
                 break;
             }
             if !sym.is_definition() || sym.address() == 0 {
                 continue;
             }
             let Ok(name) = sym.name() else { continue };
-            let Some(&wanted) = OPENSSL_WANTED.iter().find(|w| **w == name) else {
+            let Some(&wanted) = wanted.iter().find(|w| **w == name) else {
                 continue;
             };
             if found.contains_key(wanted) {
@@ -225,12 +220,20 @@ impl<'a> Elf<'a> {
 mod tests {
     use super::*;
 
+    const OPENSSL_WANTED: &[&str] = &[
+        "SSL_write",
+        "SSL_read",
+        "SSL_write_ex",
+        "SSL_read_ex",
+        "SSL_free",
+    ];
+
     /// File offsets of the OpenSSL symbols `path` defines.
     fn tls_symbols(path: &Path) -> Result<HashMap<&'static str, u64>, ElfError> {
         let image = Image::open(path)?;
         Ok(image
             .parse()?
-            .map(|elf| elf.openssl_symbols())
+            .map(|elf| elf.symbols("SSL_write", OPENSSL_WANTED))
             .unwrap_or_default())
     }
 

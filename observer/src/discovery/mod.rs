@@ -105,7 +105,7 @@ impl Discovery {
             };
             for entry in entries.flatten() {
                 let name = entry.file_name();
-                if is_libssl(&name.to_string_lossy()) {
+                if is_tls_library(&name.to_string_lossy()) {
                     let path = entry.path();
                     let shown = path.display().to_string();
                     found.extend(self.examine(path, shown));
@@ -151,7 +151,7 @@ impl Discovery {
         let mut libs: Vec<(&str, &str)> = maps
             .lines()
             .filter_map(|l| Some((l.split(' ').next()?, mapped_path(l)?)))
-            .filter(|(_, p)| is_libssl(basename(p)))
+            .filter(|(_, p)| is_tls_library(basename(p)))
             .collect();
         libs.dedup_by(|a, b| a.1 == b.1);
         for (range, shown) in libs {
@@ -261,16 +261,19 @@ pub fn inspect(
     if go::is_go(&elf) {
         return Ok(inspect_go(&elf, image.len(), plans, path));
     }
-    let symbols = Symbols(elf.openssl_symbols());
-    if !(symbols.0.contains_key("SSL_write") && symbols.0.contains_key("SSL_read")) {
-        return Ok(None);
+    for stack in table::SYMBOL_STACKS {
+        let symbols = Symbols(elf.symbols(stack.marker(), &stack.symbols()));
+        let mut required = stack.table.iter().filter(|s| s.required);
+        if !symbols.0.is_empty() && required.all(|s| symbols.0.contains_key(s.symbol)) {
+            return Ok(Some(Found::planned(
+                stack.lib,
+                String::new(),
+                stack.table,
+                &symbols,
+            )));
+        }
     }
-    Ok(Some(Found::planned(
-        lib::OPENSSL,
-        String::new(),
-        table::OPENSSL,
-        &symbols,
-    )))
+    Ok(None)
 }
 
 /// A Go executable: the plan remembered for its build if it still holds in
@@ -350,9 +353,14 @@ fn basename(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
-/// `libssl.so`, `libssl.so.3`, `libssl.so.1.1` (not NSS's `libssl3.so`).
-fn is_libssl(name: &str) -> bool {
-    name.starts_with("libssl.so")
+/// A shared library of a stack found by symbol: `libssl.so.3`,
+/// `libssl.so.1.1` (not NSS's `libssl3.so`), `libgnutls.so.30`,
+/// `libnspr4.so`.
+fn is_tls_library(name: &str) -> bool {
+    table::SYMBOL_STACKS
+        .iter()
+        .flat_map(|s| s.libraries)
+        .any(|prefix| name.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -375,11 +383,49 @@ mod tests {
     }
 
     #[test]
-    fn names_libssl_but_not_nss() {
-        assert!(is_libssl("libssl.so.3"));
-        assert!(is_libssl("libssl.so.1.1"));
-        assert!(!is_libssl("libssl3.so"));
-        assert!(!is_libssl("libcrypto.so.3"));
+    fn names_the_tls_libraries() {
+        assert!(is_tls_library("libssl.so.3"));
+        assert!(is_tls_library("libssl.so.1.1"));
+        assert!(is_tls_library("libgnutls.so.30"));
+        assert!(is_tls_library("libnspr4.so"));
+        assert!(
+            !is_tls_library("libssl3.so"),
+            "NSS' libssl3 is reached through NSPR"
+        );
+        assert!(!is_tls_library("libcrypto.so.3"));
+    }
+
+    #[test]
+    fn the_system_gnutls_and_nspr_are_their_stacks() {
+        let dir = Path::new("/usr/lib/x86_64-linux-gnu");
+        for (file, stack, symbols) in [
+            (
+                "libgnutls.so.30",
+                lib::GNUTLS,
+                &["gnutls_record_send", "gnutls_record_recv", "gnutls_deinit"][..],
+            ),
+            (
+                "libnspr4.so",
+                lib::NSS,
+                &["PR_Write", "PR_Read", "PR_Send", "PR_Recv", "PR_Close"][..],
+            ),
+        ] {
+            let path = dir.join(file);
+            if !path.exists() {
+                assert!(std::env::var_os("CI").is_none(), "CI installs {file}");
+                continue;
+            }
+            let mut plans = go::cache::PlanCache::default();
+            let found = inspect(&path, &mut plans).unwrap().expect(file);
+            assert_eq!(found.lib, stack, "{file}");
+            let plan = found.plan.expect(file);
+            for s in symbols {
+                assert!(
+                    plan.iter().any(|a| a.symbol == *s && a.offset > 0),
+                    "{file}: {s}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -48,37 +48,49 @@ pub struct DiscoveryStats {
     pub gone: AtomicU64,
     /// Held processes whose event was never served, continued by the sweep.
     pub late: AtomicU64,
-    /// Files attached (OpenSSL, Go) and TLS binaries refused.
-    pub attached_openssl: AtomicU64,
-    pub attached_go: AtomicU64,
+    /// Files attached, per TLS stack (as [`ATTACHED`]).
+    pub attached: [AtomicU64; ATTACHED.len()],
+    /// TLS binaries refused.
     pub refused: AtomicU64,
 }
 
+/// The counter of files attached, per TLS stack.
+const ATTACHED: [(u16, &str); 6] = [
+    (lib::OPENSSL, "targets_attached_openssl"),
+    (lib::BORINGSSL, "targets_attached_boringssl"),
+    (lib::GNUTLS, "targets_attached_gnutls"),
+    (lib::NSS, "targets_attached_nss"),
+    (lib::RUSTLS, "targets_attached_rustls"),
+    (lib::GO, "targets_attached_go"),
+];
+
 impl DiscoveryStats {
     /// (name, value) pairs for the stats file and metrics.
-    pub fn read(&self) -> [(&'static str, u64); 8] {
+    pub fn read(&self) -> Vec<(&'static str, u64)> {
         let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        [
+        let mut out = vec![
             ("exec_hold_continued", v(&self.continued)),
             ("exec_hold_total_us", v(&self.total_us)),
             ("exec_hold_max_us", v(&self.max_us)),
             ("exec_hold_gone", v(&self.gone)),
             ("exec_hold_late", v(&self.late)),
-            ("targets_attached_openssl", v(&self.attached_openssl)),
-            ("targets_attached_go", v(&self.attached_go)),
             ("targets_refused", v(&self.refused)),
-        ]
+        ];
+        out.extend(
+            ATTACHED
+                .iter()
+                .zip(&self.attached)
+                .map(|((_, n), a)| (*n, v(a))),
+        );
+        out
     }
 
     /// Counts the files `attach_all` attached, and the refusals so far.
     fn note_targets(&self, attached: &[u16], refused: u64) {
         for &l in attached {
-            let counter = if l == lib::GO {
-                &self.attached_go
-            } else {
-                &self.attached_openssl
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(i) = ATTACHED.iter().position(|(id, _)| *id == l) {
+                self.attached[i].fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.refused.store(refused, Ordering::Relaxed);
     }

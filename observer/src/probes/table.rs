@@ -1,7 +1,7 @@
 //! The probe tables: which program goes where in each TLS stack. Probes are
 //! data; [`plan`] turns a table and what discovery found into attachments.
 
-use observer_common::names;
+use observer_common::{chunk::lib, names};
 
 use crate::discovery::go;
 
@@ -65,6 +65,101 @@ pub const OPENSSL: &[ProbeSpec] = &[
     probe("SSL_free", names::PROG_SSL_FREE, Site::Entry, false),
 ];
 
+/// GnuTLS: `ssize_t gnutls_record_send(gnutls_session_t, const void *, size_t)`
+/// and `gnutls_record_recv` have `SSL_write`'s shape (negative on error,
+/// `GNUTLS_E_AGAIN` included); the session is the connection.
+pub const GNUTLS: &[ProbeSpec] = &[
+    probe(
+        "gnutls_record_send",
+        names::PROG_SSL_WRITE_ENTRY,
+        Site::Entry,
+        true,
+    ),
+    probe(
+        "gnutls_record_send",
+        names::PROG_SSL_RETURN,
+        Site::Return,
+        true,
+    ),
+    probe(
+        "gnutls_record_recv",
+        names::PROG_SSL_READ_ENTRY,
+        Site::Entry,
+        true,
+    ),
+    probe(
+        "gnutls_record_recv",
+        names::PROG_SSL_RETURN,
+        Site::Return,
+        true,
+    ),
+    probe("gnutls_deinit", names::PROG_SSL_FREE, Site::Entry, false),
+];
+
+/// NSS, in NSPR (`libnspr4`): the generic I/O calls, kept only on SSL-layer
+/// descriptors (`observer-ebpf/src/nss.rs`); the `PRFileDesc` is the
+/// connection.
+pub const NSS: &[ProbeSpec] = &[
+    probe("PR_Write", names::PROG_NSS_WRITE_ENTRY, Site::Entry, true),
+    probe("PR_Write", names::PROG_SSL_RETURN, Site::Return, true),
+    probe("PR_Read", names::PROG_NSS_READ_ENTRY, Site::Entry, true),
+    probe("PR_Read", names::PROG_SSL_RETURN, Site::Return, true),
+    probe("PR_Send", names::PROG_NSS_WRITE_ENTRY, Site::Entry, false),
+    probe("PR_Send", names::PROG_SSL_RETURN, Site::Return, false),
+    probe("PR_Recv", names::PROG_NSS_READ_ENTRY, Site::Entry, false),
+    probe("PR_Recv", names::PROG_SSL_RETURN, Site::Return, false),
+    probe("PR_Close", names::PROG_SSL_FREE, Site::Entry, false),
+];
+
+/// A C library found by its exported symbols.
+#[derive(Clone, Copy, Debug)]
+pub struct SymbolStack {
+    /// `observer_common::chunk::lib`.
+    pub lib: u16,
+    /// File names of the shared library (prefixes: `libssl.so` matches
+    /// `libssl.so.3`), looked for in library directories and process maps.
+    pub libraries: &'static [&'static str],
+    pub table: &'static [ProbeSpec],
+}
+
+/// The stacks found by symbol, in the order a file is tried against them.
+pub const SYMBOL_STACKS: &[SymbolStack] = &[
+    SymbolStack {
+        lib: lib::OPENSSL,
+        libraries: &["libssl.so"],
+        table: OPENSSL,
+    },
+    SymbolStack {
+        lib: lib::GNUTLS,
+        libraries: &["libgnutls.so"],
+        table: GNUTLS,
+    },
+    SymbolStack {
+        lib: lib::NSS,
+        libraries: &["libnspr4.so"],
+        table: NSS,
+    },
+];
+
+impl SymbolStack {
+    /// Every symbol of the table, each once.
+    pub fn symbols(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.table.iter().map(|s| s.symbol).collect();
+        v.dedup();
+        v
+    }
+
+    /// The first required symbol: a file whose string tables lack it is not
+    /// this stack (checked before any symbol table is walked).
+    pub fn marker(&self) -> &'static str {
+        self.table
+            .iter()
+            .find(|s| s.required)
+            .map(|s| s.symbol)
+            .unwrap_or_default()
+    }
+}
+
 /// Go `crypto/tls`: Write at entry (the plaintext is the argument), Read at
 /// entry and at each RET, Close at entry.
 pub const GO: &[ProbeSpec] = &[
@@ -82,6 +177,8 @@ pub const UPROBE_PROGRAMS: &[&str] = &[
     names::PROG_SSL_READ_EX_ENTRY,
     names::PROG_SSL_RETURN,
     names::PROG_SSL_FREE,
+    names::PROG_NSS_WRITE_ENTRY,
+    names::PROG_NSS_READ_ENTRY,
     names::PROG_GO_WRITE,
     names::PROG_GO_READ,
     names::PROG_GO_READ_RET,
