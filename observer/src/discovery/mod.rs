@@ -77,7 +77,8 @@ pub struct Discovery {
     examined: HashMap<(u64, u64), Option<(i64, i64)>>,
     /// Examined since the last [`Discovery::take_examined`].
     fresh: Vec<(u64, u64)>,
-    /// Files that failed to parse (counted, not retried).
+    /// ELF files that failed to parse (counted, not retried unless they
+    /// change).
     pub errors: u64,
     /// TLS binaries found but not attachable, newest last.
     pub refused: Vec<Refused>,
@@ -232,7 +233,7 @@ impl Discovery {
             }
             Err(err) => {
                 self.errors += 1;
-                tracing::debug!(%err, "skipping file");
+                tracing::debug!(file = %shown, %err, "unreadable ELF file skipped");
                 None
             }
         }
@@ -426,6 +427,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn truncated_and_corrupt_elf_files_are_skipped_and_counted() {
+        let src = Path::new("/usr/lib/x86_64-linux-gnu/libssl.so.3");
+        let Ok(bytes) = fs::read(src) else {
+            assert!(std::env::var_os("CI").is_none(), "CI machines have libssl3");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("disc-corrupt-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mut d = Discovery::default();
+        // Cut inside the program headers, and section headers pointing far
+        // past the end (e_shoff, 8 bytes at 0x28).
+        let truncated = dir.join("libssl.so.truncated");
+        fs::write(&truncated, &bytes[..100]).unwrap();
+        let mut corrupt = bytes.clone();
+        corrupt[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        let corrupt_path = dir.join("libssl.so.corrupt");
+        fs::write(&corrupt_path, &corrupt).unwrap();
+        for p in [&truncated, &corrupt_path] {
+            assert!(d.examine(p.clone(), p.display().to_string()).is_none());
+        }
+        assert_eq!(d.errors, 2, "both counted");
+        assert!(d.refused.is_empty());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct DiscoveryStats {
     pub attached: [AtomicU64; ATTACHED.len()],
     /// TLS binaries refused.
     pub refused: AtomicU64,
+    /// ELF files that could not be read (truncated, corrupt): skipped.
+    pub unreadable: AtomicU64,
 }
 
 /// The counter of files attached, per TLS stack.
@@ -75,6 +77,7 @@ impl DiscoveryStats {
             ("exec_hold_gone", v(&self.gone)),
             ("exec_hold_late", v(&self.late)),
             ("targets_refused", v(&self.refused)),
+            ("targets_unreadable", v(&self.unreadable)),
         ];
         out.extend(
             ATTACHED
@@ -86,13 +89,14 @@ impl DiscoveryStats {
     }
 
     /// Counts the files `attach_all` attached, and the refusals so far.
-    fn note_targets(&self, attached: &[u16], refused: u64) {
+    fn note_targets(&self, attached: &[u16], refused: u64, unreadable: u64) {
         for &l in attached {
             if let Some(i) = ATTACHED.iter().position(|(id, _)| *id == l) {
                 self.attached[i].fetch_add(1, Ordering::Relaxed);
             }
         }
         self.refused.store(refused, Ordering::Relaxed);
+        self.unreadable.store(unreadable, Ordering::Relaxed);
     }
 }
 
@@ -138,7 +142,7 @@ pub fn attach_all(
     for (dev, ino) in discovery.take_examined() {
         probes.know(FileKey::from_stat(dev, ino));
     }
-    stats.note_targets(&attached, discovery.refused_total);
+    stats.note_targets(&attached, discovery.refused_total, discovery.errors);
     files
 }
 
