@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod ca;
 pub mod check;
+pub mod cli_clients;
 pub mod clickhouse;
 pub mod clients;
 pub mod go_clients;

@@ -9,7 +9,7 @@ use clap::Args;
 use observer_common::chunk::lib;
 use serde_json::json;
 
-use crate::discovery::{self, go::cache::PlanCache, Discovery, Found};
+use crate::discovery::{self, Discovery, Found, Plans};
 
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
@@ -49,7 +49,7 @@ pub fn run(args: &TargetsArgs) -> Result<(), TargetsError> {
     }
     let mut unreadable = 0;
     // One cache for the run: a second copy of a build shows as remembered.
-    let mut plans = PlanCache::default();
+    let mut plans = Plans::default();
     for f in &args.files {
         let shown = f.display().to_string();
         let t0 = std::time::Instant::now();

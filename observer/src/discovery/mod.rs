@@ -10,6 +10,7 @@
 pub mod elf;
 pub mod go;
 pub mod hold;
+pub mod plans;
 pub mod watch;
 
 use std::{
@@ -21,7 +22,23 @@ use std::{
 
 use observer_common::chunk::lib;
 
+use self::plans::PlanCache;
 use crate::probes::table::{self, Attachment, Located};
+
+/// What was found per build, per stack whose functions are searched for.
+#[derive(Default)]
+pub struct Plans {
+    pub go: PlanCache<go::GoTls>,
+}
+
+impl Plans {
+    /// The caches kept in `state_dir`.
+    pub fn in_dir(state_dir: &Path) -> Self {
+        Self {
+            go: PlanCache::in_dir(state_dir, "go-plans.json"),
+        }
+    }
+}
 
 /// A file to attach probes to.
 #[derive(Clone, Debug)]
@@ -84,15 +101,15 @@ pub struct Discovery {
     pub refused: Vec<Refused>,
     /// All refusals so far.
     pub refused_total: u64,
-    /// What was found per Go build.
-    pub go_plans: go::cache::PlanCache,
+    /// What was found per build of the binaries searched.
+    pub plans: Plans,
 }
 
 impl Discovery {
     /// Discovery that remembers Go plans in `state_dir` across runs.
     pub fn with_state_dir(state_dir: PathBuf) -> Self {
         Self {
-            go_plans: go::cache::PlanCache::in_dir(state_dir),
+            plans: Plans::in_dir(&state_dir),
             ..Self::default()
         }
     }
@@ -193,7 +210,7 @@ impl Discovery {
         self.examined.insert(id, Some(ctime));
         self.fresh.push(id);
         let t0 = std::time::Instant::now();
-        let found = inspect(&path, &mut self.go_plans);
+        let found = inspect(&path, &mut self.plans);
         let examine_us = t0.elapsed().as_micros() as u64;
         match found {
             Ok(None) => None,
@@ -251,16 +268,13 @@ pub struct Found {
 
 /// The TLS stack of one file, if any (`llm-observer targets FILE`); Go plans
 /// are looked up in and added to `plans`.
-pub fn inspect(
-    path: &Path,
-    plans: &mut go::cache::PlanCache,
-) -> Result<Option<Found>, elf::ElfError> {
+pub fn inspect(path: &Path, plans: &mut Plans) -> Result<Option<Found>, elf::ElfError> {
     let image = elf::Image::open(path)?;
     let Some(elf) = image.parse()? else {
         return Ok(None);
     };
     if go::is_go(&elf) {
-        return Ok(inspect_go(&elf, image.len(), plans, path));
+        return Ok(inspect_go(&elf, image.len(), &mut plans.go, path));
     }
     for stack in table::SYMBOL_STACKS {
         let symbols = Symbols(elf.symbols(stack.marker(), &stack.symbols()));
@@ -282,10 +296,10 @@ pub fn inspect(
 fn inspect_go(
     elf: &elf::Elf<'_>,
     len: u64,
-    plans: &mut go::cache::PlanCache,
+    plans: &mut PlanCache<go::GoTls>,
     path: &Path,
 ) -> Option<Found> {
-    let key = go::cache::build_key(elf, len);
+    let key = plans::build_key(elf, len);
     let remembered = key.as_ref().and_then(|k| {
         let checked = go::revalidate(elf, plans.get(k)?);
         match checked {
@@ -416,7 +430,7 @@ mod tests {
                 assert!(std::env::var_os("CI").is_none(), "CI installs {file}");
                 continue;
             }
-            let mut plans = go::cache::PlanCache::default();
+            let mut plans = Plans::default();
             let found = inspect(&path, &mut plans).unwrap().expect(file);
             assert_eq!(found.lib, stack, "{file}");
             let plan = found.plan.expect(file);

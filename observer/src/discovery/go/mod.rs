@@ -11,7 +11,6 @@
 //! reason, and nothing is attached.
 
 pub mod buildinfo;
-pub mod cache;
 pub mod code;
 pub mod pclntab;
 

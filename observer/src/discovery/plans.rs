@@ -1,9 +1,10 @@
-//! What was found in each Go build, remembered by build id (and file size):
-//! the same build in many containers, or after an agent restart, is not read
-//! again — but never believed unchecked ([`super::revalidate`] re-tests each
-//! function in the new file from a few KiB). Kept in memory, bounded, and in
-//! `go-plans.json` in the state dir (root's, written whole through a new
-//! temporary file and a rename).
+//! What was found in each build of a binary whose functions are searched for
+//! (Go, stripped BoringSSL, stripped rustls), remembered by build id (and
+//! file size): the same build in many containers, or after an agent restart,
+//! is not searched again — but never believed unchecked (each stack re-tests
+//! its functions in the new file from a few KiB, e.g. `go::revalidate`).
+//! Kept in memory, bounded, and in `<stack>-plans.json` in the state dir
+//! (root's, written whole through a new temporary file and a rename).
 
 use std::{
     collections::VecDeque,
@@ -13,14 +14,14 @@ use std::{
     path::PathBuf,
 };
 
-use super::GoTls;
+use serde::{de::DeserializeOwned, Serialize};
+
 use crate::discovery::elf::Elf;
 
 /// Plans kept at most (the oldest go first).
 const MAX_PLANS: usize = 1024;
 /// Largest cache file read.
 const MAX_FILE: u64 = 8 << 20;
-const FILE_NAME: &str = "go-plans.json";
 
 /// The build's identity: the Go build id note (`.note.go.buildid`, kept when
 /// stripped), else the GNU build id, with the file's size.
@@ -49,26 +50,36 @@ fn note_desc(note: &[u8], kind: u32) -> Option<&[u8]> {
     (ty == kind && descsz <= 256).then(|| note.get(desc..desc + descsz))?
 }
 
-#[derive(Default)]
-pub struct PlanCache {
-    plans: VecDeque<(String, GoTls)>,
+pub struct PlanCache<T> {
+    plans: VecDeque<(String, T)>,
     file: Option<PathBuf>,
     /// Plans taken from the cache (and confirmed), and rejected on checking.
     pub hits: u64,
     pub stale: u64,
 }
 
-impl PlanCache {
-    /// The cache kept in `dir` (loaded now; a missing or unreadable file is
-    /// an empty cache).
-    pub fn in_dir(dir: PathBuf) -> Self {
-        let file = dir.join(FILE_NAME);
+impl<T> Default for PlanCache<T> {
+    fn default() -> Self {
+        Self {
+            plans: VecDeque::new(),
+            file: None,
+            hits: 0,
+            stale: 0,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> PlanCache<T> {
+    /// The cache kept in `dir`/`file_name` (loaded now; a missing or
+    /// unreadable file is an empty cache).
+    pub fn in_dir(dir: &std::path::Path, file_name: &str) -> Self {
+        let file = dir.join(file_name);
         let plans = fs::File::open(&file)
             .ok()
             .and_then(|f| {
                 let mut s = String::new();
                 f.take(MAX_FILE).read_to_string(&mut s).ok()?;
-                serde_json::from_str::<Vec<(String, GoTls)>>(&s).ok()
+                serde_json::from_str::<Vec<(String, T)>>(&s).ok()
             })
             .unwrap_or_default();
         Self {
@@ -78,19 +89,19 @@ impl PlanCache {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&GoTls> {
+    pub fn get(&self, key: &str) -> Option<&T> {
         self.plans.iter().find(|(k, _)| k == key).map(|(_, p)| p)
     }
 
     /// Remembers `plan` for `key` and writes the file.
-    pub fn put(&mut self, key: String, plan: GoTls) {
+    pub fn put(&mut self, key: String, plan: T) {
         self.plans.retain(|(k, _)| *k != key);
         if self.plans.len() == MAX_PLANS {
             self.plans.pop_front();
         }
         self.plans.push_back((key, plan));
         if let Err(err) = self.save() {
-            tracing::debug!(%err, "cannot write the Go plan cache");
+            tracing::debug!(%err, "cannot write a plan cache");
         }
     }
 
@@ -109,7 +120,8 @@ impl PlanCache {
         if !dir.is_dir() {
             return Ok(());
         }
-        let tmp = dir.join(format!(".{FILE_NAME}.{}", std::process::id()));
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
         let _ = fs::remove_file(&tmp);
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -117,7 +129,7 @@ impl PlanCache {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
-        let plans: Vec<&(String, GoTls)> = self.plans.iter().collect();
+        let plans: Vec<&(String, T)> = self.plans.iter().collect();
         f.write_all(serde_json::to_string(&plans).unwrap_or_default().as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, file)
