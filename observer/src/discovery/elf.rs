@@ -43,9 +43,39 @@ pub enum Arch {
 /// An open ELF file. Holds the file; [`Image::parse`] gives its parsed view.
 pub struct Image {
     cache: ReadCache<File>,
+    /// The same file, for reads that must not be kept ([`Image::scan`]).
+    raw: File,
     shown: String,
     len: u64,
 }
+
+/// One `PT_LOAD` segment's file image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    pub offset: u64,
+    pub vaddr: u64,
+    pub filesz: u64,
+    pub exec: bool,
+    pub write: bool,
+}
+
+impl Load {
+    /// Whether `len` bytes at `addr` are in this segment's file image.
+    pub fn holds(&self, addr: u64, len: u64) -> bool {
+        addr >= self.vaddr
+            && (addr - self.vaddr)
+                .checked_add(len)
+                .is_some_and(|end| end <= self.filesz)
+    }
+
+    /// The file offset of address `addr` (in [`Load::holds`]).
+    pub fn offset_of(&self, addr: u64) -> u64 {
+        self.offset + (addr - self.vaddr)
+    }
+}
+
+/// Chunk size of [`Image::scan`].
+const SCAN_CHUNK: usize = 4 << 20;
 
 /// The parsed view of an [`Image`].
 pub struct Elf<'a> {
@@ -60,11 +90,67 @@ impl Image {
             source,
         })?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let io = |source| ElfError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let raw = file.try_clone().map_err(io)?;
         Ok(Self {
             cache: ReadCache::new(file),
+            raw,
             shown: path.display().to_string(),
             len,
         })
+    }
+
+    /// Reads `len` bytes at file offset `offset`, not kept (short at the
+    /// end of the file).
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, ElfError> {
+        use std::os::unix::fs::FileExt as _;
+        let mut buf = vec![0u8; len];
+        let mut got = 0;
+        while got < len {
+            match self.raw.read_at(&mut buf[got..], offset + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ElfError::Io {
+                        path: self.shown.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Calls `f(offset, bytes)` over the file range `[offset, offset + len)`
+    /// in chunks of at most 4 MiB that overlap by `overlap` bytes (a pattern
+    /// up to `overlap + 1` bytes long is seen whole in some chunk), so a
+    /// big file is scanned in bounded memory. Stops early when `f` says so.
+    pub fn scan(
+        &self,
+        offset: u64,
+        len: u64,
+        overlap: usize,
+        mut f: impl FnMut(u64, &[u8]) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), ElfError> {
+        let end = offset.saturating_add(len).min(self.len);
+        let mut at = offset;
+        while at < end {
+            let want = (end - at).min(SCAN_CHUNK as u64) as usize;
+            let chunk = self.read_at(at, want)?;
+            if chunk.is_empty() || f(at, &chunk).is_break() {
+                return Ok(());
+            }
+            if at + chunk.len() as u64 >= end {
+                return Ok(());
+            }
+            at += (chunk.len().saturating_sub(overlap)).max(1) as u64;
+        }
+        Ok(())
     }
 
     /// The file's size when opened.
@@ -137,6 +223,26 @@ impl<'a> Elf<'a> {
     /// Whether the file has a static symbol table (not stripped).
     pub fn has_symtab(&self) -> bool {
         self.obj.symbols().next().is_some()
+    }
+
+    /// The `PT_LOAD` segments (their file images).
+    pub fn loads(&self) -> Vec<Load> {
+        self.obj
+            .segments()
+            .filter_map(|seg| {
+                let SegmentFlags::Elf { p_flags } = seg.flags() else {
+                    return None;
+                };
+                let (offset, filesz) = seg.file_range();
+                Some(Load {
+                    offset,
+                    vaddr: seg.address(),
+                    filesz,
+                    exec: p_flags & object::elf::PF_X != 0,
+                    write: p_flags & object::elf::PF_W != 0,
+                })
+            })
+            .collect()
     }
 
     /// The file offset of `len` bytes at virtual address `addr`, and whether

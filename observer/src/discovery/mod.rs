@@ -7,6 +7,7 @@
 //! mount namespaces (containers) and chroots are found too. Each file is
 //! examined once per inode.
 
+pub mod boringssl;
 pub mod elf;
 pub mod go;
 pub mod hold;
@@ -29,6 +30,7 @@ use crate::probes::table::{self, Attachment, Located};
 #[derive(Default)]
 pub struct Plans {
     pub go: PlanCache<go::GoTls>,
+    pub boringssl: PlanCache<boringssl::Boring>,
 }
 
 impl Plans {
@@ -36,6 +38,7 @@ impl Plans {
     pub fn in_dir(state_dir: &Path) -> Self {
         Self {
             go: PlanCache::in_dir(state_dir, "go-plans.json"),
+            boringssl: PlanCache::in_dir(state_dir, "boringssl-plans.json"),
         }
     }
 }
@@ -288,7 +291,74 @@ pub fn inspect(path: &Path, plans: &mut Plans) -> Result<Option<Found>, elf::Elf
             )));
         }
     }
+    if image.len() >= boringssl::MIN_FILE {
+        return inspect_boringssl(&image, &elf, &mut plans.boringssl, path);
+    }
     Ok(None)
+}
+
+/// The plan remembered for this file's build, if `check` confirms it in this
+/// file (a plan that does not hold is forgotten).
+fn remembered<T, E: std::fmt::Display>(
+    plans: &mut PlanCache<T>,
+    key: Option<&String>,
+    path: &Path,
+    check: impl FnOnce(&T) -> Result<T, E>,
+) -> Option<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let key = key?;
+    match check(plans.get(key)?) {
+        Ok(found) => {
+            plans.hits += 1;
+            Some(found)
+        }
+        Err(err) => {
+            plans.stale += 1;
+            plans.forget(key);
+            tracing::debug!(%err, file = %path.display(), "remembered plan rejected");
+            None
+        }
+    }
+}
+
+/// A big executable without TLS symbols: BoringSSL linked in and stripped
+/// (bun), remembered per build like Go's.
+fn inspect_boringssl(
+    image: &elf::Image,
+    elf: &elf::Elf<'_>,
+    plans: &mut PlanCache<boringssl::Boring>,
+    path: &Path,
+) -> Result<Option<Found>, elf::ElfError> {
+    let key = plans::build_key(elf, image.len());
+    let table = table::BORINGSSL;
+    if let Some(found) = remembered(plans, key.as_ref(), path, |p| {
+        boringssl::revalidate(image, elf, p)
+    }) {
+        let detail = format!("{}, remembered", found.detail);
+        return Ok(Some(Found::planned(lib::BORINGSSL, detail, table, &found)));
+    }
+    match boringssl::inspect(image, elf) {
+        Ok(None) => Ok(None),
+        Ok(Some(found)) => {
+            if let Some(key) = key {
+                plans.put(key, found.clone());
+            }
+            Ok(Some(Found::planned(
+                lib::BORINGSSL,
+                found.detail.clone(),
+                table,
+                &found,
+            )))
+        }
+        Err(boringssl::BoringError::Elf(err)) => Err(err),
+        Err(err) => Ok(Some(Found {
+            lib: lib::BORINGSSL,
+            detail: String::new(),
+            plan: Err(err.to_string()),
+        })),
+    }
 }
 
 /// A Go executable: the plan remembered for its build if it still holds in
@@ -300,22 +370,7 @@ fn inspect_go(
     path: &Path,
 ) -> Option<Found> {
     let key = plans::build_key(elf, len);
-    let remembered = key.as_ref().and_then(|k| {
-        let checked = go::revalidate(elf, plans.get(k)?);
-        match checked {
-            Ok(found) => {
-                plans.hits += 1;
-                Some(found)
-            }
-            Err(err) => {
-                plans.stale += 1;
-                plans.forget(k);
-                tracing::debug!(%err, file = %path.display(), "remembered Go plan rejected");
-                None
-            }
-        }
-    });
-    if let Some(found) = remembered {
+    if let Some(found) = remembered(plans, key.as_ref(), path, |p| go::revalidate(elf, p)) {
         let detail = format!("{}, remembered", found.describe());
         return Some(Found::planned(lib::GO, detail, table::GO, &found));
     }

@@ -3,7 +3,7 @@
 
 use observer_common::{chunk::lib, names};
 
-use crate::discovery::go;
+use crate::discovery::{boringssl, go};
 
 /// Where in a function a program goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +63,35 @@ pub const OPENSSL: &[ProbeSpec] = &[
     ),
     probe("SSL_read_ex", names::PROG_SSL_RETURN, Site::Return, false),
     probe("SSL_free", names::PROG_SSL_FREE, Site::Entry, false),
+];
+
+/// BoringSSL linked in and stripped (bun, Claude Code), located by
+/// `discovery::boringssl`: `SSL_read`/`SSL_write` as OpenSSL's. There is no
+/// `SSL_free` to probe (link-time optimisation inlines it everywhere), so the
+/// entry of `SSL_do_handshake` ends whatever was known under that `SSL*` —
+/// a new connection on a freed one's address begins with a handshake (and
+/// the retries of one handshake carry no data to forget).
+pub const BORINGSSL: &[ProbeSpec] = &[
+    probe(
+        boringssl::WRITE,
+        names::PROG_SSL_WRITE_ENTRY,
+        Site::Entry,
+        true,
+    ),
+    probe(boringssl::WRITE, names::PROG_SSL_RETURN, Site::Return, true),
+    probe(
+        boringssl::READ,
+        names::PROG_SSL_READ_ENTRY,
+        Site::Entry,
+        true,
+    ),
+    probe(boringssl::READ, names::PROG_SSL_RETURN, Site::Return, true),
+    probe(
+        boringssl::HANDSHAKE,
+        names::PROG_SSL_FREE,
+        Site::Entry,
+        true,
+    ),
 ];
 
 /// GnuTLS: `ssize_t gnutls_record_send(gnutls_session_t, const void *, size_t)`

@@ -1,0 +1,261 @@
+//! BoringSSL linked into a stripped executable (bun, every `bun build
+//! --compile` program, Claude Code): `SSL_read`, `SSL_write` and
+//! `SSL_do_handshake` have no symbol, so they are found by what BoringSSL's
+//! own error reporting leaves in the code — never by prologue bytes, which
+//! change with every compiler and struct layout.
+//!
+//! 1. The `__FILE__` string of `ssl/ssl_lib.cc` naming BoringSSL, exactly
+//!    once, in a read-only segment.
+//! 2. The instructions that load its address (executable segments only).
+//! 3. The functions around them: starts at 16-byte boundaries after int3
+//!    padding or at direct-call targets, extents checked by a linear sweep
+//!    that no branch leaves; in each, the `ERR_put_error(ERR_LIB_SSL, …,
+//!    reason, file, line)` records.
+//! 4. Roles by reason codes and the call graph ([`roles`]); each matched by
+//!    exactly one function, every one a clean sweep and a direct-call
+//!    target, one dominant `ERR_put_error`, the lines in source order.
+//!
+//! Anything else refuses the file, with the reason. The result is
+//! remembered per build ([`crate::discovery::plans`]) with a checksum of each
+//! function, re-checked in every file before use ([`revalidate`]).
+//! x86-64 only (the arm64 builds are refused, saying so).
+
+mod code;
+mod roles;
+mod scan;
+
+use std::{collections::BTreeMap, ops::Range};
+
+use serde::{Deserialize, Serialize};
+
+use self::code::{Function, Window, MAX_FUNCTION};
+use crate::{
+    discovery::elf::{Arch, Elf, ElfError, Image, Load},
+    probes::table::Located,
+};
+
+pub const READ: &str = "SSL_read";
+pub const WRITE: &str = "SSL_write";
+pub const HANDSHAKE: &str = "SSL_do_handshake";
+
+/// Files smaller than this are not searched (every bun binary is ~90 MB;
+/// the search reads the read-only data of every new file it is asked about).
+pub const MIN_FILE: u64 = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoringError {
+    #[error(transparent)]
+    Elf(#[from] ElfError),
+    #[error("BoringSSL's ssl_lib.cc path appears {0} times (expected once)")]
+    FileString(usize),
+    #[error("no instruction loads the ssl_lib.cc path")]
+    NoReferences,
+    #[error("{role}: {candidates} candidate functions (expected exactly one)")]
+    Role {
+        role: &'static str,
+        candidates: usize,
+    },
+    #[error("{0}")]
+    CallGraph(&'static str),
+    #[error("{0} does not decode cleanly")]
+    Undecodable(&'static str),
+    #[error("{0} is not the target of any direct call")]
+    NotCalled(&'static str),
+    #[error("two roles share one function")]
+    Shared,
+    #[error("no dominant ERR_put_error among the records' calls")]
+    NoErrPutError,
+    #[error("the records' source lines are out of order: {0:?}")]
+    LineOrder(Vec<u32>),
+    #[error("arm64 builds are not searched yet")]
+    Arch,
+    #[error("remembered function at +{0:#x} differs in this file")]
+    Changed(u64),
+}
+
+/// A function's bytes at a file offset, summed (FNV-1a), so a remembered
+/// plan is checked against each new file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sum {
+    pub offset: u64,
+    pub len: u64,
+    pub fnv: u64,
+}
+
+/// What was found: file offsets of the three functions probed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Boring {
+    pub read: u64,
+    pub write: u64,
+    pub handshake: u64,
+    pub sums: Vec<Sum>,
+    /// For logs, `doctor` and `targets`.
+    pub detail: String,
+}
+
+impl Located for Boring {
+    fn entry(&self, symbol: &str) -> Option<u64> {
+        match symbol {
+            READ => Some(self.read),
+            WRITE => Some(self.write),
+            HANDSHAKE => Some(self.handshake),
+            _ => None,
+        }
+    }
+    fn rets(&self, _: &str) -> Option<&[u64]> {
+        None
+    }
+}
+
+/// Searches `elf` (opened as `image`); `None` if it has no BoringSSL.
+pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringError> {
+    let loads = elf.loads();
+    let strings = scan::file_strings(image, &loads)?;
+    let file_va = match strings[..] {
+        [] => return Ok(None),
+        [one] => one,
+        _ => return Err(BoringError::FileString(strings.len())),
+    };
+    if elf.arch() != Arch::X86_64 {
+        return Err(BoringError::Arch);
+    }
+    let refs = scan::references(image, &loads, file_va)?;
+    if refs.is_empty() {
+        return Err(BoringError::NoReferences);
+    }
+    let near = near_ranges(&refs);
+    let calls = scan::Calls::scan(image, &loads, &near)?;
+    let mut s = Search {
+        image,
+        loads: &loads,
+        calls: &calls,
+        file_va,
+        funcs: BTreeMap::new(),
+    };
+    for &r in &refs {
+        s.add(r)?;
+    }
+    let roles = roles::assign(&s.funcs)?;
+    let callers: Vec<u64> = calls
+        .into_near
+        .iter()
+        .filter(|(_, t)| *t == roles.read_impl)
+        .map(|(site, _)| *site)
+        .collect();
+    for site in callers {
+        s.add(site)?;
+    }
+    let read = roles::read(&s.funcs, &roles)?;
+    let all = [
+        ("SSL_do_handshake", roles.handshake),
+        ("ssl_read_impl", roles.read_impl),
+        ("SSL_read", read),
+        ("SSL_write", roles.write),
+        ("SSL_shutdown", roles.shutdown),
+    ];
+    let mut starts: Vec<u64> = all.iter().map(|r| r.1).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    if starts.len() != all.len() {
+        return Err(BoringError::Shared);
+    }
+    for (name, at) in all {
+        if !s.funcs[&at].clean {
+            return Err(BoringError::Undecodable(name));
+        }
+        if name != "ssl_read_impl" && !calls.is_target(at) {
+            return Err(BoringError::NotCalled(name));
+        }
+    }
+    roles::check_err_put_error(&s.funcs)?;
+    roles::check_order(&s.funcs, &roles, read)?;
+    let offset = |va: u64| -> Result<u64, BoringError> { Ok(elf.file_offset(va, 1)?.0) };
+    let mut sums = Vec::new();
+    for va in [read, roles.write, roles.handshake] {
+        let f = &s.funcs[&va];
+        sums.push(sum(image, offset(va)?, f.end - f.start)?);
+    }
+    let records: usize = s.funcs.values().map(|f| f.records.len()).sum();
+    Ok(Some(Boring {
+        read: offset(read)?,
+        write: offset(roles.write)?,
+        handshake: offset(roles.handshake)?,
+        sums,
+        detail: format!(
+            "BoringSSL found by its ssl_lib.cc error records ({} references, {records} records in {} functions)",
+            refs.len(),
+            s.funcs.len()
+        ),
+    }))
+}
+
+/// A remembered plan, if every function it names is byte for byte the same
+/// in this file (and in an executable segment).
+pub fn revalidate(image: &Image, elf: &Elf<'_>, plan: &Boring) -> Result<Boring, BoringError> {
+    let loads = elf.loads();
+    for s in &plan.sums {
+        let exec = loads
+            .iter()
+            .any(|l| l.exec && s.offset >= l.offset && s.offset + s.len <= l.offset + l.filesz);
+        if !exec || s.len > MAX_FUNCTION || sum(image, s.offset, s.len)? != *s {
+            return Err(BoringError::Changed(s.offset));
+        }
+    }
+    Ok(plan.clone())
+}
+
+fn sum(image: &Image, offset: u64, len: u64) -> Result<Sum, BoringError> {
+    let bytes = image.read_at(offset, len as usize)?;
+    let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in &bytes {
+        fnv = (fnv ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(Sum {
+        offset,
+        len: bytes.len() as u64,
+        fnv,
+    })
+}
+
+/// Address ranges the functions around `refs` may lie in (calls into them
+/// are kept by the call scan).
+fn near_ranges(refs: &[u64]) -> Vec<Range<u64>> {
+    let mut out: Vec<Range<u64>> = Vec::new();
+    for &r in refs {
+        let range = r.saturating_sub(MAX_FUNCTION)..r + MAX_FUNCTION;
+        match out.last_mut() {
+            Some(last) if range.start <= last.end => last.end = range.end,
+            _ => out.push(range),
+        }
+    }
+    out
+}
+
+/// The functions found so far, by start.
+struct Search<'a> {
+    image: &'a Image,
+    loads: &'a [Load],
+    calls: &'a scan::Calls,
+    file_va: u64,
+    funcs: BTreeMap<u64, Function>,
+}
+
+impl Search<'_> {
+    /// Adds the function containing `site` (once).
+    fn add(&mut self, site: u64) -> Result<(), BoringError> {
+        if self
+            .funcs
+            .values()
+            .any(|f| (f.start..f.end).contains(&site))
+        {
+            return Ok(());
+        }
+        let Some(w) = Window::around(self.image, self.loads, self.calls, site)? else {
+            return Ok(());
+        };
+        if let Some(f) = w.function_at(site, self.file_va) {
+            self.funcs.insert(f.start, f);
+        }
+        Ok(())
+    }
+}

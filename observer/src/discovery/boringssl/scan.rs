@@ -1,0 +1,139 @@
+//! The byte scans of a stripped binary, each in bounded memory (the file is
+//! read in chunks, never kept): the one BoringSSL source-path string, the
+//! instructions that load its address, and every direct call (`E8 rel32`).
+
+use std::ops::{ControlFlow, Range};
+
+use crate::discovery::elf::{ElfError, Image, Load};
+
+/// The `__FILE__` of BoringSSL's `ssl_lib.cc`, as `OPENSSL_PUT_ERROR`
+/// records it (`../../vendor/boringssl/ssl/ssl_lib.cc` in bun ≥ 1.3,
+/// `vendor/boringssl/ssl/ssl_lib.cc` before; OpenSSL's is `ssl_lib.c`).
+const SUFFIX: &[u8] = b"/ssl/ssl_lib.cc\0";
+/// The path must name BoringSSL.
+const MARK: &[u8] = b"boringssl";
+/// Longest path looked back over.
+const MAX_PATH: usize = 256;
+
+/// Addresses of every `ssl_lib.cc` path string naming BoringSSL, in the
+/// read-only (not executable, not writable) segments.
+pub fn file_strings(image: &Image, loads: &[Load]) -> Result<Vec<u64>, ElfError> {
+    let mut found = Vec::new();
+    for l in loads.iter().filter(|l| !l.exec && !l.write) {
+        image.scan(l.offset, l.filesz, MAX_PATH + SUFFIX.len(), |at, chunk| {
+            for hit in memchr::memmem::find_iter(chunk, SUFFIX) {
+                let head = &chunk[hit.saturating_sub(MAX_PATH)..hit];
+                let start = head.iter().rposition(|b| *b == 0).map_or(0, |p| p + 1);
+                let path = &head[start..];
+                // Only a whole path seen in this chunk counts (the overlap
+                // makes the next chunk see it whole, once).
+                let whole = start > 0 || hit >= MAX_PATH || at == l.offset;
+                if whole && memchr::memmem::find(path, MARK).is_some() {
+                    let off = at + (hit - path.len()) as u64;
+                    let va = l.vaddr + (off - l.offset);
+                    if !found.contains(&va) {
+                        found.push(va);
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+    }
+    Ok(found)
+}
+
+/// Addresses of the instructions in executable segments that load `target`:
+/// `mov r32, imm32` (`B8+r id`, non-PIE) and `lea r64, [rip+disp32]`
+/// (`REX.W 8D /r`, mod 00 rm 101). Candidates only: each is decoded later.
+pub fn references(image: &Image, loads: &[Load], target: u64) -> Result<Vec<u64>, ElfError> {
+    let mut refs = Vec::new();
+    let imm = u32::try_from(target).ok().map(u32::to_le_bytes);
+    for l in loads.iter().filter(|l| l.exec) {
+        image.scan(l.offset, l.filesz, 7, |at, chunk| {
+            let va_of = |i: usize| l.vaddr + (at - l.offset) + i as u64;
+            if let Some(imm) = imm {
+                for hit in memchr::memmem::find_iter(chunk, &imm) {
+                    if hit >= 1 && (0xb8..=0xbf).contains(&chunk[hit - 1]) {
+                        refs.push(va_of(hit - 1));
+                    }
+                }
+            }
+            for i in memchr::memchr_iter(0x8d, chunk) {
+                let (Some(&rex), Some(&modrm), Some(disp)) = (
+                    i.checked_sub(1).map(|p| &chunk[p]),
+                    chunk.get(i + 1),
+                    chunk.get(i + 2..i + 6),
+                ) else {
+                    continue;
+                };
+                if rex & 0xf8 != 0x48 || modrm & 0xc7 != 0x05 {
+                    continue;
+                }
+                let disp = i32::from_le_bytes(disp.try_into().unwrap_or_default());
+                let next = va_of(i + 6);
+                if next.wrapping_add_signed(i64::from(disp)) == target {
+                    refs.push(va_of(i - 1));
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+    }
+    refs.sort_unstable();
+    refs.dedup();
+    Ok(refs)
+}
+
+/// What the `E8` scan keeps: which 16-aligned addresses of each executable
+/// segment are direct-call targets (one bit each: 1/128 of the code's size),
+/// and every call into the `near` ranges (site, target).
+pub struct Calls {
+    segs: Vec<(Load, Vec<u64>)>,
+    pub into_near: Vec<(u64, u64)>,
+}
+
+impl Calls {
+    pub fn scan(image: &Image, loads: &[Load], near: &[Range<u64>]) -> Result<Self, ElfError> {
+        let mut segs = Vec::new();
+        let mut into_near = Vec::new();
+        for l in loads.iter().filter(|l| l.exec) {
+            let mut bits = vec![0u64; (l.filesz / 16 / 64 + 1) as usize];
+            image.scan(l.offset, l.filesz, 4, |at, chunk| {
+                let base = l.vaddr + (at - l.offset);
+                for i in memchr::memchr_iter(0xe8, chunk) {
+                    let Some(rel) = chunk.get(i + 1..i + 5) else {
+                        continue;
+                    };
+                    let rel = i32::from_le_bytes(rel.try_into().unwrap_or_default());
+                    let site = base + i as u64;
+                    let target = (site + 5).wrapping_add_signed(i64::from(rel));
+                    if !l.holds(target, 1) {
+                        continue;
+                    }
+                    if target.is_multiple_of(16) {
+                        let slot = (target - l.vaddr) / 16;
+                        bits[(slot / 64) as usize] |= 1 << (slot % 64);
+                    }
+                    if near.iter().any(|r| r.contains(&target)) {
+                        into_near.push((site, target));
+                    }
+                }
+                ControlFlow::Continue(())
+            })?;
+            segs.push((*l, bits));
+        }
+        into_near.sort_unstable();
+        into_near.dedup();
+        Ok(Self { segs, into_near })
+    }
+
+    /// Whether some `E8` byte calls `addr` (16-aligned addresses only).
+    pub fn is_target(&self, addr: u64) -> bool {
+        addr.is_multiple_of(16)
+            && self.segs.iter().any(|(l, bits)| {
+                l.holds(addr, 1) && {
+                    let slot = (addr - l.vaddr) / 16;
+                    bits[(slot / 64) as usize] & (1 << (slot % 64)) != 0
+                }
+            })
+    }
+}
