@@ -69,3 +69,90 @@ impl Clients<'_> {
         run_bounded(&mut cmd, CLI_TIMEOUT)
     }
 }
+
+/// The JavaScript `fetch` client run by bun and deno.
+pub fn fetch_script() -> PathBuf {
+    workspace_root().join("tests/clients/cli/fetch_calls.js")
+}
+
+impl Clients<'_> {
+    /// One bun or deno process (`bin`, a copy of either) making `calls` with
+    /// `fetch` (see `tests/clients/cli/fetch_calls.js`); its lines, each
+    /// with the `tls_library` its rows must carry.
+    pub fn fetch_calls(
+        &self,
+        cli: Cli,
+        bin: &Path,
+        home: &Path,
+        calls: &[&str],
+    ) -> Vec<serde_json::Value> {
+        let script = fetch_script();
+        let script = script.to_str().expect("utf-8 path");
+        let mut args: Vec<&str> = match cli {
+            Cli::Deno => vec!["run", "-A", script],
+            _ => vec![script],
+        };
+        args.extend_from_slice(calls);
+        let lib = match cli {
+            Cli::Deno | Cli::Codex => "rustls",
+            _ => "boringssl",
+        };
+        self.fetch_lines(bin, home, &args, lib)
+    }
+
+    /// The fetch script compiled into `app` by `bun build --compile`.
+    pub fn fetch_app_calls(
+        &self,
+        app: &Path,
+        home: &Path,
+        calls: &[&str],
+    ) -> Vec<serde_json::Value> {
+        self.fetch_lines(app, home, calls, "boringssl")
+    }
+
+    fn fetch_lines(
+        &self,
+        bin: &Path,
+        home: &Path,
+        args: &[&str],
+        lib: &str,
+    ) -> Vec<serde_json::Value> {
+        let out = self
+            .run_cli(bin, home, &[], args)
+            .expect_ok(&format!("{} fetch", bin.display()));
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).expect("fetch line");
+                v["tls_library"] = lib.into();
+                v
+            })
+            .collect()
+    }
+
+    /// `claude -p PROMPT --model MODEL --output-format json` (Claude Code's
+    /// headless mode) from `bin`: its pid and the JSON result it printed.
+    pub fn claude_print(
+        &self,
+        bin: &Path,
+        home: &Path,
+        model: &str,
+        prompt: &str,
+    ) -> (u32, serde_json::Value) {
+        let out = self
+            .run_cli(
+                bin,
+                home,
+                &[],
+                &["-p", prompt, "--model", model, "--output-format", "json"],
+            )
+            .expect_ok("claude -p");
+        let json = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("claude printed no JSON: {}", out.stdout));
+        (out.pid, serde_json::from_str(json).expect("claude JSON"))
+    }
+}

@@ -1,0 +1,143 @@
+//! On the real binaries the e2e tests install from npm (pinned in
+//! `tests/clients/cli`; `cargo xtask test` installs them — under CI they
+//! must be there): exact offsets, the same answer remembered, and refusals of
+//! altered copies.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::discovery::elf::Image;
+
+const BUN: &str = "@oven/bun-linux-x64/bin/bun";
+const CLAUDE: &str = "@anthropic-ai/claude-code-linux-x64/claude";
+
+fn installed(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/clients/cli/node_modules")
+        .join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} missing: `cargo xtask test` installs it",
+        p.display()
+    );
+    None
+}
+
+fn search(path: &Path) -> Result<Option<Boring>, BoringError> {
+    let image = Image::open(path)?;
+    let elf = image.parse()?.expect("ELF");
+    inspect(&image, &elf)
+}
+
+#[test]
+fn finds_bun_1_4_5_and_claude_code_2_1_332_exactly() {
+    // Offsets confirmed with gdb breakpoints on live TLS traffic (plaintext
+    // request at SSL_write's buffer, response in SSL_read's).
+    for (rel, read, write, handshake) in [
+        (BUN, 0x237e500, 0x23ffc30, 0x23640c0),
+        (CLAUDE, 0x33304b0, 0x3330300, 0x3367bf0),
+    ] {
+        let Some(path) = installed(rel) else { return };
+        let b = search(&path).unwrap().expect(rel);
+        assert_eq!(
+            (b.read, b.write, b.handshake),
+            (read, write, handshake),
+            "{rel}"
+        );
+        assert_eq!(b.sums.len(), 3);
+    }
+}
+
+#[test]
+fn binaries_without_boringssl_are_not_it() {
+    for p in ["/bin/sh", "/usr/bin/node"] {
+        if Path::new(p).exists() {
+            assert!(search(Path::new(p)).unwrap().is_none(), "{p}");
+        }
+    }
+}
+
+/// A copy of bun with `patch` applied, searched and revalidated against
+/// the original's plan.
+fn altered(
+    tag: &str,
+    patch: impl FnOnce(&mut Vec<u8>, &Boring),
+) -> Option<(
+    Result<Option<Boring>, BoringError>,
+    Result<Boring, BoringError>,
+)> {
+    let path = installed(BUN)?;
+    let plan = search(&path).unwrap().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    patch(&mut bytes, &plan);
+    let copy = std::env::temp_dir().join(format!("bun-{tag}-{}", std::process::id()));
+    std::fs::write(&copy, &bytes).unwrap();
+    drop(bytes);
+    let searched = search(&copy);
+    let image = Image::open(&copy).unwrap();
+    let revalidated = match image.parse() {
+        Ok(Some(elf)) => revalidate(&image, &elf, &plan),
+        Ok(None) => panic!("not ELF"),
+        Err(e) => Err(e.into()),
+    };
+    std::fs::remove_file(&copy).unwrap();
+    Some((searched, revalidated))
+}
+
+#[test]
+fn an_altered_ssl_write_is_refused_not_guessed() {
+    // SSL_write's BAD_LENGTH record (`mov edx, 111`) made another reason:
+    // no function is SSL_write any more.
+    let Some((searched, revalidated)) = altered("patched", |bytes, plan| {
+        let f = plan.write as usize;
+        let body = &mut bytes[f..f + 0x400];
+        let at = body
+            .windows(5)
+            .position(|w| w == [0xba, 111, 0, 0, 0])
+            .expect("mov edx, 111 in SSL_write");
+        body[at + 1] = 112;
+    }) else {
+        return;
+    };
+    let err = searched.expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            BoringError::Role {
+                role: "SSL_write",
+                candidates: 0
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        matches!(revalidated, Err(BoringError::Changed(_))),
+        "the remembered plan does not hold"
+    );
+}
+
+#[test]
+fn a_second_copy_of_the_string_refuses_the_file() {
+    let Some((searched, revalidated)) = altered("twostrings", |bytes, _| {
+        let needle = b"boringssl/ssl/ssl_lib.cc\0";
+        let at = memchr::memmem::find(bytes, needle).unwrap();
+        let start = bytes[..at].iter().rposition(|b| *b == 0).unwrap() + 1;
+        let s = bytes[start..at + needle.len()].to_vec();
+        // Over another string of the read-only data, far away.
+        let other = memchr::memmem::find(bytes, b"Bun.serve\0").unwrap_or(at / 2);
+        bytes[other..other + s.len()].copy_from_slice(&s);
+    }) else {
+        return;
+    };
+    assert!(
+        matches!(searched, Err(BoringError::FileString(2))),
+        "{searched:?}"
+    );
+    assert!(
+        revalidated.is_ok(),
+        "the functions themselves are unchanged"
+    );
+}
