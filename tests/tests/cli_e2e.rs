@@ -31,7 +31,7 @@ fn claude_code_bun_and_a_compiled_bun_program_are_recorded_exactly() {
     let Scene {
         serial: _serial,
         tmp,
-        mut agent,
+        agent,
         ns,
         ca,
         mock,
