@@ -60,15 +60,16 @@ fn binaries_without_boringssl_are_not_it() {
     }
 }
 
-/// A copy of bun with `patch` applied, searched and revalidated against
-/// the original's plan.
-fn altered(
-    tag: &str,
-    patch: impl FnOnce(&mut Vec<u8>, &Boring),
-) -> Option<(
+/// What a search of an altered copy, and a revalidation of the original's
+/// plan against it, said.
+type Altered = (
     Result<Option<Boring>, BoringError>,
     Result<Boring, BoringError>,
-)> {
+);
+
+/// A copy of bun with `patch` applied, searched and revalidated against
+/// the original's plan.
+fn altered(tag: &str, patch: impl FnOnce(&mut Vec<u8>, &Boring)) -> Option<Altered> {
     let path = installed(BUN)?;
     let plan = search(&path).unwrap().unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
