@@ -27,6 +27,7 @@ pub use capture::{capfile, replay};
 pub use http::{body, http1};
 pub use streams::{eventstream, json_stream, ndjson, sse};
 // Entry points that live with their protocols (their input layouts too).
+pub use crate::discovery::boringssl::fuzz as boringssl_code;
 pub use crate::discovery::go::fuzz as go_binary;
 pub use crate::protocol::http2::fuzz_conn as http2;
 pub use crate::protocol::http2::hpack::fuzz_decode as hpack;
@@ -52,6 +53,7 @@ pub static TARGETS: &[(&str, Target)] = &[
     ("websocket_frames", websocket_frames),
     ("websocket_deflate", websocket_deflate),
     ("go_binary", go_binary),
+    ("boringssl_code", boringssl_code),
 ];
 
 /// The target called `name`.

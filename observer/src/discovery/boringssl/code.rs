@@ -98,6 +98,11 @@ impl Window {
         let start = start.max(l.vaddr);
         let end = (addr + WINDOW).min(l.vaddr + l.filesz);
         let bytes = image.read_at(l.offset_of(start), (end - start) as usize)?;
+        Ok(Some(Self::of_code(start, bytes, calls)))
+    }
+
+    /// A window over `bytes` at `start` (no file: the fuzz target's).
+    pub fn of_code(start: u64, bytes: Vec<u8>, calls: &Calls) -> Self {
         let mut bounds = Vec::new();
         let mut b = (start + 15) & !15;
         while b < start + bytes.len() as u64 {
@@ -109,11 +114,11 @@ impl Window {
             }
             b += 16;
         }
-        Ok(Some(Self {
+        Self {
             start,
             bytes,
             bounds,
-        }))
+        }
     }
 
     fn code(&self, start: u64, end: u64) -> &[u8] {

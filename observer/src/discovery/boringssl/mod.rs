@@ -262,3 +262,28 @@ impl Search<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// Fuzz entry (`boringssl_code`): arbitrary bytes as the code of a stripped
+/// binary at a fixed address, the file string at a fixed address; every
+/// function around a few sites is delimited and its records read, and the
+/// roles assigned. Nothing may panic; every function found lies inside the
+/// code, and is no longer than [`MAX_FUNCTION`].
+pub fn fuzz(data: &[u8]) {
+    const BASE: u64 = 0x40_0000;
+    const FILE_VA: u64 = 0x20_1000;
+    let calls = scan::Calls::of_code(BASE, data);
+    let w = Window::of_code(BASE, data.to_vec(), &calls);
+    let mut funcs = BTreeMap::new();
+    for k in 0..8u64 {
+        let site = BASE + (data.len() as u64 * k) / 8;
+        if let Some(f) = w.function_at(site, FILE_VA) {
+            assert!(f.start >= BASE && f.end <= BASE + data.len() as u64);
+            assert!(f.start <= site && site < f.end && f.end - f.start <= MAX_FUNCTION);
+            funcs.insert(f.start, f);
+        }
+    }
+    if let Ok(r) = roles::assign(&funcs) {
+        let _ = roles::read(&funcs, &r).map(|read| roles::check_order(&funcs, &r, read));
+    }
+    let _ = roles::check_err_put_error(&funcs);
+}

@@ -92,6 +92,34 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// Call targets read from `code` at `vaddr` itself (the fuzz target's:
+    /// no file).
+    pub fn of_code(vaddr: u64, code: &[u8]) -> Self {
+        let l = Load {
+            offset: 0,
+            vaddr,
+            filesz: code.len() as u64,
+            exec: true,
+            write: false,
+        };
+        let mut bits = vec![0u64; code.len() / 16 / 64 + 1];
+        for i in memchr::memchr_iter(0xe8, code) {
+            let Some(rel) = code.get(i + 1..i + 5) else {
+                continue;
+            };
+            let rel = i32::from_le_bytes(rel.try_into().unwrap_or_default());
+            let target = (vaddr + i as u64 + 5).wrapping_add_signed(i64::from(rel));
+            if l.holds(target, 1) && target.is_multiple_of(16) {
+                let slot = (target - vaddr) / 16;
+                bits[(slot / 64) as usize] |= 1 << (slot % 64);
+            }
+        }
+        Self {
+            segs: vec![(l, bits)],
+            into_near: Vec::new(),
+        }
+    }
+
     pub fn scan(image: &Image, loads: &[Load], near: &[Range<u64>]) -> Result<Self, ElfError> {
         let mut segs = Vec::new();
         let mut into_near = Vec::new();
