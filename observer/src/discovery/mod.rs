@@ -106,6 +106,11 @@ pub struct Discovery {
     pub refused_total: u64,
     /// What was found per build of the binaries searched.
     pub plans: Plans,
+    /// Paths of the executables attached in earlier runs (with their stack),
+    /// attached again at start: a binary no process runs at that moment
+    /// (Claude Code between sessions) is probed before it next starts, even
+    /// from a terminal, where it is not held.
+    pub remembered: PlanCache<u16>,
 }
 
 impl Discovery {
@@ -113,6 +118,7 @@ impl Discovery {
     pub fn with_state_dir(state_dir: PathBuf) -> Self {
         Self {
             plans: Plans::in_dir(&state_dir),
+            remembered: PlanCache::in_dir(&state_dir, "targets.json"),
             ..Self::default()
         }
     }
@@ -140,6 +146,13 @@ impl Discovery {
                     let shown = path.display().to_string();
                     found.extend(self.examine(path, shown));
                 }
+            }
+        }
+        let remembered: Vec<PathBuf> = self.remembered.keys().map(PathBuf::from).collect();
+        for path in remembered {
+            if path.is_absolute() && path.exists() {
+                let shown = path.display().to_string();
+                found.extend(self.examine(path, shown));
             }
         }
         if let Ok(entries) = fs::read_dir("/proc") {
@@ -180,6 +193,17 @@ impl Discovery {
             found.extend(self.examine(path, shown.to_string()));
         }
         found
+    }
+
+    /// Remembers an executable attached now, by the path its process sees,
+    /// if that path names the same file here (not a container's own path).
+    pub fn remember(&mut self, t: &Target) {
+        let here = Path::new(&t.shown);
+        let same = fs::metadata(here).is_ok_and(|m| (m.dev(), m.ino()) == t.id);
+        let library = basename(&t.shown).starts_with("lib");
+        if same && !library && self.remembered.get(&t.shown) != Some(&t.lib) {
+            self.remembered.put(t.shown.clone(), t.lib);
+        }
     }
 
     /// The file may be examined again (its attach failed).
@@ -496,6 +520,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_executable_attached_once_is_examined_at_the_next_start() {
+        let dir = std::env::temp_dir().join(format!("disc-remember-{}", std::process::id()));
+        let state = dir.join("state");
+        fs::create_dir_all(&state).unwrap();
+        // An executable exporting SSL_write and SSL_read: an OpenSSL target.
+        let src = dir.join("tls.c");
+        fs::write(&src, "int SSL_write(void*s,const void*b,int n){return n;}\nint SSL_read(void*s,void*b,int n){return n;}\nint main(){return 0;}\n").unwrap();
+        let prog = dir.join("tls-prog");
+        let built = std::process::Command::new("cc")
+            .arg("-rdynamic")
+            .arg("-o")
+            .arg(&prog)
+            .arg(&src)
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            assert!(std::env::var_os("CI").is_none(), "CI machines have cc");
+            return;
+        }
+        let mut first = Discovery::with_state_dir(state.clone());
+        let t = first
+            .examine(prog.clone(), prog.display().to_string())
+            .expect("an OpenSSL target");
+        first.remember(&t);
+        let mut next = Discovery::with_state_dir(state);
+        let found = next.scan_all();
+        assert!(found.iter().any(|f| f.id == t.id), "{found:?}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -105,6 +105,11 @@ impl<T: Serialize + DeserializeOwned> PlanCache<T> {
         }
     }
 
+    /// The keys remembered, oldest first.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.plans.iter().map(|(k, _)| k.as_str())
+    }
+
     /// A plan that did not hold is dropped.
     pub fn forget(&mut self, key: &str) {
         self.plans.retain(|(k, _)| k != key);

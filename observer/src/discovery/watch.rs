@@ -130,6 +130,7 @@ pub fn attach_all(
             Ok(n) => {
                 files += 1;
                 attached.push(t.lib);
+                discovery.remember(&t);
                 let attach_us = t0.elapsed().as_micros() as u64;
                 tracing::info!(target = %t.shown, stack = lib::name(t.lib), detail = %t.detail, probes = n, examine_us = t.examine_us, attach_us, "attached");
             }
