@@ -10,10 +10,10 @@
 //!
 //! Needs root. `cargo bench -p e2e --bench boringssl_overhead`
 
-use e2e::agent::Agent;
 use e2e::ca::TestCa;
 use e2e::cli_clients::Cli;
-use e2e::util::{is_root, run_bounded, workspace_root, TempDir};
+use e2e::overhead::measure;
+use e2e::util::{run_bounded, workspace_root, TempDir};
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,39 +34,16 @@ fn pingpong(ca: &TestCa) -> f64 {
     out.stdout.trim().parse().expect("ns per round trip")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    if !is_root() {
-        println!("boringssl_overhead: needs root; skipped");
-        return;
-    }
     if !Cli::Bun.path().exists() {
         println!("boringssl_overhead: bun not installed (`cargo xtask test` installs it); skipped");
         return;
     }
-    let release = workspace_root().join("target/release/llm-observer");
-    if std::env::var_os("LLM_OBSERVER_BIN").is_none() && release.exists() {
-        // SAFETY: single-threaded at this point.
-        unsafe { std::env::set_var("LLM_OBSERVER_BIN", &release) };
-    }
     let certs = TempDir::new("boringssl-overhead-ca");
     let ca = TestCa::create(certs.path());
-    let (mut none, mut agent_ns, mut calls) = (Vec::new(), Vec::new(), Vec::new());
-    for block in 0..BLOCKS {
-        none.push(pingpong(&ca));
-        let tmp = TempDir::new("boringssl-overhead");
-        let Some(agent) = Agent::start(tmp.path(), &[]) else {
-            return;
-        };
-        let before = agent.stats().get("kernel_chunks").copied().unwrap_or(0);
-        agent_ns.push(pingpong(&ca));
-        std::thread::sleep(Duration::from_millis(1500));
-        let stats = agent.stats();
-        let after = stats.get("kernel_chunks").copied().unwrap_or(0);
+    // 3 inner blocks of ROUND_TRIPS and one warm-up; one chunk per TLS call
+    // that carried data.
+    let bun_probed = |stats: &std::collections::BTreeMap<String, u64>| {
         assert!(
             stats
                 .get("targets_attached_boringssl")
@@ -75,20 +52,24 @@ fn main() {
                 >= 1,
             "bun was not probed: {stats:?}"
         );
-        // 3 inner blocks of ROUND_TRIPS (and one warm-up), one chunk per
-        // TLS call that carried data.
-        calls.push((after - before) as f64 / f64::from(3 * ROUND_TRIPS + 1));
-        agent.stop();
-        println!(
-            "boringssl_overhead: block {block}: none {:.0} ns, agent {:.0} ns per round trip",
-            none[block], agent_ns[block]
-        );
-    }
-    let (n, a, c) = (median(none), median(agent_ns), median(calls));
+    };
+    let rounds = 3 * ROUND_TRIPS + 1;
+    let Some(o) = measure(
+        "boringssl_overhead",
+        BLOCKS,
+        rounds,
+        || pingpong(&ca),
+        bun_probed,
+    ) else {
+        return;
+    };
     println!(
-        "boringssl_overhead: round trip (64 B bodies) none {n:.0} ns | agent {a:.0} ns (x{:.2}); \
-         {c:.2} TLS calls with data per round trip → +{:.1} µs per BoringSSL call",
-        a / n,
-        (a - n) / c / 1000.0
+        "boringssl_overhead: round trip (64 B bodies) none {:.0} ns | agent {:.0} ns (x{:.2}); \
+         {:.2} TLS calls with data per round trip → +{:.1} µs per BoringSSL call",
+        o.none_ns,
+        o.agent_ns,
+        o.agent_ns / o.none_ns,
+        o.calls,
+        o.per_call_us()
     );
 }

@@ -18,6 +18,7 @@ pub mod h2_clients;
 pub mod keys;
 pub mod mock;
 pub mod netns;
+pub mod overhead;
 pub mod prices;
 pub mod rowbinary;
 pub mod sandbox;
