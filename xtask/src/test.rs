@@ -21,12 +21,17 @@ pub fn run_tests(root: &Path, filter: Option<&str>, lint: bool) -> Result<()> {
         ]))?;
     }
     exec(cargo(root).args(["build", "-p", "observer"]))?;
+    // Some unit tests read the real clients' binaries and libraries (the
+    // BoringSSL search on bun and Claude Code, GnuTLS and NSPR): installed
+    // first when we can (root); without, those tests skip outside CI.
+    if crate::is_root() {
+        test_deps::install(root)?;
+    }
     let mut unit = cargo(root);
     unit.args(["test", "--workspace", "--exclude", "e2e"]);
     unit.args(filter);
     exec(&mut unit)?;
     require_root("the end-to-end tests")?;
-    test_deps::install(root)?;
     let mut e2e = cargo(root);
     e2e.args(["test", "-p", "e2e"])
         .env("LLM_OBSERVER_BIN", root.join("target/debug/llm-observer"));
