@@ -135,7 +135,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let held_end = Arc::clone(&held);
     // Started before anything can be held, ended after the last sweep.
     let guard = if probes.holds() {
-        match held.spawn_guard() {
+        match held.spawn_guard(&hold) {
             Ok(g) => Some(g),
             Err(err) => {
                 tracing::warn!(%err, "cannot start the exec-hold guard: processes held when the agent is killed would stay stopped");

@@ -8,10 +8,14 @@
 //!   [`LATE`] (an event it never got: counted as `exec_hold_late`), and for
 //!   every entry when the agent stops;
 //! - the guard, a small child process (`llm-observer hold-guard`) that holds
-//!   the map and blocks on a pipe from the agent: when the agent dies without
-//!   stopping (SIGKILL, a crash), the pipe closes and the guard continues
-//!   every process still in the map before it exits. It runs in its own
-//!   session and ignores SIGINT, SIGTERM and SIGHUP: it lives exactly as
+//!   the map and the hold's switch (`HOLD_READY`) and blocks on a pipe from
+//!   the agent: when the agent dies without stopping (SIGKILL, a crash), the
+//!   pipe closes; the guard turns the hold off, then continues every process
+//!   in the map, twice 50 ms apart. The switch comes first because a dying
+//!   process closes its files in fd order: the pipe may close before the
+//!   exec tracepoint is detached, and a process held in between would stay
+//!   stopped (seen: a guard that only swept once left two). It runs in its
+//!   own session and ignores SIGINT, SIGTERM and SIGHUP: it lives exactly as
 //!   long as the agent.
 
 use std::{
@@ -23,14 +27,19 @@ use std::{
     time::Duration,
 };
 
-use aya::maps::{HashMap, IterableMap as _, Map, MapData};
+use aya::maps::{Array, HashMap, IterableMap as _, Map, MapData};
+
+use crate::probes::HoldSwitch;
 
 /// A process held this long without its event being served is continued by
 /// the sweep.
 pub const LATE: Duration = Duration::from_secs(2);
 
-/// The fd number the guard finds the map at.
+/// The fd numbers the guard finds the held-process map and the switch at.
 const GUARD_MAP_FD: i32 = 3;
+const GUARD_SWITCH_FD: i32 = 4;
+/// Between the guard's two sweeps.
+const SECOND_SWEEP: Duration = Duration::from_millis(50);
 
 /// The kernel's record of held processes.
 pub struct HeldPids(Mutex<HashMap<MapData, u32, u64>>);
@@ -67,14 +76,17 @@ impl HeldPids {
         stale
     }
 
-    /// Starts the guard. Its stdin is the pipe whose end it waits for.
-    pub fn spawn_guard(&self) -> std::io::Result<Guard> {
+    /// Starts the guard with this map and the hold's `switch`. Its stdin is
+    /// the pipe whose end it waits for.
+    pub fn spawn_guard(&self, switch: &HoldSwitch) -> std::io::Result<Guard> {
         let fd = {
             let map = self.0.lock().map_err(|_| std::io::ErrorKind::Other)?;
             let data: &MapData = map.map();
             data.fd().as_fd().try_clone_to_owned()?
         };
+        let switch_fd = switch.dup_fd()?;
         let raw = fd.as_raw_fd();
+        let raw_switch = switch_fd.as_raw_fd();
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg("hold-guard")
             .stdin(Stdio::piped())
@@ -86,19 +98,24 @@ impl HeldPids {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                let r = if raw == GUARD_MAP_FD {
-                    libc::fcntl(raw, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(raw, GUARD_MAP_FD)
-                };
-                if r < 0 {
+                // Out of the way of the two targets first (dup2 onto a
+                // target could close the other's source).
+                let (a, b) = (
+                    libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 10),
+                    libc::fcntl(raw_switch, libc::F_DUPFD_CLOEXEC, 10),
+                );
+                if a < 0
+                    || b < 0
+                    || libc::dup2(a, GUARD_MAP_FD) < 0
+                    || libc::dup2(b, GUARD_SWITCH_FD) < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
         let mut child = cmd.spawn()?;
-        drop(fd);
+        drop((fd, switch_fd));
         let pipe = child.stdin.take().ok_or(std::io::ErrorKind::BrokenPipe)?;
         Ok(Guard {
             pipe: Some(pipe),
@@ -127,18 +144,35 @@ pub fn guard_main() -> std::io::Result<usize> {
         // SAFETY: plain syscall.
         unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
-    // SAFETY: the agent passed the map at this fd; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(GUARD_MAP_FD) };
+    // SAFETY: the agent passed the maps at these fds; nothing else owns them.
+    let (fd, switch_fd) = unsafe {
+        (
+            OwnedFd::from_raw_fd(GUARD_MAP_FD),
+            OwnedFd::from_raw_fd(GUARD_SWITCH_FD),
+        )
+    };
     let data = MapData::from_fd(fd).map_err(std::io::Error::other)?;
     let map: HashMap<MapData, u32, u64> =
         HashMap::try_from(Map::HashMap(data)).map_err(std::io::Error::other)?;
+    let switch = MapData::from_fd(switch_fd).map_err(std::io::Error::other)?;
+    let mut switch: Array<MapData, u32> =
+        Array::try_from(Map::Array(switch)).map_err(std::io::Error::other)?;
     let mut sink = [0u8; 64];
     let mut stdin = std::io::stdin();
     while stdin.read(&mut sink).is_ok_and(|n| n > 0) {}
+    // No new hold from here on, whether or not the tracepoint is still
+    // attached; then whatever was held, and again for a program that read
+    // the switch just before.
+    let _ = switch.set(0, 0, 0);
     let mut continued = 0;
-    for (pid, _) in map.iter().filter_map(Result::ok) {
-        if stopped(pid) && super::watch::cont(pid) {
-            continued += 1;
+    for round in 0..2 {
+        if round > 0 {
+            std::thread::sleep(SECOND_SWEEP);
+        }
+        for (pid, _) in map.iter().filter_map(Result::ok) {
+            if stopped(pid) && super::watch::cont(pid) {
+                continued += 1;
+            }
         }
     }
     if continued > 0 {

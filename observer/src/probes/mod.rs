@@ -7,7 +7,7 @@ pub mod table;
 use std::path::Path;
 
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, IterableMap as _, MapData, PerCpuArray, RingBuf},
     programs::{
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLink, UProbeScope},
         TracePoint, UProbe,
@@ -269,6 +269,14 @@ impl HoldSwitch {
         if let Err(err) = map.set(0, u32::from(on), 0) {
             tracing::warn!(%err, on, "cannot switch the exec hold");
         }
+    }
+
+    /// A second handle on the switch's map (the guard process's).
+    pub fn dup_fd(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd as _;
+        let map = self.0.lock().map_err(|_| std::io::ErrorKind::Other)?;
+        let data: &MapData = map.map();
+        data.fd().as_fd().try_clone_to_owned()
     }
 }
 
