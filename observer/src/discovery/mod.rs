@@ -377,6 +377,11 @@ fn inspect_boringssl(
             )))
         }
         Err(boringssl::BoringError::Elf(err)) => Err(err),
+        Err(boringssl::BoringError::RustlsNotYet) => Ok(Some(Found {
+            lib: lib::RUSTLS,
+            detail: String::new(),
+            plan: Err(boringssl::BoringError::RustlsNotYet.to_string()),
+        })),
         Err(err) => Ok(Some(Found {
             lib: lib::BORINGSSL,
             detail: String::new(),

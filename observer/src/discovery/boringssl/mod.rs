@@ -71,6 +71,12 @@ pub enum BoringError {
     Arch,
     #[error("remembered function at +{0:#x} differs in this file")]
     Changed(u64),
+    /// Not BoringSSL: aws-lc (rustls' crypto provider: Codex CLI, deno). Said
+    /// so that `doctor` and the log name these programs.
+    #[error(
+        "rustls over aws-lc (its aead.c found): not probed yet — ARCHITECTURE.md, 'Next: rustls'"
+    )]
+    RustlsNotYet,
 }
 
 /// A function's bytes at a file offset, summed (FNV-1a), so a remembered
@@ -110,11 +116,12 @@ impl Located for Boring {
 /// Searches `elf` (opened as `image`); `None` if it has no BoringSSL.
 pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringError> {
     let loads = elf.loads();
-    let strings = scan::file_strings(image, &loads)?;
-    let file_va = match strings[..] {
+    let strings = scan::file_strings(image, &loads, &[scan::BORINGSSL_SSL_LIB, scan::AWS_LC_AEAD])?;
+    let file_va = match strings[0][..] {
+        [] if !strings[1].is_empty() => return Err(BoringError::RustlsNotYet),
         [] => return Ok(None),
         [one] => one,
-        _ => return Err(BoringError::FileString(strings.len())),
+        _ => return Err(BoringError::FileString(strings[0].len())),
     };
     if elf.arch() != Arch::X86_64 {
         return Err(BoringError::Arch);

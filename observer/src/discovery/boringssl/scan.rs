@@ -6,33 +6,53 @@ use std::ops::{ControlFlow, Range};
 
 use crate::discovery::elf::{ElfError, Image, Load};
 
-/// The `__FILE__` of BoringSSL's `ssl_lib.cc`, as `OPENSSL_PUT_ERROR`
-/// records it (`../../vendor/boringssl/ssl/ssl_lib.cc` in bun ≥ 1.3,
-/// `vendor/boringssl/ssl/ssl_lib.cc` before; OpenSSL's is `ssl_lib.c`).
-const SUFFIX: &[u8] = b"/ssl/ssl_lib.cc\0";
-/// The path must name BoringSSL.
-const MARK: &[u8] = b"boringssl";
+/// A source path that `OPENSSL_PUT_ERROR` records as `__FILE__`: its end,
+/// and a word the whole path must contain.
+pub struct SourcePath {
+    pub suffix: &'static [u8],
+    pub mark: &'static [u8],
+}
+
+/// BoringSSL's `ssl_lib.cc` (`../../vendor/boringssl/ssl/ssl_lib.cc` in bun
+/// ≥ 1.3, `vendor/boringssl/ssl/ssl_lib.cc` before; OpenSSL's is
+/// `ssl_lib.c`).
+pub const BORINGSSL_SSL_LIB: SourcePath = SourcePath {
+    suffix: b"/ssl/ssl_lib.cc\0",
+    mark: b"boringssl",
+};
+/// aws-lc's AEAD wrappers (rustls' usual crypto provider, through aws-lc-rs).
+pub const AWS_LC_AEAD: SourcePath = SourcePath {
+    suffix: b"crypto/fipsmodule/cipher/aead.c\0",
+    mark: b"",
+};
 /// Longest path looked back over.
 const MAX_PATH: usize = 256;
 
-/// Addresses of every `ssl_lib.cc` path string naming BoringSSL, in the
-/// read-only (not executable, not writable) segments.
-pub fn file_strings(image: &Image, loads: &[Load]) -> Result<Vec<u64>, ElfError> {
-    let mut found = Vec::new();
+/// Addresses of every string of each of `paths`, in the read-only (not
+/// executable, not writable) segments, in one pass.
+pub fn file_strings(
+    image: &Image,
+    loads: &[Load],
+    paths: &[SourcePath],
+) -> Result<Vec<Vec<u64>>, ElfError> {
+    let mut found = vec![Vec::new(); paths.len()];
+    let longest = paths.iter().map(|p| p.suffix.len()).max().unwrap_or(0);
     for l in loads.iter().filter(|l| !l.exec && !l.write) {
-        image.scan(l.offset, l.filesz, MAX_PATH + SUFFIX.len(), |at, chunk| {
-            for hit in memchr::memmem::find_iter(chunk, SUFFIX) {
-                let head = &chunk[hit.saturating_sub(MAX_PATH)..hit];
-                let start = head.iter().rposition(|b| *b == 0).map_or(0, |p| p + 1);
-                let path = &head[start..];
-                // Only a whole path seen in this chunk counts (the overlap
-                // makes the next chunk see it whole, once).
-                let whole = start > 0 || hit >= MAX_PATH || at == l.offset;
-                if whole && memchr::memmem::find(path, MARK).is_some() {
-                    let off = at + (hit - path.len()) as u64;
-                    let va = l.vaddr + (off - l.offset);
-                    if !found.contains(&va) {
-                        found.push(va);
+        image.scan(l.offset, l.filesz, MAX_PATH + longest, |at, chunk| {
+            for (p, found) in paths.iter().zip(found.iter_mut()) {
+                for hit in memchr::memmem::find_iter(chunk, p.suffix) {
+                    let head = &chunk[hit.saturating_sub(MAX_PATH)..hit];
+                    let start = head.iter().rposition(|b| *b == 0).map_or(0, |p| p + 1);
+                    let path = &head[start..];
+                    // Only a whole path seen in this chunk counts (the
+                    // overlap makes the next chunk see it whole, once).
+                    let whole = start > 0 || hit >= MAX_PATH || at == l.offset;
+                    if whole && memchr::memmem::find(path, p.mark).is_some() {
+                        let off = at + (hit - path.len()) as u64;
+                        let va = l.vaddr + (off - l.offset);
+                        if !found.contains(&va) {
+                            found.push(va);
+                        }
                     }
                 }
             }

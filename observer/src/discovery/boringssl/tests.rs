@@ -142,3 +142,17 @@ fn a_second_copy_of_the_string_refuses_the_file() {
         "the functions themselves are unchanged"
     );
 }
+
+#[test]
+fn rustls_programs_are_named_not_probed() {
+    for rel in [
+        "@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex",
+        "@deno/linux-x64-glibc/deno",
+    ] {
+        let Some(path) = installed(rel) else { return };
+        assert!(
+            matches!(search(&path), Err(BoringError::RustlsNotYet)),
+            "{rel}"
+        );
+    }
+}
