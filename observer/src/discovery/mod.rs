@@ -175,6 +175,11 @@ impl Discovery {
     /// container's mount namespace) and whatever its path looks like from here.
     pub fn scan_pid(&mut self, pid: u32) -> Vec<Target> {
         let mut found = Vec::new();
+        // Not the agent itself (its own calls are never traced; it is a
+        // rustls program, which would only be refused).
+        if pid == std::process::id() {
+            return found;
+        }
         if let Ok(exe) = fs::read_link(format!("/proc/{pid}/exe")) {
             let path = PathBuf::from(format!("/proc/{pid}/exe"));
             found.extend(self.examine(path, exe.display().to_string()));
