@@ -84,16 +84,28 @@ pub struct Elf<'a> {
 }
 
 impl Image {
+    /// Opens `path` without blocking (a FIFO or device put where a file was
+    /// must not hang discovery) and only if what was opened is a regular
+    /// file.
     pub fn open(path: &Path) -> Result<Self, ElfError> {
-        let file = File::open(path).map_err(|source| ElfError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        use std::os::unix::fs::OpenOptionsExt as _;
         let io = |source| ElfError::Io {
             path: path.display().to_string(),
             source,
         };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let len = meta.len();
         let raw = file.try_clone().map_err(io)?;
         Ok(Self {
             cache: ReadCache::new(file),
@@ -357,6 +369,20 @@ mod tests {
                 "{s} missing: {syms:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_fifo_put_where_a_file_was_is_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("elf-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("libssl.so.3");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let t0 = std::time::Instant::now();
+        assert!(matches!(Image::open(&fifo), Err(ElfError::Io { .. })));
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
