@@ -237,8 +237,10 @@ impl<'a> Elf<'a> {
         self.obj.symbols().next().is_some()
     }
 
-    /// The `PT_LOAD` segments (their file images).
+    /// The `PT_LOAD` segments (their file images, cut at the end of the
+    /// file: a header may claim any size).
     pub fn loads(&self) -> Vec<Load> {
+        let len = self.data.len().unwrap_or(0);
         self.obj
             .segments()
             .filter_map(|seg| {
@@ -246,6 +248,7 @@ impl<'a> Elf<'a> {
                     return None;
                 };
                 let (offset, filesz) = seg.file_range();
+                let filesz = filesz.min(len.saturating_sub(offset));
                 Some(Load {
                     offset,
                     vaddr: seg.address(),

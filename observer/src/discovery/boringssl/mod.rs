@@ -41,6 +41,10 @@ pub const HANDSHAKE: &str = "SSL_do_handshake";
 /// Files smaller than this are not searched (every bun binary is ~90 MB;
 /// the search reads the read-only data of every new file it is asked about).
 pub const MIN_FILE: u64 = 4 << 20;
+/// Most bytes of read-only data, and of code, searched in one file (Claude
+/// Code 2.1.332: 31 MB and 131 MB). A sparse file costs nothing to make and
+/// everything to read, while a new process waits at exec.
+pub const MAX_SEARCHED: u64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoringError {
@@ -69,6 +73,10 @@ pub enum BoringError {
     LineOrder(Vec<u32>),
     #[error("arm64 builds are not searched yet")]
     Arch,
+    #[error("{0} bytes of segments to search (more than {MAX_SEARCHED} are not read)")]
+    TooLarge(u64),
+    #[error("more than {0} {1}: not a build of BoringSSL this search knows")]
+    TooMany(usize, &'static str),
     #[error("remembered function at +{0:#x} differs in this file")]
     Changed(u64),
     /// Not BoringSSL: aws-lc (rustls' crypto provider: Codex CLI, deno). Said
@@ -116,6 +124,16 @@ impl Located for Boring {
 /// Searches `elf` (opened as `image`); `None` if it has no BoringSSL.
 pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringError> {
     let loads = elf.loads();
+    for exec in [false, true] {
+        let size: u64 = loads
+            .iter()
+            .filter(|l| l.exec == exec && (exec || !l.write))
+            .map(|l| l.filesz)
+            .sum();
+        if size > MAX_SEARCHED {
+            return Err(BoringError::TooLarge(size));
+        }
+    }
     let strings = scan::file_strings(image, &loads, &[scan::BORINGSSL_SSL_LIB, scan::AWS_LC_AEAD])?;
     let file_va = match strings[0][..] {
         [] if !strings[1].is_empty() => return Err(BoringError::RustlsNotYet),
@@ -130,8 +148,20 @@ pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringErr
     if refs.is_empty() {
         return Err(BoringError::NoReferences);
     }
+    if refs.len() > scan::MAX_REFS {
+        return Err(BoringError::TooMany(
+            scan::MAX_REFS,
+            "references to ssl_lib.cc",
+        ));
+    }
     let near = near_ranges(&refs);
     let calls = scan::Calls::scan(image, &loads, &near)?;
+    if calls.into_near.len() > scan::MAX_NEAR_CALLS {
+        return Err(BoringError::TooMany(
+            scan::MAX_NEAR_CALLS,
+            "calls near them",
+        ));
+    }
     let mut s = Search {
         image,
         loads: &loads,

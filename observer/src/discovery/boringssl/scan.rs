@@ -27,6 +27,12 @@ pub const AWS_LC_AEAD: SourcePath = SourcePath {
 };
 /// Longest path looked back over.
 const MAX_PATH: usize = 256;
+/// Copies of one path kept at most (more than one refuses the file anyway).
+const MAX_STRINGS: usize = 16;
+/// References to the path kept at most (21–31 in every bun build seen).
+pub const MAX_REFS: usize = 1024;
+/// Calls into the candidates' neighbourhood kept at most.
+pub const MAX_NEAR_CALLS: usize = 1 << 16;
 
 /// Addresses of every string of each of `paths`, in the read-only (not
 /// executable, not writable) segments, in one pass.
@@ -50,7 +56,7 @@ pub fn file_strings(
                     if whole && memchr::memmem::find(path, p.mark).is_some() {
                         let off = at + (hit - path.len()) as u64;
                         let va = l.vaddr + (off - l.offset);
-                        if !found.contains(&va) {
+                        if !found.contains(&va) && found.len() < MAX_STRINGS {
                             found.push(va);
                         }
                     }
@@ -65,6 +71,7 @@ pub fn file_strings(
 /// Addresses of the instructions in executable segments that load `target`:
 /// `mov r32, imm32` (`B8+r id`, non-PIE) and `lea r64, [rip+disp32]`
 /// (`REX.W 8D /r`, mod 00 rm 101). Candidates only: each is decoded later.
+/// The scan stops past [`MAX_REFS`] (the caller refuses the file).
 pub fn references(image: &Image, loads: &[Load], target: u64) -> Result<Vec<u64>, ElfError> {
     let mut refs = Vec::new();
     let imm = u32::try_from(target).ok().map(u32::to_le_bytes);
@@ -95,12 +102,33 @@ pub fn references(image: &Image, loads: &[Load], target: u64) -> Result<Vec<u64>
                     refs.push(va_of(i - 1));
                 }
             }
-            ControlFlow::Continue(())
+            if refs.len() > MAX_REFS {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })?;
     }
     refs.sort_unstable();
     refs.dedup();
     Ok(refs)
+}
+
+/// Each `E8 rel32` in `code` (at address `base`): (site, target).
+fn calls_in(base: u64, code: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    memchr::memchr_iter(0xe8, code).filter_map(move |i| {
+        let rel = i32::from_le_bytes(code.get(i + 1..i + 5)?.try_into().ok()?);
+        let site = base + i as u64;
+        Some((site, (site + 5).wrapping_add_signed(i64::from(rel))))
+    })
+}
+
+/// Marks `target` (16-aligned, in `l`) in `l`'s bitmap.
+fn mark(l: &Load, bits: &mut [u64], target: u64) {
+    if target.is_multiple_of(16) {
+        let slot = (target - l.vaddr) / 16;
+        bits[(slot / 64) as usize] |= 1 << (slot % 64);
+    }
 }
 
 /// What the `E8` scan keeps: which 16-aligned addresses of each executable
@@ -123,15 +151,9 @@ impl Calls {
             write: false,
         };
         let mut bits = vec![0u64; code.len() / 16 / 64 + 1];
-        for i in memchr::memchr_iter(0xe8, code) {
-            let Some(rel) = code.get(i + 1..i + 5) else {
-                continue;
-            };
-            let rel = i32::from_le_bytes(rel.try_into().unwrap_or_default());
-            let target = (vaddr + i as u64 + 5).wrapping_add_signed(i64::from(rel));
-            if l.holds(target, 1) && target.is_multiple_of(16) {
-                let slot = (target - vaddr) / 16;
-                bits[(slot / 64) as usize] |= 1 << (slot % 64);
+        for (_, target) in calls_in(vaddr, code) {
+            if l.holds(target, 1) {
+                mark(&l, &mut bits, target);
             }
         }
         Self {
@@ -140,6 +162,9 @@ impl Calls {
         }
     }
 
+    /// The scan of the executable segments (whose sizes the caller bounds);
+    /// calls into `near` past [`MAX_NEAR_CALLS`] stop it (the caller refuses
+    /// the file).
     pub fn scan(image: &Image, loads: &[Load], near: &[Range<u64>]) -> Result<Self, ElfError> {
         let mut segs = Vec::new();
         let mut into_near = Vec::new();
@@ -147,25 +172,20 @@ impl Calls {
             let mut bits = vec![0u64; (l.filesz / 16 / 64 + 1) as usize];
             image.scan(l.offset, l.filesz, 4, |at, chunk| {
                 let base = l.vaddr + (at - l.offset);
-                for i in memchr::memchr_iter(0xe8, chunk) {
-                    let Some(rel) = chunk.get(i + 1..i + 5) else {
-                        continue;
-                    };
-                    let rel = i32::from_le_bytes(rel.try_into().unwrap_or_default());
-                    let site = base + i as u64;
-                    let target = (site + 5).wrapping_add_signed(i64::from(rel));
+                for (site, target) in calls_in(base, chunk) {
                     if !l.holds(target, 1) {
                         continue;
                     }
-                    if target.is_multiple_of(16) {
-                        let slot = (target - l.vaddr) / 16;
-                        bits[(slot / 64) as usize] |= 1 << (slot % 64);
-                    }
+                    mark(l, &mut bits, target);
                     if near.iter().any(|r| r.contains(&target)) {
                         into_near.push((site, target));
                     }
                 }
-                ControlFlow::Continue(())
+                if into_near.len() > MAX_NEAR_CALLS {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             })?;
             segs.push((*l, bits));
         }

@@ -156,3 +156,35 @@ fn rustls_programs_are_named_not_probed() {
         );
     }
 }
+
+#[test]
+fn a_sparse_file_claiming_gigabytes_of_data_is_not_read() {
+    // bun with its first (read-only) segment claiming 2 GiB, the file made
+    // that long by a hole: the search refuses before reading it.
+    let Some(path) = installed(BUN) else { return };
+    let mut bytes = std::fs::read(&path).unwrap();
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let phentsize = u16::from_le_bytes(bytes[0x36..0x38].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes(bytes[0x38..0x3a].try_into().unwrap()) as usize;
+    let load = (0..phnum)
+        .map(|i| phoff + i * phentsize)
+        .find(|&h| bytes[h..h + 4] == [1, 0, 0, 0] && bytes[h + 4] & 1 == 0)
+        .expect("a read-only PT_LOAD");
+    let huge = 2u64 << 30;
+    bytes[load + 32..load + 40].copy_from_slice(&huge.to_le_bytes());
+    bytes[load + 40..load + 48].copy_from_slice(&huge.to_le_bytes());
+    let copy = std::env::temp_dir().join(format!("bun-sparse-{}", std::process::id()));
+    std::fs::write(&copy, &bytes).unwrap();
+    drop(bytes);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_len(huge + (64 << 20))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let got = search(&copy);
+    std::fs::remove_file(&copy).unwrap();
+    assert!(matches!(got, Err(BoringError::TooLarge(_))), "{got:?}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+}
