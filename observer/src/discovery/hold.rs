@@ -20,7 +20,7 @@
 
 use std::{
     io::Read as _,
-    os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     os::unix::process::CommandExt as _,
     process::{Child, ChildStdin, Command, Stdio},
     sync::Mutex,
@@ -81,8 +81,7 @@ impl HeldPids {
     pub fn spawn_guard(&self, switch: &HoldSwitch) -> std::io::Result<Guard> {
         let fd = {
             let map = self.0.lock().map_err(|_| std::io::ErrorKind::Other)?;
-            let data: &MapData = map.map();
-            data.fd().as_fd().try_clone_to_owned()?
+            crate::probes::dup_map_fd(map.map())?
         };
         let switch_fd = switch.dup_fd()?;
         let raw = fd.as_raw_fd();

@@ -205,7 +205,8 @@ impl Discovery {
     pub fn remember(&mut self, t: &Target) {
         let here = Path::new(&t.shown);
         let same = fs::metadata(here).is_ok_and(|m| (m.dev(), m.ino()) == t.id);
-        let library = basename(&t.shown).starts_with("lib");
+        // Libraries are found by name at every start anyway.
+        let library = is_tls_library(basename(&t.shown));
         if same && !library && self.remembered.get(&t.shown) != Some(&t.lib) {
             self.remembered.put(t.shown.clone(), t.lib);
         }

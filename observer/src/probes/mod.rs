@@ -273,11 +273,15 @@ impl HoldSwitch {
 
     /// A second handle on the switch's map (the guard process's).
     pub fn dup_fd(&self) -> std::io::Result<std::os::fd::OwnedFd> {
-        use std::os::fd::AsFd as _;
         let map = self.0.lock().map_err(|_| std::io::ErrorKind::Other)?;
-        let data: &MapData = map.map();
-        data.fd().as_fd().try_clone_to_owned()
+        dup_map_fd(map.map())
     }
+}
+
+/// A second handle on `map` (for another process to hold).
+pub fn dup_map_fd(map: &MapData) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsFd as _;
+    map.fd().as_fd().try_clone_to_owned()
 }
 
 impl Drop for Probes {

@@ -174,6 +174,7 @@ impl SymbolStack {
     /// Every symbol of the table, each once.
     pub fn symbols(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = self.table.iter().map(|s| s.symbol).collect();
+        v.sort_unstable();
         v.dedup();
         v
     }
