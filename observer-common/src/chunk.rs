@@ -223,7 +223,9 @@ pub struct PendingCall {
     pub count_ptr: u64,
     pub dir: u16,
     pub lib: u16,
-    pub _pad: u32,
+    /// rustls `EVP_AEAD_CTX_open`: the record's version and type as the
+    /// entry saw them (`observer-ebpf` `aead.rs`); 0 for every other call.
+    pub record: u32,
 }
 
 /// Key of the per-connection, per-direction stream position map.
@@ -268,7 +270,48 @@ pub struct GoPendingRead {
     pub cap: u64,
 }
 
+/// Key of the rustls context → connection map: an aws-lc `EVP_AEAD_CTX*` in
+/// a process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AeadCtxKey {
+    pub ctx: u64,
+    pub pid: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+}
+
+/// What one thread did last with aws-lc AEAD contexts, by pid_tgid: rustls
+/// installs a connection's decrypter and encrypter back to back on one
+/// thread, with no record sealed or opened between (ARCHITECTURE.md,
+/// "rustls").
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AeadThread {
+    /// The context installed last, if the thread's last AEAD call was an
+    /// install (0 otherwise): a repeated install of it is the same one.
+    pub last_ctx: u64,
+    /// The connection of an install still waiting for its pair (0: none).
+    pub pending_conn: u64,
+    /// The connection a KeyUpdate re-keys (valid while `rekeys > 0`).
+    pub rekey_conn: u64,
+    pub pending_key_len: u32,
+    /// Direction of the waiting install: 0 open, 1 seal, 2 not said.
+    pub pending_dir: u8,
+    /// Installs still owed to `rekey_conn` (KeyUpdate: 1, or 2 when the peer
+    /// asked for ours too).
+    pub rekeys: u8,
+    pub _pad: u16,
+}
+
+/// `AeadThread::pending_dir` when the install did not say.
+pub const AEAD_NO_DIRECTION: u8 = 2;
+/// Bit 63 marks a rustls connection id (never a user-space pointer).
+pub const AEAD_CONN_BIT: u64 = 1 << 63;
+
 const _: () = assert!(size_of::<PendingCall>() == 32);
+const _: () = assert!(size_of::<AeadCtxKey>() == 16);
+const _: () = assert!(size_of::<AeadThread>() == 32);
 const _: () = assert!(size_of::<GoPendingRead>() == 24);
 const _: () = assert!(size_of::<GoroutineKey>() == 16);
 const _: () = assert!(size_of::<StreamKey>() == 16);
@@ -288,6 +331,10 @@ mod pod {
     unsafe impl aya::Pod for super::GoPendingRead {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FileKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::AeadCtxKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::AeadThread {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::KernelOffsets {}
 }

@@ -32,8 +32,17 @@ pub const EXEC_HELD: u32 = 12;
 /// `HELD` event not reserved (they run at once; their first calls may be missed).
 pub const EXEC_HOLD_SKIPPED: u32 = 13;
 
+/// rustls (aws-lc AEAD) records on a context no key install was seen for:
+/// connections opened before the agent attached (not emitted).
+pub const AEAD_UNPAIRED: u32 = 14;
+/// TLS 1.3 records received with more zero padding than the probe looks
+/// through (not emitted).
+pub const AEAD_PADDING: u32 = 15;
+/// TLS 1.3 KeyUpdate messages seen (the connection keeps its id).
+pub const AEAD_KEY_UPDATES: u32 = 16;
+
 /// Counter names, indexed by the constants above.
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 17] = [
     "kernel_chunks",
     "kernel_bytes",
     "kernel_chunks_lost",
@@ -48,6 +57,9 @@ pub const NAMES: [&str; 14] = [
     "kernel_socket_events_lost",
     "kernel_exec_held",
     "kernel_exec_hold_skipped",
+    "kernel_aead_unpaired",
+    "kernel_aead_padding",
+    "kernel_aead_key_updates",
 ];
 pub const COUNT: u32 = NAMES.len() as u32;
 

@@ -20,6 +20,16 @@ pub const PROG_GO_READ: &str = "go_tls_read";
 pub const PROG_GO_READ_RET: &str = "go_tls_read_ret";
 /// Go `crypto/tls.(*Conn).Close` entry: the connection is gone.
 pub const PROG_GO_CLOSE: &str = "go_tls_close";
+/// rustls over aws-lc: `EVP_AEAD_CTX_init` / `_init_with_direction` entries
+/// (a connection's keys installed: pairs the two contexts into one
+/// connection), `EVP_AEAD_CTX_seal` / `_seal_scatter` entries (a record's
+/// plaintext, sent) and `EVP_AEAD_CTX_open` entry and return (received).
+pub const PROG_AEAD_INIT: &str = "aead_init_entry";
+pub const PROG_AEAD_INIT_DIR: &str = "aead_init_dir_entry";
+pub const PROG_AEAD_SEAL: &str = "aead_seal_entry";
+pub const PROG_AEAD_SEAL_SCATTER: &str = "aead_seal_scatter_entry";
+pub const PROG_AEAD_OPEN: &str = "aead_open_entry";
+pub const PROG_AEAD_OPEN_RETURN: &str = "aead_open_return";
 pub const PROG_SCHED_EXEC: &str = "sched_process_exec";
 pub const PROG_SCHED_EXIT: &str = "sched_process_exit";
 /// One program on the read/write syscalls an SSL call makes on its socket
@@ -32,6 +42,11 @@ pub const MAP_PENDING: &str = "PENDING";
 pub const MAP_POSITIONS: &str = "POSITIONS";
 pub const MAP_SOCKETS: &str = "SOCKETS";
 pub const MAP_GO_PENDING: &str = "GO_PENDING";
+/// Files the agent has examined (exec'd processes running them are not held).
+/// rustls: (process, AEAD context) → connection id.
+pub const MAP_AEAD_CONNS: &str = "AEAD_CONNS";
+/// rustls: per-thread key-install state (`chunk::AeadThread`).
+pub const MAP_AEAD_THREADS: &str = "AEAD_THREADS";
 /// Files the agent has examined (exec'd processes running them are not held).
 pub const MAP_KNOWN_FILES: &str = "KNOWN_FILES";
 /// Slot 0 set to 1 when the agent starts serving held processes.

@@ -37,7 +37,7 @@ pub fn on_write(ctx: &ProbeContext) -> u32 {
         count_ptr: 0,
         dir: dir::WRITE,
         lib: lib::GO,
-        _pad: 0,
+        record: 0,
     };
     emit::advance(&call, pid, len);
     0
@@ -90,7 +90,7 @@ pub fn on_read_ret(ctx: &ProbeContext) -> u32 {
         count_ptr: 0,
         dir: dir::READ,
         lib: lib::GO,
-        _pad: 0,
+        record: 0,
     };
     emit::advance(&call, pid, n as u64);
     0

@@ -5,6 +5,8 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod aead;
+#[cfg(target_arch = "bpf")]
 mod emit;
 #[cfg(target_arch = "bpf")]
 mod go;
@@ -29,7 +31,7 @@ mod programs {
     };
     use observer_common::chunk::dir;
 
-    use crate::{go, nss, openssl, process, socket};
+    use crate::{aead, go, nss, openssl, process, socket};
 
     /// `int SSL_write(SSL *ssl, const void *buf, int num)`
     #[uprobe]
@@ -80,6 +82,42 @@ mod programs {
     #[uprobe]
     pub fn nss_read_entry(ctx: ProbeContext) -> u32 {
         nss::on_entry(&ctx, dir::READ)
+    }
+
+    /// aws-lc `EVP_AEAD_CTX_init(ctx, aead, key, key_len, tag_len, engine)`.
+    #[uprobe]
+    pub fn aead_init_entry(ctx: ProbeContext) -> u32 {
+        aead::on_init(&ctx, false)
+    }
+
+    /// aws-lc `EVP_AEAD_CTX_init_with_direction(…, tag_len, dir)`.
+    #[uprobe]
+    pub fn aead_init_dir_entry(ctx: ProbeContext) -> u32 {
+        aead::on_init(&ctx, true)
+    }
+
+    /// aws-lc `EVP_AEAD_CTX_seal`: a record's plaintext, about to be sent.
+    #[uprobe]
+    pub fn aead_seal_entry(ctx: ProbeContext) -> u32 {
+        aead::on_seal(&ctx, false)
+    }
+
+    /// aws-lc `EVP_AEAD_CTX_seal_scatter` (TLS 1.2 AES-GCM).
+    #[uprobe]
+    pub fn aead_seal_scatter_entry(ctx: ProbeContext) -> u32 {
+        aead::on_seal(&ctx, true)
+    }
+
+    /// aws-lc `EVP_AEAD_CTX_open`, entry: where the plaintext will be.
+    #[uprobe]
+    pub fn aead_open_entry(ctx: ProbeContext) -> u32 {
+        aead::on_open(&ctx)
+    }
+
+    /// aws-lc `EVP_AEAD_CTX_open`, return: a received record's plaintext.
+    #[uretprobe]
+    pub fn aead_open_return(ctx: RetProbeContext) -> u32 {
+        aead::on_open_return(&ctx)
     }
 
     /// Go `func (c *crypto/tls.Conn) Write(b []byte) (int, error)`, entry.

@@ -7,8 +7,8 @@ use aya_ebpf::{
 };
 use observer_common::{
     chunk::{
-        FileKey, GoPendingRead, GoroutineKey, KernelOffsets, PendingCall, SocketKey, StreamKey,
-        DEFAULT_CAPTURE_PER_CALL,
+        AeadCtxKey, AeadThread, FileKey, GoPendingRead, GoroutineKey, KernelOffsets, PendingCall,
+        SocketKey, StreamKey, DEFAULT_CAPTURE_PER_CALL,
     },
     counters,
 };
@@ -38,6 +38,18 @@ pub static POSITIONS: LruHashMap<StreamKey, u64> = LruHashMap::with_max_entries(
 /// once per connection, and again if it changes.
 #[map(name = "SOCKETS")]
 pub static SOCKETS: LruHashMap<SocketKey, i32> = LruHashMap::with_max_entries(65536, 0);
+
+/// rustls: the connection of each aws-lc AEAD context (`aead.rs`).
+#[map(name = "AEAD_CONNS")]
+pub static AEAD_CONNS: LruHashMap<AeadCtxKey, u64> = LruHashMap::with_max_entries(65536, 0);
+
+/// rustls: each thread's last key install (`aead.rs`), by pid_tgid.
+#[map(name = "AEAD_THREADS")]
+pub static AEAD_THREADS: LruHashMap<u64, AeadThread> = LruHashMap::with_max_entries(16384, 0);
+
+/// rustls: the last connection id handed out on each CPU.
+#[map(name = "AEAD_NEXT_ID")]
+pub static AEAD_NEXT_ID: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Files the agent has examined: processes exec'ing them are not held.
 #[map(name = "KNOWN_FILES")]

@@ -51,7 +51,7 @@ pub fn save(ctx: &ProbeContext, pid_tgid: u64, ssl: u64, buf: u64, count_ptr: u6
         count_ptr,
         dir,
         lib,
-        _pad: 0,
+        record: 0,
     };
     if PENDING.insert(pid_tgid, call, 0).is_err() {
         count(counters::PENDING_FULL, 1);
