@@ -12,6 +12,7 @@ pub mod elf;
 pub mod go;
 pub mod hold;
 pub mod plans;
+pub mod rustls;
 pub mod watch;
 
 use std::{
@@ -31,6 +32,7 @@ use crate::probes::table::{self, Attachment, Located};
 pub struct Plans {
     pub go: PlanCache<go::GoTls>,
     pub boringssl: PlanCache<boringssl::Boring>,
+    pub rustls: PlanCache<rustls::Aead>,
 }
 
 impl Plans {
@@ -39,6 +41,7 @@ impl Plans {
         Self {
             go: PlanCache::in_dir(state_dir, "go-plans.json"),
             boringssl: PlanCache::in_dir(state_dir, "boringssl-plans.json"),
+            rustls: PlanCache::in_dir(state_dir, "rustls-plans.json"),
         }
     }
 }
@@ -322,7 +325,7 @@ pub fn inspect(path: &Path, plans: &mut Plans) -> Result<Option<Found>, elf::Elf
         }
     }
     if image.len() >= boringssl::MIN_FILE {
-        return inspect_boringssl(&image, &elf, &mut plans.boringssl, path);
+        return inspect_stripped(&image, &elf, plans, path);
     }
     Ok(None)
 }
@@ -353,46 +356,86 @@ where
     }
 }
 
-/// A big executable without TLS symbols: BoringSSL linked in and stripped
-/// (bun), remembered per build like Go's.
-fn inspect_boringssl(
+/// A big executable without TLS symbols: BoringSSL (bun, Claude Code) or
+/// rustls over aws-lc (Codex CLI, deno) linked in and stripped, each
+/// remembered per build like Go's.
+fn inspect_stripped(
     image: &elf::Image,
     elf: &elf::Elf<'_>,
-    plans: &mut PlanCache<boringssl::Boring>,
+    plans: &mut Plans,
     path: &Path,
 ) -> Result<Option<Found>, elf::ElfError> {
+    use boringssl::BoringError;
+    use rustls::AeadError;
     let key = plans::build_key(elf, image.len());
-    let table = table::BORINGSSL;
-    if let Some(found) = remembered(plans, key.as_ref(), path, |p| {
-        boringssl::revalidate(image, elf, p)
-    }) {
-        let detail = format!("{}, remembered", found.detail);
-        return Ok(Some(Found::planned(lib::BORINGSSL, detail, table, &found)));
+    let boring = searched(
+        &mut plans.boringssl,
+        key.as_ref(),
+        path,
+        |p| boringssl::revalidate(image, elf, p),
+        || boringssl::inspect(image, elf),
+    );
+    let (lib, table, detail, located): (u16, _, String, Box<dyn Located>) = match boring {
+        Ok(None) => return Ok(None),
+        Ok(Some((found, detail))) => (lib::BORINGSSL, table::BORINGSSL, detail, Box::new(found)),
+        Err(BoringError::Elf(err)) => return Err(err),
+        Err(BoringError::AwsLc) => match searched(
+            &mut plans.rustls,
+            key.as_ref(),
+            path,
+            |p| rustls::revalidate(image, elf, p),
+            || rustls::inspect(image, elf),
+        ) {
+            Ok(None) => return Ok(None),
+            Ok(Some((found, detail))) => (lib::RUSTLS, table::RUSTLS, detail, Box::new(found)),
+            Err(AeadError::Elf(err)) => return Err(err),
+            Err(err) => return Ok(Some(Found::refused(lib::RUSTLS, &err))),
+        },
+        Err(err) => return Ok(Some(Found::refused(lib::BORINGSSL, &err))),
+    };
+    Ok(Some(Found::planned(lib, detail, table, located.as_ref())))
+}
+
+/// A stripped stack's plan: remembered for this build (and confirmed in
+/// this file), or searched for and remembered; with its description.
+fn searched<T, E: std::fmt::Display>(
+    plans: &mut PlanCache<T>,
+    key: Option<&String>,
+    path: &Path,
+    revalidate: impl FnOnce(&T) -> Result<T, E>,
+    search: impl FnOnce() -> Result<Option<T>, E>,
+) -> Result<Option<(T, String)>, E>
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned + Described,
+{
+    if let Some(found) = remembered(plans, key, path, revalidate) {
+        let detail = format!("{}, remembered", found.detail());
+        return Ok(Some((found, detail)));
     }
-    match boringssl::inspect(image, elf) {
-        Ok(None) => Ok(None),
-        Ok(Some(found)) => {
-            if let Some(key) = key {
-                plans.put(key, found.clone());
-            }
-            Ok(Some(Found::planned(
-                lib::BORINGSSL,
-                found.detail.clone(),
-                table,
-                &found,
-            )))
-        }
-        Err(boringssl::BoringError::Elf(err)) => Err(err),
-        Err(boringssl::BoringError::RustlsNotYet) => Ok(Some(Found {
-            lib: lib::RUSTLS,
-            detail: String::new(),
-            plan: Err(boringssl::BoringError::RustlsNotYet.to_string()),
-        })),
-        Err(err) => Ok(Some(Found {
-            lib: lib::BORINGSSL,
-            detail: String::new(),
-            plan: Err(err.to_string()),
-        })),
+    let Some(found) = search()? else {
+        return Ok(None);
+    };
+    if let Some(key) = key {
+        plans.put(key.clone(), found.clone());
+    }
+    let detail = found.detail().to_string();
+    Ok(Some((found, detail)))
+}
+
+/// A plan's description, for logs, `doctor` and `targets`.
+trait Described {
+    fn detail(&self) -> &str;
+}
+
+impl Described for boringssl::Boring {
+    fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl Described for rustls::Aead {
+    fn detail(&self) -> &str {
+        &self.detail
     }
 }
 
@@ -427,6 +470,15 @@ fn inspect_go(
 
 impl Found {
     /// `table` planned on what was located in the file.
+    /// A file of stack `lib` whose functions could not be found safely.
+    fn refused(lib: u16, why: &dyn std::fmt::Display) -> Self {
+        Self {
+            lib,
+            detail: String::new(),
+            plan: Err(why.to_string()),
+        }
+    }
+
     fn planned(lib: u16, detail: String, table: &[table::ProbeSpec], at: &dyn Located) -> Self {
         Self {
             lib,

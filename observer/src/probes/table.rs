@@ -3,7 +3,7 @@
 
 use observer_common::{chunk::lib, names};
 
-use crate::discovery::{boringssl, go};
+use crate::discovery::{boringssl, go, rustls};
 
 /// Where in a function a program goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +97,32 @@ pub const BORINGSSL: &[ProbeSpec] = &[
 /// GnuTLS: `ssize_t gnutls_record_send(gnutls_session_t, const void *, size_t)`
 /// and `gnutls_record_recv` have `SSL_write`'s shape (negative on error,
 /// `GNUTLS_E_AGAIN` included); the session is the connection.
+/// rustls over aws-lc, stripped (Codex CLI, deno): the AEAD wrappers
+/// (`discovery::rustls`); the key installs pair each connection's contexts.
+pub const RUSTLS: &[ProbeSpec] = &[
+    probe(rustls::INIT, names::PROG_AEAD_INIT, Site::Entry, true),
+    probe(
+        rustls::INIT_WITH_DIRECTION,
+        names::PROG_AEAD_INIT_DIR,
+        Site::Entry,
+        true,
+    ),
+    probe(rustls::SEAL, names::PROG_AEAD_SEAL, Site::Entry, true),
+    probe(
+        rustls::SEAL_SCATTER,
+        names::PROG_AEAD_SEAL_SCATTER,
+        Site::Entry,
+        true,
+    ),
+    probe(rustls::OPEN, names::PROG_AEAD_OPEN, Site::Entry, true),
+    probe(
+        rustls::OPEN,
+        names::PROG_AEAD_OPEN_RETURN,
+        Site::Return,
+        true,
+    ),
+];
+
 pub const GNUTLS: &[ProbeSpec] = &[
     probe(
         "gnutls_record_send",
@@ -209,6 +235,12 @@ pub const UPROBE_PROGRAMS: &[&str] = &[
     names::PROG_SSL_FREE,
     names::PROG_NSS_WRITE_ENTRY,
     names::PROG_NSS_READ_ENTRY,
+    names::PROG_AEAD_INIT,
+    names::PROG_AEAD_INIT_DIR,
+    names::PROG_AEAD_SEAL,
+    names::PROG_AEAD_SEAL_SCATTER,
+    names::PROG_AEAD_OPEN,
+    names::PROG_AEAD_OPEN_RETURN,
     names::PROG_GO_WRITE,
     names::PROG_GO_READ,
     names::PROG_GO_READ_RET,

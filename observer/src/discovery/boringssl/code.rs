@@ -10,7 +10,7 @@ use super::scan::Calls;
 use crate::discovery::elf::{ElfError, Image, Load};
 
 /// `ERR_LIB_SSL`.
-const ERR_LIB_SSL: u32 = 16;
+pub const ERR_LIB_SSL: u32 = 16;
 /// A function longer than this is not believed.
 pub const MAX_FUNCTION: u64 = 0x8000;
 /// Spurious boundaries merged at most per function.
@@ -143,7 +143,7 @@ impl Window {
             if end - start > MAX_FUNCTION {
                 return None;
             }
-            let f = decode(self.code(start, end), start, file_va);
+            let f = decode(self.code(start, end), start, file_va, ERR_LIB_SSL);
             let out: Vec<u64> = f
                 .branches
                 .iter()
@@ -158,7 +158,7 @@ impl Window {
                 k = b.partition_point(|x| *x <= bwd).checked_sub(1)?;
                 continue;
             }
-            let prev = decode(self.code(b[k - 1], start), b[k - 1], file_va);
+            let prev = decode(self.code(b[k - 1], start), b[k - 1], file_va, ERR_LIB_SSL);
             if prev.branches.iter().any(|t| start < *t && *t < end) {
                 k -= 1;
                 continue;
@@ -176,11 +176,17 @@ impl Window {
 }
 
 /// What a linear sweep of one chunk found.
-struct Sweep {
-    clean: bool,
-    records: Vec<Record>,
-    callees: Vec<u64>,
-    branches: Vec<u64>,
+pub struct Sweep {
+    pub clean: bool,
+    pub records: Vec<Record>,
+    pub callees: Vec<u64>,
+    pub branches: Vec<u64>,
+    /// Where each instruction starts.
+    pub boundaries: Vec<u64>,
+    /// Displacements `d` of memory operands `[reg + d]` (no index, not the
+    /// stack) that are called through or loaded into a 64-bit register: a
+    /// method table's slots.
+    pub slots: Vec<i64>,
 }
 
 /// What an argument register holds, as far as the sweep knows.
@@ -203,18 +209,25 @@ fn arg_index(r: Register) -> Option<usize> {
     }
 }
 
-fn decode(code: &[u8], ip: u64, file_va: u64) -> Sweep {
+/// A linear sweep of `code` at `ip`: its `ERR_put_error(lib, …, file_va,
+/// …)` records among the rest.
+pub fn decode(code: &[u8], ip: u64, file_va: u64, lib: u32) -> Sweep {
     let mut s = Sweep {
         clean: true,
         records: Vec::new(),
         callees: Vec::new(),
         branches: Vec::new(),
+        boundaries: Vec::new(),
+        slots: Vec::new(),
     };
     let mut regs: [Option<Val>; 6] = [None; 6];
+    // `push imm` not yet popped (`push imm8; pop r8` loads a line).
+    let mut pushed: Option<u32> = None;
     let mut d = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
     let mut ins = Instruction::default();
     while d.can_decode() {
         d.decode_out(&mut ins);
+        s.boundaries.push(ins.ip());
         if ins.is_invalid() {
             let rest = &code[(ins.ip() - ip) as usize..];
             s.clean = rest.iter().all(|b| *b == 0xcc);
@@ -236,13 +249,21 @@ fn decode(code: &[u8], ip: u64, file_va: u64) -> Sweep {
                 } else {
                     s.branches.extend(target);
                 }
-                if let Some(r) = record(&regs) {
+                if let Some(slot) = slot(&ins) {
+                    s.slots.push(slot);
+                }
+                // A shared tail reached by `jmp` may pop the line itself.
+                if !call && regs[4].is_none() && lib != ERR_LIB_SSL {
+                    regs[4] = pushed.map(Val::Imm);
+                }
+                if let Some(r) = record(&regs, lib) {
                     s.records.push(Record {
                         via: target.filter(|_| call),
                         ..r
                     });
                 }
                 regs = [None; 6];
+                pushed = None;
             }
             FlowControl::ConditionalBranch => {
                 if near {
@@ -253,20 +274,50 @@ fn decode(code: &[u8], ip: u64, file_va: u64) -> Sweep {
             FlowControl::Return | FlowControl::Interrupt | FlowControl::Exception => {
                 regs = [None; 6]
             }
-            FlowControl::Next | FlowControl::XbeginXabortXend => track(&ins, &mut regs, file_va),
+            FlowControl::Next | FlowControl::XbeginXabortXend => {
+                if let Some(slot) = slot(&ins).filter(|_| ins.mnemonic() == Mnemonic::Mov) {
+                    s.slots.push(slot);
+                }
+                pushed = track(&ins, &mut regs, file_va, pushed);
+            }
         }
     }
     s
 }
 
-/// Follows the argument registers through one ordinary instruction.
-fn track(ins: &Instruction, regs: &mut [Option<Val>; 6], file_va: u64) {
-    if ins.op_count() == 0 || ins.op0_kind() != OpKind::Register {
-        return;
+/// The displacement of a 64-bit load or indirect call through `[reg + d]`.
+fn slot(ins: &Instruction) -> Option<i64> {
+    let k = (0..ins.op_count()).find(|k| ins.op_kind(*k) == OpKind::Memory)?;
+    let base = ins.memory_base();
+    let plain = ins.memory_index() == Register::None
+        && !matches!(
+            base,
+            Register::None | Register::RIP | Register::RSP | Register::RBP
+        );
+    let wide = ins.memory_size().size() == 8;
+    (plain && wide && (k == 1 || ins.flow_control() == FlowControl::IndirectCall))
+        .then(|| ins.memory_displacement64() as i64)
+}
+
+/// Follows the argument registers through one ordinary instruction; returns
+/// the immediate pushed and not yet popped.
+fn track(
+    ins: &Instruction,
+    regs: &mut [Option<Val>; 6],
+    file_va: u64,
+    pushed: Option<u32>,
+) -> Option<u32> {
+    if ins.mnemonic() == Mnemonic::Push && ins.op_count() == 1 && is_imm(ins.op0_kind()) {
+        return Some(ins.immediate(0) as u32);
     }
-    let Some(a) = arg_index(ins.op0_register()) else {
-        return;
-    };
+    if ins.op_count() == 0 || ins.op0_kind() != OpKind::Register {
+        return None;
+    }
+    let a = arg_index(ins.op0_register())?;
+    if ins.mnemonic() == Mnemonic::Pop {
+        regs[a] = pushed.map(Val::Imm);
+        return None;
+    }
     regs[a] = match ins.mnemonic() {
         Mnemonic::Mov if ins.op_count() == 2 && is_imm(ins.op1_kind()) => {
             let v = ins.immediate(1) as u32;
@@ -288,6 +339,7 @@ fn track(ins: &Instruction, regs: &mut [Option<Val>; 6], file_va: u64) {
         }
         _ => None,
     };
+    None
 }
 
 fn is_imm(k: OpKind) -> bool {
@@ -309,7 +361,7 @@ fn is_imm(k: OpKind) -> bool {
 /// arguments (`edi, esi = 0, edx = reason, rcx = file, r8d = line`) or four
 /// when link-time optimisation dropped the unused one (`esi = reason, edx =
 /// file, ecx = line`).
-fn record(regs: &[Option<Val>; 6]) -> Option<Record> {
+fn record(regs: &[Option<Val>; 6], lib: u32) -> Option<Record> {
     let mut files = regs
         .iter()
         .enumerate()
@@ -318,12 +370,12 @@ fn record(regs: &[Option<Val>; 6]) -> Option<Record> {
     if files.next().is_some() || f < 2 || f + 1 >= regs.len() {
         return None;
     }
-    let (Some(Val::Imm(lib)), Some(Val::Imm(reason)), Some(Val::Imm(line))) =
+    let (Some(Val::Imm(found)), Some(Val::Imm(reason)), Some(Val::Imm(line))) =
         (regs[0], regs[f - 1], regs[f + 1])
     else {
         return None;
     };
-    (lib == ERR_LIB_SSL).then_some(Record {
+    (found == lib).then_some(Record {
         reason,
         line,
         via: None,
@@ -348,7 +400,7 @@ mod tests {
 
     #[test]
     fn reads_a_five_argument_record() {
-        let s = decode(&five_arg(), 0x1000, FILE);
+        let s = decode(&five_arg(), 0x1000, FILE, ERR_LIB_SSL);
         assert!(s.clean);
         let call = 0x1000 + five_arg().len() as u64 - 1 + 0x100;
         assert_eq!(
@@ -368,7 +420,7 @@ mod tests {
         let mut c = vec![0xbf, 16, 0, 0, 0, 0xbe, 111, 0, 0, 0, 0xba];
         c.extend_from_slice(&(FILE as u32).to_le_bytes());
         c.extend_from_slice(&[0xb9, 0xfd, 0x03, 0, 0, 0xeb, 0x00]);
-        let s = decode(&c, 0, FILE);
+        let s = decode(&c, 0, FILE, ERR_LIB_SSL);
         assert_eq!(
             s.records,
             vec![Record {
@@ -378,7 +430,7 @@ mod tests {
             }]
         );
         c[1] = 20; // ERR_LIB_CIPHER
-        assert!(decode(&c, 0, FILE).records.is_empty());
+        assert!(decode(&c, 0, FILE, ERR_LIB_SSL).records.is_empty());
     }
 
     #[test]
@@ -387,15 +439,15 @@ mod tests {
         // `mov edx, eax` between the loads and the call.
         let at = c.len() - 6;
         c.splice(at..at, [0x89, 0xc2]);
-        assert!(decode(&c, 0, FILE).records.is_empty());
+        assert!(decode(&c, 0, FILE, ERR_LIB_SSL).records.is_empty());
     }
 
     #[test]
     fn undecodable_bytes_other_than_padding_are_not_clean() {
         let mut c = five_arg();
         c.extend_from_slice(&[0xcc, 0xcc]);
-        assert!(decode(&c, 0, FILE).clean);
+        assert!(decode(&c, 0, FILE, ERR_LIB_SSL).clean);
         c.extend_from_slice(&[0x0f, 0x0b, 0x06]); // ud2; push es (invalid in 64-bit mode)
-        assert!(!decode(&c, 0, FILE).clean);
+        assert!(!decode(&c, 0, FILE, ERR_LIB_SSL).clean);
     }
 }

@@ -20,9 +20,9 @@
 //! function, re-checked in every file before use ([`revalidate`]).
 //! x86-64 only (the arm64 builds are refused, saying so).
 
-mod code;
+pub(crate) mod code;
 mod roles;
-mod scan;
+pub(crate) mod scan;
 
 use std::{collections::BTreeMap, ops::Range};
 
@@ -79,12 +79,10 @@ pub enum BoringError {
     TooMany(usize, &'static str),
     #[error("remembered function at +{0:#x} differs in this file")]
     Changed(u64),
-    /// Not BoringSSL: aws-lc (rustls' crypto provider: Codex CLI, deno). Said
-    /// so that `doctor` and the log name these programs.
-    #[error(
-        "rustls over aws-lc (its aead.c found): not probed yet — ARCHITECTURE.md, 'Next: rustls'"
-    )]
-    RustlsNotYet,
+    /// Not BoringSSL: aws-lc (rustls' crypto provider: Codex CLI, deno),
+    /// searched for next ([`crate::discovery::rustls`]).
+    #[error("not BoringSSL: aws-lc's aead.c found")]
+    AwsLc,
 }
 
 /// A function's bytes at a file offset, summed (FNV-1a), so a remembered
@@ -136,7 +134,7 @@ pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringErr
     }
     let strings = scan::file_strings(image, &loads, &[scan::BORINGSSL_SSL_LIB, scan::AWS_LC_AEAD])?;
     let file_va = match strings[0][..] {
-        [] if !strings[1].is_empty() => return Err(BoringError::RustlsNotYet),
+        [] if !strings[1].is_empty() => return Err(BoringError::AwsLc),
         [] => return Ok(None),
         [one] => one,
         _ => return Err(BoringError::FileString(strings[0].len())),
@@ -241,7 +239,7 @@ pub fn revalidate(image: &Image, elf: &Elf<'_>, plan: &Boring) -> Result<Boring,
     Ok(plan.clone())
 }
 
-fn sum(image: &Image, offset: u64, len: u64) -> Result<Sum, BoringError> {
+pub(crate) fn sum(image: &Image, offset: u64, len: u64) -> Result<Sum, ElfError> {
     let bytes = image.read_at(offset, len as usize)?;
     let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
     for b in &bytes {

@@ -150,10 +150,7 @@ fn rustls_programs_are_named_not_probed() {
         "@deno/linux-x64-glibc/deno",
     ] {
         let Some(path) = installed(rel) else { return };
-        assert!(
-            matches!(search(&path), Err(BoringError::RustlsNotYet)),
-            "{rel}"
-        );
+        assert!(matches!(search(&path), Err(BoringError::AwsLc)), "{rel}");
     }
 }
 
