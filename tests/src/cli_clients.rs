@@ -155,4 +155,45 @@ impl Clients<'_> {
             .unwrap_or_else(|| panic!("claude printed no JSON: {}", out.stdout));
         (out.pid, serde_json::from_str(json).expect("claude JSON"))
     }
+
+    /// `codex exec --skip-git-repo-check --json -C HOME PROMPT` (Codex CLI's
+    /// non-interactive mode; default provider and model, `OPENAI_API_KEY`)
+    /// from `bin`, its state in `HOME/.codex` (`CODEX_HOME`), working in
+    /// `home` (not the repository): its pid and the JSONL events it printed
+    /// (`thread.started`, `turn.started`, `item.completed` with the answer,
+    /// `turn.completed` with the usage it counted).
+    pub fn codex_exec(
+        &self,
+        bin: &Path,
+        home: &Path,
+        prompt: &str,
+    ) -> (u32, Vec<serde_json::Value>) {
+        let codex_home = home.join(".codex");
+        std::fs::create_dir_all(&codex_home).expect("CODEX_HOME");
+        let codex_home = codex_home.to_str().expect("utf-8 path");
+        let cwd = home.to_str().expect("utf-8 path");
+        let out = self
+            .run_cli(
+                bin,
+                home,
+                &[("CODEX_HOME", codex_home)],
+                &["exec", "--skip-git-repo-check", "--json", "-C", cwd, prompt],
+            )
+            .expect_ok("codex exec");
+        let events: Vec<serde_json::Value> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad codex line {l:?}: {e}"))
+            })
+            .collect();
+        assert!(
+            !events.is_empty(),
+            "codex printed no JSON:\nstdout:\n{}\nstderr:\n{}",
+            out.stdout,
+            out.stderr
+        );
+        (out.pid, events)
+    }
 }

@@ -14,6 +14,10 @@
 //! - Bedrock (boto3 `bedrock-runtime`, Converse and InvokeModel): input =
 //!   `inputTokens` + `cacheReadInputTokens` + `cacheWriteInputTokens` (the
 //!   mock logs every operation's counts in Converse's names).
+//! - Responses API WebSocket mode (`ws_responses`, as Codex CLI speaks it):
+//!   tokens as over HTTP; the row is the upgrade's (`GET`, `101`, HTTP/1.1)
+//!   and every response of a connection shares its request id, so these
+//!   calls and rows are matched by response id.
 
 use crate::check::expected_error_type;
 use crate::clients::{Clients, API_KEY};
@@ -145,7 +149,9 @@ pub fn pair_sdk(seen: &[Value], mock: &[Value]) -> Vec<SdkCall> {
     for sc in seen {
         let (rid, resp) = (s(sc, "request_id"), s(sc, "response_id"));
         let hit = |m: &Value| {
-            if !rid.is_empty() {
+            if s(m, "kind") == "ws_responses" {
+                !resp.is_empty() && s(m, "response_id") == resp
+            } else if !rid.is_empty() {
                 s(m, "request_id") == rid
             } else if !resp.is_empty() {
                 s(m, "response_id") == resp
@@ -255,7 +261,7 @@ pub fn expected_tokens(m: &Value) -> Option<Tokens> {
             input: u(m, "/usage/prompt_tokens"),
             ..Tokens::default()
         }),
-        (_, "responses") => Some(Tokens {
+        (_, "responses" | "ws_responses") => Some(Tokens {
             input: u(m, "/usage/input_tokens"),
             output: u(m, "/usage/output_tokens"),
             cache_read: u(m, "/usage/input_tokens_details/cached_tokens"),
@@ -330,14 +336,18 @@ fn expected_target(m: &Value) -> (&'static str, String) {
             )
         }
         (_, "chat") => (API_HOST, "/v1/chat/completions".into()),
+        ("openai", "ws_responses") => (API_HOST, "/v1/responses".into()),
         (_, kind) => (API_HOST, format!("/v1/{kind}")),
     }
 }
 
 /// Does `row` belong to `c`? By request id, else response id, else (neither
-/// id exists: Gemini errors) by pid and status.
+/// id exists: Gemini errors) by pid and status. A WebSocket response by its
+/// response id (its connection's request id is shared).
 fn row_is_for(row: &Value, c: &SdkCall) -> bool {
-    if !c.request_id().is_empty() {
+    if s(&c.mock, "kind") == "ws_responses" {
+        s(row, "response_id") == c.response_id()
+    } else if !c.request_id().is_empty() {
         s(row, "request_id") == c.request_id()
     } else if !c.response_id().is_empty() {
         s(row, "response_id") == c.response_id()
@@ -408,13 +418,15 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
     let m = &c.mock;
     let (host, path) = expected_target(m);
     let status = c.status();
+    // A WebSocket response: the row carries the upgrade (`GET`, `101`).
+    let ws = s(m, "kind") == "ws_responses";
     let mut bad_estimates = Vec::new();
     let mut want: Vec<(&str, Value)> = vec![
         ("provider", provider_op(m).0.into()),
         ("operation", provider_op(m).1.into()),
         ("server_address", host.into()),
         ("server_port", 443.into()),
-        ("method", "POST".into()),
+        ("method", if ws { "GET" } else { "POST" }.into()),
         ("role", "client".into()),
         (
             "tls_library",
@@ -428,7 +440,10 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
         ("response_id", s(m, "response_id").into()),
         ("request_id", s(m, "request_id").into()),
         ("stream", m["stream"].clone()),
-        ("status_code", u64::from(status).into()),
+        (
+            "status_code",
+            if ws { 101 } else { u64::from(status) }.into(),
+        ),
         (
             "error_type",
             // An error inside a 200 stream (Bedrock `exception` message).
@@ -449,8 +464,9 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
     if s(m, "kind") != "chat" {
         want.push(("finish_reason", s(m, "finish_reason").into()));
     }
-    if s(m, "provider") == "bedrock" {
-        // botocore speaks HTTP/1.1 (urllib3); the mock logged the same.
+    if s(m, "provider") == "bedrock" || ws {
+        // botocore speaks HTTP/1.1 (urllib3), WebSocket is an HTTP/1.1
+        // upgrade; the mock logged the same.
         want.push(("http_version", "1.1".into()));
     }
     // A chat stream without include_usage carries no usage (`expected_tokens`
@@ -507,7 +523,9 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
         ));
     }
     let (ttft, dur) = (u(row, "/ttft_us"), u(row, "/duration_us"));
-    if dur == 0 || (status == 200 && (ttft == 0 || ttft > dur)) {
+    // A WebSocket prewarm (`generate: false`) has no first token.
+    let prewarm = m["generate"] == Value::Bool(false);
+    if dur == 0 || (status == 200 && ((ttft == 0 && !prewarm) || ttft > dur)) {
         bad.push(format!("{}: ttft_us {ttft} duration_us {dur}", c.label()));
     }
     if !bad.is_empty() {
