@@ -29,6 +29,7 @@ pub use streams::{eventstream, json_stream, ndjson, sse};
 // Entry points that live with their protocols (their input layouts too).
 pub use crate::discovery::boringssl::fuzz as boringssl_code;
 pub use crate::discovery::go::fuzz as go_binary;
+pub use crate::discovery::rustls::fuzz as rustls_code;
 pub use crate::protocol::http2::fuzz_conn as http2;
 pub use crate::protocol::http2::hpack::fuzz_decode as hpack;
 pub use crate::protocol::websocket::fuzz::{
@@ -54,6 +55,7 @@ pub static TARGETS: &[(&str, Target)] = &[
     ("websocket_deflate", websocket_deflate),
     ("go_binary", go_binary),
     ("boringssl_code", boringssl_code),
+    ("rustls_code", rustls_code),
 ];
 
 /// The target called `name`.

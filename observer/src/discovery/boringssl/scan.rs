@@ -74,34 +74,9 @@ pub fn file_strings(
 /// The scan stops past [`MAX_REFS`] (the caller refuses the file).
 pub fn references(image: &Image, loads: &[Load], target: u64) -> Result<Vec<u64>, ElfError> {
     let mut refs = Vec::new();
-    let imm = u32::try_from(target).ok().map(u32::to_le_bytes);
     for l in loads.iter().filter(|l| l.exec) {
         image.scan(l.offset, l.filesz, 7, |at, chunk| {
-            let va_of = |i: usize| l.vaddr + (at - l.offset) + i as u64;
-            if let Some(imm) = imm {
-                for hit in memchr::memmem::find_iter(chunk, &imm) {
-                    if hit >= 1 && (0xb8..=0xbf).contains(&chunk[hit - 1]) {
-                        refs.push(va_of(hit - 1));
-                    }
-                }
-            }
-            for i in memchr::memchr_iter(0x8d, chunk) {
-                let (Some(&rex), Some(&modrm), Some(disp)) = (
-                    i.checked_sub(1).map(|p| &chunk[p]),
-                    chunk.get(i + 1),
-                    chunk.get(i + 2..i + 6),
-                ) else {
-                    continue;
-                };
-                if rex & 0xf8 != 0x48 || modrm & 0xc7 != 0x05 {
-                    continue;
-                }
-                let disp = i32::from_le_bytes(disp.try_into().unwrap_or_default());
-                let next = va_of(i + 6);
-                if next.wrapping_add_signed(i64::from(disp)) == target {
-                    refs.push(va_of(i - 1));
-                }
-            }
+            refs.extend(references_in(l.vaddr + (at - l.offset), chunk, target));
             if refs.len() > MAX_REFS {
                 ControlFlow::Break(())
             } else {
@@ -114,8 +89,38 @@ pub fn references(image: &Image, loads: &[Load], target: u64) -> Result<Vec<u64>
     Ok(refs)
 }
 
+/// [`references`] in `code` at address `base`.
+pub fn references_in(base: u64, code: &[u8], target: u64) -> Vec<u64> {
+    let mut refs = Vec::new();
+    let va_of = |i: usize| base + i as u64;
+    if let Ok(imm) = u32::try_from(target).map(u32::to_le_bytes) {
+        for hit in memchr::memmem::find_iter(code, &imm) {
+            if hit >= 1 && (0xb8..=0xbf).contains(&code[hit - 1]) {
+                refs.push(va_of(hit - 1));
+            }
+        }
+    }
+    for i in memchr::memchr_iter(0x8d, code) {
+        let (Some(&rex), Some(&modrm), Some(disp)) = (
+            i.checked_sub(1).map(|p| &code[p]),
+            code.get(i + 1),
+            code.get(i + 2..i + 6),
+        ) else {
+            continue;
+        };
+        if rex & 0xf8 != 0x48 || modrm & 0xc7 != 0x05 {
+            continue;
+        }
+        let disp = i32::from_le_bytes(disp.try_into().unwrap_or_default());
+        if va_of(i + 6).wrapping_add_signed(i64::from(disp)) == target {
+            refs.push(va_of(i - 1));
+        }
+    }
+    refs
+}
+
 /// Each `E8 rel32` in `code` (at address `base`): (site, target).
-fn calls_in(base: u64, code: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+pub(crate) fn calls_in(base: u64, code: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
     memchr::memchr_iter(0xe8, code).filter_map(move |i| {
         let rel = i32::from_le_bytes(code.get(i + 1..i + 5)?.try_into().ok()?);
         let site = base + i as u64;

@@ -217,43 +217,9 @@ pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Aead>, AeadError> 
             Starts::called(elf, &calls, &near)?
         }
     };
-    let funcs = functions(image, &loads, &starts, &refs, file_va)?;
-    let mut found = [0u64; 5];
-    for (k, (name, sets, slots)) in WRAPPERS.iter().enumerate() {
-        let hits: Vec<&Function> = funcs
-            .values()
-            .filter(|f| {
-                let reasons = f.reasons();
-                sets.iter().any(|s| reasons == *s)
-                    && slots.iter().all(|s| f.sweep.slots.contains(s))
-                    && f.range.end - f.range.start <= MAX_WRAPPER
-            })
-            .collect();
-        match hits[..] {
-            [one] => found[k] = one.range.start,
-            _ => {
-                return Err(AeadError::Wrapper {
-                    name,
-                    candidates: hits.len(),
-                })
-            }
-        }
-    }
-    for (k, pair) in found.windows(2).enumerate() {
-        if pair[0] >= pair[1] {
-            return Err(AeadError::Layout(WRAPPERS[k + 1].0));
-        }
-    }
-    if found[4] - found[0] > MAX_SPREAD {
-        return Err(AeadError::Layout(OPEN));
-    }
-    if starts.source == Source::Calls {
-        for (k, at) in found.iter().enumerate() {
-            if !follows_an_end(image, &loads, *at)? {
-                return Err(AeadError::Layout(WRAPPERS[k].0));
-            }
-        }
-    }
+    let read = |va: u64, len: u64| code_at(image, &loads, va, len);
+    let funcs = functions(&read, &starts, &refs, file_va)?;
+    let found = identify(&funcs, &read, starts.source)?;
     let offset = |va: u64| -> Result<u64, AeadError> { Ok(elf.file_offset(va, 1)?.0) };
     let mut sums = Vec::new();
     for va in found {
@@ -295,11 +261,68 @@ pub fn revalidate(image: &Image, elf: &Elf<'_>, plan: &Aead) -> Result<Aead, Aea
     Ok(plan.clone())
 }
 
+/// `len` bytes of code at `va`, if they lie in one executable segment.
+type ReadCode<'a> = dyn Fn(u64, u64) -> Result<Option<Vec<u8>>, ElfError> + 'a;
+
+fn code_at(image: &Image, loads: &[Load], va: u64, len: u64) -> Result<Option<Vec<u8>>, ElfError> {
+    let Some(l) = loads.iter().find(|l| l.exec && l.holds(va, len)) else {
+        return Ok(None);
+    };
+    Ok(Some(image.read_at(l.offset_of(va), len as usize)?))
+}
+
+/// The five wrappers' starts, in aead.c's order: each matched by exactly
+/// one function (its reason set, its method slot, small), in order, close
+/// together, and — when the starts are guessed from calls — each right
+/// after the end of another function.
+fn identify(
+    funcs: &BTreeMap<u64, Function>,
+    read: &ReadCode<'_>,
+    source: Source,
+) -> Result<[u64; 5], AeadError> {
+    let mut found = [0u64; 5];
+    for (k, (name, sets, slots)) in WRAPPERS.iter().enumerate() {
+        let hits: Vec<&Function> = funcs
+            .values()
+            .filter(|f| {
+                let reasons = f.reasons();
+                sets.iter().any(|s| reasons == *s)
+                    && slots.iter().all(|s| f.sweep.slots.contains(s))
+                    && f.range.end - f.range.start <= MAX_WRAPPER
+            })
+            .collect();
+        match hits[..] {
+            [one] => found[k] = one.range.start,
+            _ => {
+                return Err(AeadError::Wrapper {
+                    name,
+                    candidates: hits.len(),
+                })
+            }
+        }
+    }
+    for (k, pair) in found.windows(2).enumerate() {
+        if pair[0] >= pair[1] {
+            return Err(AeadError::Layout(WRAPPERS[k + 1].0));
+        }
+    }
+    if found[4] - found[0] > MAX_SPREAD {
+        return Err(AeadError::Layout(OPEN));
+    }
+    if source == Source::Calls {
+        for (k, at) in found.iter().enumerate() {
+            if !follows_an_end(read, *at)? {
+                return Err(AeadError::Layout(WRAPPERS[k].0));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The functions holding the references (each once), swept; a reference
 /// that is not an instruction of its function is not one.
 fn functions(
-    image: &Image,
-    loads: &[Load],
+    read: &ReadCode<'_>,
     starts: &Starts,
     refs: &[u64],
     file_va: u64,
@@ -312,13 +335,9 @@ fn functions(
         if range.end - range.start > 2 * NEAR || funcs.contains_key(&range.start) {
             continue;
         }
-        let Some(l) = loads
-            .iter()
-            .find(|l| l.exec && l.holds(range.start, range.end - range.start))
-        else {
+        let Some(code) = read(range.start, range.end - range.start)? else {
             continue;
         };
-        let code = image.read_at(l.offset_of(range.start), (range.end - range.start) as usize)?;
         let sweep = decode(&code, range.start, file_va, ERR_LIB_CIPHER);
         if !sweep.clean || sweep.records.is_empty() {
             continue;
@@ -335,11 +354,15 @@ fn functions(
 
 /// Whether the bytes before `at` end a function: `ret`, `int3`, a jump, a
 /// call (to a function that does not return), `ud2`, or nop padding.
-fn follows_an_end(image: &Image, loads: &[Load], at: u64) -> Result<bool, AeadError> {
-    let Some(l) = loads.iter().find(|l| l.exec && l.holds(at - 5, 5)) else {
+fn follows_an_end(read: &ReadCode<'_>, at: u64) -> Result<bool, AeadError> {
+    let Some(p) = at
+        .checked_sub(5)
+        .map(|from| read(from, 5))
+        .transpose()?
+        .flatten()
+    else {
         return Ok(false);
     };
-    let p = image.read_at(l.offset_of(at - 5), 5)?;
     if p.len() < 5 {
         return Ok(false);
     }
@@ -367,3 +390,41 @@ fn near_ranges(refs: &[u64]) -> Vec<Range<u64>> {
 
 #[cfg(test)]
 mod tests;
+
+/// Fuzz entry (`rustls_code`): arbitrary bytes as the code of a stripped
+/// binary at a fixed address, its direct-call targets as function starts,
+/// the aead.c string at a fixed address; the functions around a few sites
+/// are swept and the wrappers identified. Nothing may panic; every function
+/// lies inside the code and holds one of the sites.
+pub fn fuzz(data: &[u8]) {
+    let _ = search_code(data);
+}
+
+/// The fuzz target's search over `data` (code at `FUZZ_BASE`, the string at
+/// `FUZZ_FILE_VA`, the end of the code a function start too).
+fn search_code(data: &[u8]) -> Result<[u64; 5], AeadError> {
+    let end = FUZZ_BASE + data.len() as u64;
+    let mut targets: Vec<u64> = scan::calls_in(FUZZ_BASE, data)
+        .map(|(_, t)| t)
+        .filter(|t| (FUZZ_BASE..end).contains(t))
+        .collect();
+    targets.push(end);
+    let starts = Starts::of(targets);
+    let mut refs = scan::references_in(FUZZ_BASE, data, FUZZ_FILE_VA);
+    refs.extend((0..8u64).map(|k| FUZZ_BASE + (data.len() as u64 * k) / 8));
+    refs.sort_unstable();
+    refs.dedup();
+    let read = |va: u64, len: u64| -> Result<Option<Vec<u8>>, ElfError> {
+        Ok((va >= FUZZ_BASE && va.saturating_add(len) <= end)
+            .then(|| data[(va - FUZZ_BASE) as usize..(va - FUZZ_BASE + len) as usize].to_vec()))
+    };
+    let funcs = functions(&read, &starts, &refs, FUZZ_FILE_VA)?;
+    for f in funcs.values() {
+        assert!(f.range.start >= FUZZ_BASE && f.range.end <= end);
+        assert!(refs.iter().any(|r| f.range.contains(r)));
+    }
+    identify(&funcs, &read, Source::Calls)
+}
+
+const FUZZ_BASE: u64 = 0x40_0000;
+const FUZZ_FILE_VA: u64 = 0x20_1000;

@@ -80,6 +80,16 @@ impl Starts {
         })
     }
 
+    /// Starts given by the caller (the fuzz target's: no file).
+    pub fn of(mut starts: Vec<u64>) -> Self {
+        starts.sort_unstable();
+        starts.dedup();
+        Self {
+            source: Source::Calls,
+            starts,
+        }
+    }
+
     /// The function around `addr`: `[start, next start)`.
     pub fn around(&self, addr: u64) -> Option<Range<u64>> {
         let k = self.starts.partition_point(|s| *s <= addr);

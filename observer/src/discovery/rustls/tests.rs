@@ -80,3 +80,110 @@ fn binaries_without_aws_lc_are_not_it() {
         }
     }
 }
+
+#[test]
+fn the_fuzz_seeds_are_identified() {
+    // The seeds are the real aead.c functions of Codex and deno, the string
+    // references moved to the fuzz target's address and one call in front
+    // for each wrapper: they must be found whole, or the target explores
+    // nothing that matters.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/rustls_code");
+    for name in ["aead_codex_0_171_0", "aead_deno_2_9_6"] {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        let found = search_code(&data).unwrap();
+        let calls: Vec<u64> = (0..5usize)
+            .map(|k| {
+                let rel = i32::from_le_bytes(data[5 * k + 1..5 * k + 5].try_into().unwrap());
+                (FUZZ_BASE + 5 * k as u64 + 5).wrapping_add_signed(i64::from(rel))
+            })
+            .collect();
+        assert_eq!(found.to_vec(), calls, "{name}");
+    }
+}
+
+/// A copy of `rel` with `patch` applied: what its search said, and what
+/// the original's plan revalidated against it said.
+fn altered(
+    rel: &str,
+    tag: &str,
+    patch: impl FnOnce(&mut Vec<u8>, &Aead),
+) -> Option<(Result<Option<Aead>, AeadError>, Result<Aead, AeadError>)> {
+    let path = installed(rel)?;
+    let plan = search(&path).unwrap().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    patch(&mut bytes, &plan);
+    let copy = std::env::temp_dir().join(format!("aead-{tag}-{}", std::process::id()));
+    std::fs::write(&copy, &bytes).unwrap();
+    drop(bytes);
+    let searched = search(&copy);
+    let image = Image::open(&copy).unwrap();
+    let elf = image.parse().unwrap().unwrap();
+    let revalidated = revalidate(&image, &elf, &plan);
+    std::fs::remove_file(&copy).unwrap();
+    Some((searched, revalidated))
+}
+
+#[test]
+fn an_altered_seal_is_refused_not_guessed() {
+    // EVP_AEAD_CTX_seal's TOO_LARGE record (reason 117, `mov edx, 117` or
+    // `push 117`) made another reason: no function is seal any more, in
+    // either binary (unwind table or not).
+    for rel in [DENO, CODEX] {
+        let Some((searched, revalidated)) = altered(rel, "seal", |bytes, plan| {
+            let f = plan.seal as usize;
+            let body = &mut bytes[f..f + 0x200];
+            let at = body
+                .windows(5)
+                .position(|w| w == [0xba, 117, 0, 0, 0])
+                .map(|p| p + 1)
+                .or_else(|| {
+                    body.windows(2)
+                        .position(|w| w == [0x6a, 117])
+                        .map(|p| p + 1)
+                })
+                .expect("reason 117 in seal");
+            body[at] = 118;
+        }) else {
+            return;
+        };
+        let err = searched.expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                AeadError::Wrapper {
+                    name: SEAL,
+                    candidates: 0
+                }
+            ),
+            "{rel}: {err}"
+        );
+        assert!(
+            matches!(revalidated, Err(AeadError::Changed(_))),
+            "{rel}: the remembered plan does not hold"
+        );
+    }
+}
+
+#[test]
+fn a_second_copy_of_the_string_refuses_the_file() {
+    let Some((searched, revalidated)) = altered(DENO, "twostrings", |bytes, _| {
+        let needle = b"crypto/fipsmodule/cipher/aead.c\0";
+        let at = memchr::memmem::find(bytes, needle).unwrap();
+        let start = bytes[..at].iter().rposition(|b| *b == 0).unwrap() + 1;
+        let s = bytes[start..at + needle.len()].to_vec();
+        // Over another C string of the read-only data, far away.
+        let other = memchr::memmem::find(&bytes[0x40_0000..], b"Deno.serve\0")
+            .map_or(at / 2, |p| p + 0x40_0000);
+        bytes[other..other + s.len()].copy_from_slice(&s);
+    }) else {
+        return;
+    };
+    assert!(
+        matches!(searched, Err(AeadError::FileString(2))),
+        "{searched:?}"
+    );
+    assert!(
+        revalidated.is_ok(),
+        "the functions themselves are unchanged"
+    );
+}
