@@ -10,66 +10,27 @@
 //!
 //! Needs root. `cargo bench -p e2e --bench boringssl_overhead`
 
-use e2e::ca::TestCa;
 use e2e::cli_clients::Cli;
-use e2e::overhead::measure;
-use e2e::util::{run_bounded, workspace_root, TempDir};
+use e2e::util::{run_bounded, workspace_root};
 use std::process::Command;
 use std::time::Duration;
-
-const ROUND_TRIPS: u32 = 3_000;
-const BLOCKS: usize = 3;
-
-fn pingpong(ca: &TestCa) -> f64 {
-    let script = workspace_root().join("tests/clients/cli/pingpong.js");
-    let out = run_bounded(
-        Command::new(Cli::Bun.path())
-            .arg(&script)
-            .args([&ROUND_TRIPS.to_string(), "3"])
-            .env("CERT", &ca.server_pem)
-            .env("KEY", &ca.server_key),
-        Duration::from_secs(300),
-    )
-    .expect_ok("bun pingpong");
-    out.stdout.trim().parse().expect("ns per round trip")
-}
 
 fn main() {
     if !Cli::Bun.path().exists() {
         println!("boringssl_overhead: bun not installed (`cargo xtask test` installs it); skipped");
         return;
     }
-    let certs = TempDir::new("boringssl-overhead-ca");
-    let ca = TestCa::create(certs.path());
-    // 3 inner blocks of ROUND_TRIPS and one warm-up; one chunk per TLS call
-    // that carried data.
-    let bun_probed = |stats: &std::collections::BTreeMap<String, u64>| {
-        assert!(
-            stats
-                .get("targets_attached_boringssl")
-                .copied()
-                .unwrap_or(0)
-                >= 1,
-            "bun was not probed: {stats:?}"
-        );
-    };
-    let rounds = 3 * ROUND_TRIPS + 1;
-    let Some(o) = measure(
-        "boringssl_overhead",
-        BLOCKS,
-        rounds,
-        || pingpong(&ca),
-        bun_probed,
-    ) else {
-        return;
-    };
-    println!(
-        "boringssl_overhead: round trip (64 B bodies) none {:.0} ns | agent {:.0} ns (x{:.2}); \
-         {:.2} TLS calls with data per round trip → +{:.1} µs per BoringSSL call",
-        o.none_ns,
-        o.agent_ns,
-        o.agent_ns / o.none_ns,
-        o.calls,
-        o.per_call_us()
-    );
+    let script = workspace_root().join("tests/clients/cli/pingpong.js");
+    e2e::overhead::pingpong("boringssl_overhead", "boringssl", |ca, n| {
+        let out = run_bounded(
+            Command::new(Cli::Bun.path())
+                .arg(&script)
+                .args([&n.to_string(), "3"])
+                .env("CERT", &ca.server_pem)
+                .env("KEY", &ca.server_key),
+            Duration::from_secs(300),
+        )
+        .expect_ok("bun pingpong");
+        out.stdout.trim().parse().expect("ns per round trip")
+    });
 }

@@ -71,3 +71,38 @@ pub fn measure(
         calls: median(calls),
     })
 }
+
+/// The one-process TLS ping-pong benchmark of a stripped stack
+/// (`tests/clients/cli/pingpong*.js`: an HTTPS server and sequential
+/// keep-alive fetches of 64-byte bodies in one process, both ends probed):
+/// `run(ca, n)` runs `n` round trips in each of 3 inner blocks and returns
+/// the median ns per round trip; the agent must have attached at least one
+/// `stack` file. Prints the medians, the ratio and the cost per TLS call.
+pub fn pingpong(name: &str, stack: &str, mut run: impl FnMut(&crate::ca::TestCa, u32) -> f64) {
+    const ROUND_TRIPS: u32 = 3_000;
+    const BLOCKS: usize = 3;
+    let certs = TempDir::new(&format!("{name}-ca"));
+    let ca = crate::ca::TestCa::create(certs.path());
+    let counter = format!("targets_attached_{stack}");
+    let probed = |stats: &BTreeMap<String, u64>| {
+        assert!(
+            stats.get(&counter).copied().unwrap_or(0) >= 1,
+            "no {stack} file was probed: {stats:?}"
+        );
+    };
+    // 3 inner blocks of ROUND_TRIPS and one warm-up; one chunk per TLS call
+    // that carried data.
+    let rounds = 3 * ROUND_TRIPS + 1;
+    let Some(o) = measure(name, BLOCKS, rounds, || run(&ca, ROUND_TRIPS), probed) else {
+        return;
+    };
+    println!(
+        "{name}: round trip (64 B bodies) none {:.0} ns | agent {:.0} ns (x{:.2}); \
+         {:.2} TLS calls with data per round trip → +{:.1} µs per {stack} call",
+        o.none_ns,
+        o.agent_ns,
+        o.agent_ns / o.none_ns,
+        o.calls,
+        o.per_call_us()
+    );
+}
