@@ -127,8 +127,8 @@ fn claude_code_bun_and_a_compiled_bun_program_are_recorded_exactly() {
         stats["exec_hold_continued"] > held_before,
         "the compiled program was held: {stats:?}"
     );
-    // bun, Claude Code and the compiled program (other programs on the host
-    // may be refused: rustls ones are, for now).
+    // bun, Claude Code and the compiled program (at least: other BoringSSL
+    // programs on the host count too).
     assert!(stats["targets_attached_boringssl"] >= 3, "{stats:?}");
     println!(
         "cli_e2e: {} calls (bun {}, Claude Code {}, compiled app 2) one exact row each; \
