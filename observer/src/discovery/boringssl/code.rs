@@ -252,16 +252,19 @@ pub fn decode(code: &[u8], ip: u64, file_va: u64, lib: u32) -> Sweep {
                 if let Some(slot) = slot(&ins) {
                     s.slots.push(slot);
                 }
-                // A shared tail reached by `jmp` may pop the line itself.
-                if !call && regs[4].is_none() && lib != ERR_LIB_SSL {
-                    regs[4] = pushed.map(Val::Imm);
-                }
-                if let Some(r) = record(&regs, lib) {
-                    s.records.push(Record {
-                        via: target.filter(|_| call),
-                        ..r
-                    });
-                }
+                let found = record(&regs, lib).map(|r| Record {
+                    via: target.filter(|_| call),
+                    ..r
+                });
+                // aws-lc (size-optimised builds): the record's registers
+                // are finished in a tail shared by the function's records,
+                // reached by `jmp` (the line may be pushed before it).
+                let shared = |t| follow(code, ip, t, regs, pushed, file_va, lib);
+                let found = match (found, target) {
+                    (None, Some(t)) if !call && lib != ERR_LIB_SSL => shared(t),
+                    (found, _) => found,
+                };
+                s.records.extend(found);
                 regs = [None; 6];
                 pushed = None;
             }
@@ -283,6 +286,54 @@ pub fn decode(code: &[u8], ip: u64, file_va: u64, lib: u32) -> Sweep {
         }
     }
     s
+}
+
+/// Instructions followed into a shared tail at most.
+const MAX_TAIL: usize = 12;
+
+/// The record a `jmp` to `target` (in `code` at `ip`) completes: its
+/// instructions are followed, with `regs` as the jump left them, up to the
+/// first call (at most [`MAX_TAIL`] instructions and 3 more jumps).
+fn follow(
+    code: &[u8],
+    ip: u64,
+    mut target: u64,
+    mut regs: [Option<Val>; 6],
+    mut pushed: Option<u32>,
+    file_va: u64,
+    lib: u32,
+) -> Option<Record> {
+    if !regs.contains(&Some(Val::File)) {
+        return None;
+    }
+    let mut left = MAX_TAIL;
+    for _ in 0..4 {
+        let at = usize::try_from(target.checked_sub(ip)?).ok()?;
+        let mut d = Decoder::with_ip(64, code.get(at..)?, target, DecoderOptions::NONE);
+        let mut ins = Instruction::default();
+        loop {
+            if left == 0 || !d.can_decode() {
+                return None;
+            }
+            left -= 1;
+            d.decode_out(&mut ins);
+            match ins.flow_control() {
+                FlowControl::Next => pushed = track(&ins, &mut regs, file_va, pushed),
+                FlowControl::Call if ins.op0_kind() == OpKind::NearBranch64 => {
+                    return record(&regs, lib).map(|r| Record {
+                        via: Some(ins.near_branch_target()),
+                        ..r
+                    });
+                }
+                FlowControl::UnconditionalBranch if ins.op0_kind() == OpKind::NearBranch64 => {
+                    target = ins.near_branch_target();
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    None
 }
 
 /// The displacement of a 64-bit load or indirect call through `[reg + d]`.
@@ -431,6 +482,37 @@ mod tests {
         );
         c[1] = 20; // ERR_LIB_CIPHER
         assert!(decode(&c, 0, FILE, ERR_LIB_SSL).records.is_empty());
+    }
+
+    #[test]
+    fn a_record_finished_in_a_shared_tail_is_read_for_aws_lc_only() {
+        // mov edx,117; mov ecx,FILE; push 0x10; jmp tail; int3;
+        // tail: pop r8; mov edi,30; xor esi,esi; call +0x100; ret
+        let mut c = vec![0xba, 117, 0, 0, 0, 0xb9];
+        c.extend_from_slice(&(FILE as u32).to_le_bytes());
+        c.extend_from_slice(&[0x6a, 0x10, 0xeb, 0x01, 0xcc]);
+        let tail = c.len() as u64;
+        c.extend_from_slice(&[0x41, 0x58, 0xbf, 30, 0, 0, 0, 0x31, 0xf6]);
+        let call = c.len() as u64;
+        c.extend_from_slice(&[0xe8, 0, 1, 0, 0, 0xc3]);
+        let s = decode(&c, 0x1000, FILE, 30);
+        let via = 0x1000 + call + 5 + 0x100;
+        let found: Vec<Record> = s
+            .records
+            .iter()
+            .copied()
+            .filter(|r| r.reason == 117)
+            .collect();
+        assert_eq!(
+            found,
+            vec![Record {
+                reason: 117,
+                line: 0x10,
+                via: Some(via)
+            }],
+            "tail at {tail:#x}"
+        );
+        assert!(decode(&c, 0x1000, FILE, ERR_LIB_SSL).records.is_empty());
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!    a clean sweep holding its references.
 //! 3. Each wrapper by the exact set of `CIPHER_R_*` reasons it records, each
 //!    matched by one function only, calling through its `EVP_AEAD` method
-//!    slot, small, in aead.c's order, all within one translation unit.
+//!    slot, small, seal before seal_scatter before open (as aead.c has
+//!    them), all within one translation unit.
 //!
 //! Anything else refuses the file, saying why. Remembered per build with a
 //! checksum of each function, as BoringSSL's plans. x86-64 only.
@@ -69,7 +70,8 @@ type Wrapper = (&'static str, &'static [&'static [u32]], &'static [i64]);
 /// Each wrapper: its name, the reason sets it may record (exactly), and the
 /// `EVP_AEAD` method slot it calls through (`seal_scatter` at +0x30, `open`
 /// at +0x28; the installs call `init` or `init_with_direction` at +0x18 or
-/// +0x20), in aead.c's order.
+/// +0x20), in aead.c's order (the order the checks rely on: see
+/// [`identify`]).
 const WRAPPERS: [Wrapper; 5] = {
     use reason::*;
     [
@@ -271,8 +273,9 @@ fn code_at(image: &Image, loads: &[Load], va: u64, len: u64) -> Result<Option<Ve
     Ok(Some(image.read_at(l.offset_of(va), len as usize)?))
 }
 
-/// The five wrappers' starts, in aead.c's order: each matched by exactly
-/// one function (its reason set, its method slot, small), in order, close
+/// The five wrappers' starts, in [`WRAPPERS`]' order: each matched by exactly
+/// one function (its reason set, its method slot, small), the data path in
+/// source order, close
 /// together, and — when the starts are guessed from calls — each right
 /// after the end of another function.
 fn identify(
@@ -301,12 +304,16 @@ fn identify(
             }
         }
     }
-    for (k, pair) in found.windows(2).enumerate() {
-        if pair[0] >= pair[1] {
-            return Err(AeadError::Layout(WRAPPERS[k + 1].0));
+    // Source order holds for seal < seal_scatter < open with clang and gcc;
+    // gcc may put init_with_direction (which init calls) before init.
+    for k in [3, 4] {
+        if found[k - 1] >= found[k] {
+            return Err(AeadError::Layout(WRAPPERS[k].0));
         }
     }
-    if found[4] - found[0] > MAX_SPREAD {
+    let lowest = found.iter().min().copied().unwrap_or(0);
+    let highest = found.iter().max().copied().unwrap_or(0);
+    if highest - lowest > MAX_SPREAD {
         return Err(AeadError::Layout(OPEN));
     }
     if source == Source::Calls {

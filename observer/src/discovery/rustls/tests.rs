@@ -101,13 +101,12 @@ fn the_fuzz_seeds_are_identified() {
     }
 }
 
-/// A copy of `rel` with `patch` applied: what its search said, and what
-/// the original's plan revalidated against it said.
-fn altered(
-    rel: &str,
-    tag: &str,
-    patch: impl FnOnce(&mut Vec<u8>, &Aead),
-) -> Option<(Result<Option<Aead>, AeadError>, Result<Aead, AeadError>)> {
+/// What a search of an altered copy, and a revalidation of the original's
+/// plan against it, said.
+type Altered = (Result<Option<Aead>, AeadError>, Result<Aead, AeadError>);
+
+/// A copy of `rel` with `patch` applied, searched and revalidated.
+fn altered(rel: &str, tag: &str, patch: impl FnOnce(&mut Vec<u8>, &Aead)) -> Option<Altered> {
     let path = installed(rel)?;
     let plan = search(&path).unwrap().unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
