@@ -41,7 +41,9 @@ HTTP/2 (``h2_server.py``) runs the same request handlers on each stream:
   HTTP/1.1, permessage-deflate): the Responses API WebSocket mode on
   ``/v1/responses`` and the Realtime API on ``/v1/realtime?model=…``, and the
   Azure OpenAI paths on ``myres.openai.azure.com``; one log line per response
-  (``kind`` ``ws_responses`` / ``realtime``).
+  (``kind`` ``ws_responses`` / ``realtime``). Responses upgrades for a model
+  ending in ``-no-ws`` are refused (``426``, ``kind`` ``ws_refused``): the
+  client falls back to ``POST /v1/responses``.
 
 Every served call is appended as one JSON line to ``--log``, with
 ``http_version`` (``"1.1"`` or ``"2"``) and the client's port ``peer_port``

@@ -30,12 +30,16 @@ import time
 import uuid
 
 RESPONSE_MODEL_SUFFIX = "-2025-04-14"
+# Models ending in this: a WebSocket upgrade naming one is refused
+# (``ws_server.handle_upgrade``); over HTTPS they are served as usual.
+NO_WEBSOCKET_SUFFIX = "-no-ws"
 
 
 def served_model(model):
-    """The model a response names: the test switches ``-cached`` and ``-long``
-    are not part of it (the real API names the model that served)."""
-    for switch in ("-cached", "-long"):
+    """The model a response names: the test switches ``-cached``, ``-long``
+    and ``-no-ws`` are not part of it (the real API names the model that
+    served)."""
+    for switch in ("-cached", "-long", NO_WEBSOCKET_SUFFIX):
         if model.endswith(switch):
             return model[: -len(switch)]
     return model

@@ -21,6 +21,12 @@ Routes (Host, path):
   response of this connection adds that response's input + output tokens to
   the input, all of them cached (``input_tokens_details.cached_tokens``).
   Logged as ``kind`` ``ws_responses``, ``operation`` ``responses``.
+  An upgrade for a model ending in ``-no-ws`` (the model Codex names in its
+  ``x-codex-turn-metadata`` handshake header) is refused with ``426 Upgrade
+  Required`` and the API's error object, as where the API does not offer
+  WebSockets; Codex then speaks ``POST /v1/responses`` (SSE) instead. Logged
+  as ``kind`` ``ws_refused`` (status 426, ``model`` "", the header's model as
+  ``handshake_model``).
 * OpenAI Realtime API: ``api.openai.com`` ``/v1/realtime?model=M``; Azure
   OpenAI: ``<resource>.openai.azure.com`` ``/openai/realtime?api-version=…&
   deployment=M`` and ``/openai/v1/realtime?model=M``. ``session.created``
@@ -70,6 +76,18 @@ IDLE_TIMEOUT = 300
 
 def _id(prefix):
     return prefix + uuid.uuid4().hex[:22]
+
+
+def handshake_model(h):
+    """The model a Responses WebSocket handshake names: Codex sends its
+    session's model in the ``x-codex-turn-metadata`` header (JSON); "" when
+    there is none."""
+    try:
+        meta = json.loads(h.headers.get("x-codex-turn-metadata") or "{}")
+    except ValueError:
+        return ""
+    model = meta.get("model") if isinstance(meta, dict) else None
+    return model if isinstance(model, str) else ""
 
 
 def route(host, target):
@@ -342,6 +360,18 @@ def handle_upgrade(h):
                     request_id, 0)
         return
     api, provider, url_model = r
+    model = handshake_model(h)
+    if api == "responses" and model.endswith(openai_more_mock.NO_WEBSOCKET_SUFFIX):
+        h.send_json(426, {"error": {"message": "WebSocket mode is not available for %s; "
+                                               "use HTTPS (POST %s)." % (model, h.path),
+                                    "type": "invalid_request_error", "param": None,
+                                    "code": "upgrade_required"}}, request_id, 0)
+        # The request names no model (Codex's header aside): `model` "".
+        h.log_call({"kind": "ws_refused", "provider": provider, "operation": "responses",
+                    "model": "", "handshake_model": model, "request_id": request_id,
+                    "response_id": "", "response_model": "", "finish_reason": "",
+                    "stream": True, "status": 426, "path": h.path, "host": host})
+        return
     h.request.settimeout(IDLE_TIMEOUT)
     proto = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()], max_size=16 << 20)
     # The handler has parsed the request already; the protocol parses it again

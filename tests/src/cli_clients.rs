@@ -168,17 +168,27 @@ impl Clients<'_> {
         home: &Path,
         prompt: &str,
     ) -> (u32, Vec<serde_json::Value>) {
+        self.codex_exec_with(bin, home, &[], prompt)
+    }
+
+    /// [`Self::codex_exec`] with more `codex exec` options (`-m MODEL`,
+    /// `-c key=value`) before the prompt.
+    pub fn codex_exec_with(
+        &self,
+        bin: &Path,
+        home: &Path,
+        options: &[&str],
+        prompt: &str,
+    ) -> (u32, Vec<serde_json::Value>) {
         let codex_home = home.join(".codex");
         std::fs::create_dir_all(&codex_home).expect("CODEX_HOME");
         let codex_home = codex_home.to_str().expect("utf-8 path");
         let cwd = home.to_str().expect("utf-8 path");
+        let mut args = vec!["exec", "--skip-git-repo-check", "--json", "-C", cwd];
+        args.extend_from_slice(options);
+        args.push(prompt);
         let out = self
-            .run_cli(
-                bin,
-                home,
-                &[("CODEX_HOME", codex_home)],
-                &["exec", "--skip-git-repo-check", "--json", "-C", cwd, prompt],
-            )
+            .run_cli(bin, home, &[("CODEX_HOME", codex_home)], &args)
             .expect_ok("codex exec");
         let events: Vec<serde_json::Value> = out
             .stdout

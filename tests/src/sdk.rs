@@ -17,7 +17,9 @@
 //! - Responses API WebSocket mode (`ws_responses`, as Codex CLI speaks it):
 //!   tokens as over HTTP; the row is the upgrade's (`GET`, `101`, HTTP/1.1)
 //!   and every response of a connection shares its request id, so these
-//!   calls and rows are matched by response id.
+//!   calls and rows are matched by response id. An upgrade the API refuses
+//!   (`ws_refused`: `426 Upgrade Required`, after which Codex falls back to
+//!   HTTPS) is an error row of its own: `GET`, `426`, no model, no tokens.
 
 use crate::check::expected_error_type;
 use crate::clients::{Clients, API_KEY};
@@ -336,7 +338,7 @@ fn expected_target(m: &Value) -> (&'static str, String) {
             )
         }
         (_, "chat") => (API_HOST, "/v1/chat/completions".into()),
-        ("openai", "ws_responses") => (API_HOST, "/v1/responses".into()),
+        ("openai", "ws_responses" | "ws_refused") => (API_HOST, "/v1/responses".into()),
         (_, kind) => (API_HOST, format!("/v1/{kind}")),
     }
 }
@@ -418,15 +420,17 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
     let m = &c.mock;
     let (host, path) = expected_target(m);
     let status = c.status();
-    // A WebSocket response: the row carries the upgrade (`GET`, `101`).
+    // A WebSocket response: the row carries the upgrade (`GET`, `101`); a
+    // refused upgrade is a `GET` with the refusal's status.
     let ws = s(m, "kind") == "ws_responses";
+    let upgrade = ws || s(m, "kind") == "ws_refused";
     let mut bad_estimates = Vec::new();
     let mut want: Vec<(&str, Value)> = vec![
         ("provider", provider_op(m).0.into()),
         ("operation", provider_op(m).1.into()),
         ("server_address", host.into()),
         ("server_port", 443.into()),
-        ("method", if ws { "GET" } else { "POST" }.into()),
+        ("method", if upgrade { "GET" } else { "POST" }.into()),
         ("role", "client".into()),
         (
             "tls_library",
@@ -464,7 +468,7 @@ pub fn row_failures(row: &Value, c: &SdkCall) -> Vec<String> {
     if s(m, "kind") != "chat" {
         want.push(("finish_reason", s(m, "finish_reason").into()));
     }
-    if s(m, "provider") == "bedrock" || ws {
+    if s(m, "provider") == "bedrock" || upgrade {
         // botocore speaks HTTP/1.1 (urllib3), WebSocket is an HTTP/1.1
         // upgrade; the mock logged the same.
         want.push(("http_version", "1.1".into()));
