@@ -13,6 +13,7 @@ pub mod go;
 pub mod hold;
 pub mod plans;
 pub mod rustls;
+pub mod stripped;
 pub mod watch;
 
 use std::{
@@ -324,7 +325,7 @@ pub fn inspect(path: &Path, plans: &mut Plans) -> Result<Option<Found>, elf::Elf
             )));
         }
     }
-    if image.len() >= boringssl::MIN_FILE {
+    if image.len() >= stripped::MIN_FILE {
         return inspect_stripped(&image, &elf, plans, path);
     }
     Ok(None)

@@ -20,15 +20,17 @@
 //! function, re-checked in every file before use ([`revalidate`]).
 //! x86-64 only (the arm64 builds are refused, saying so).
 
-pub(crate) mod code;
 mod roles;
-pub(crate) mod scan;
 
-use std::{collections::BTreeMap, ops::Range};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use self::code::{Function, Window, MAX_FUNCTION};
+use crate::discovery::stripped::{
+    self,
+    code::{Function, Window, MAX_FUNCTION},
+    scan, sum, Sum,
+};
 use crate::{
     discovery::elf::{Arch, Elf, ElfError, Image, Load},
     probes::table::Located,
@@ -37,16 +39,6 @@ use crate::{
 pub const READ: &str = "SSL_read";
 pub const WRITE: &str = "SSL_write";
 pub const HANDSHAKE: &str = "SSL_do_handshake";
-
-/// Files smaller than this are not searched for a stripped stack (every bun
-/// binary is ~90 MB; the smallest rustls-over-aws-lc program, `opt-level =
-/// "z"` without unwind tables, 2.1 MB). The search reads the read-only data
-/// of every new file it is asked about: ~1 ms for a small one.
-pub const MIN_FILE: u64 = 1 << 20;
-/// Most bytes of read-only data, and of code, searched in one file (Claude
-/// Code 2.1.332: 31 MB and 131 MB). A sparse file costs nothing to make and
-/// everything to read, while a new process waits at exec.
-pub const MAX_SEARCHED: u64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoringError {
@@ -75,7 +67,7 @@ pub enum BoringError {
     LineOrder(Vec<u32>),
     #[error("arm64 builds are not searched yet")]
     Arch,
-    #[error("{0} bytes of segments to search (more than {MAX_SEARCHED} are not read)")]
+    #[error("{0} bytes of segments to search (more than {max} are not read)", max = stripped::MAX_SEARCHED)]
     TooLarge(u64),
     #[error("more than {0} {1}: not a build of BoringSSL this search knows")]
     TooMany(usize, &'static str),
@@ -85,15 +77,6 @@ pub enum BoringError {
     /// searched for next ([`crate::discovery::rustls`]).
     #[error("not BoringSSL: aws-lc's aead.c found")]
     AwsLc,
-}
-
-/// A function's bytes at a file offset, summed (FNV-1a), so a remembered
-/// plan is checked against each new file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sum {
-    pub offset: u64,
-    pub len: u64,
-    pub fnv: u64,
 }
 
 /// What was found: file offsets of the three functions probed.
@@ -124,16 +107,7 @@ impl Located for Boring {
 /// Searches `elf` (opened as `image`); `None` if it has no BoringSSL.
 pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringError> {
     let loads = elf.loads();
-    for exec in [false, true] {
-        let size: u64 = loads
-            .iter()
-            .filter(|l| l.exec == exec && (exec || !l.write))
-            .map(|l| l.filesz)
-            .sum();
-        if size > MAX_SEARCHED {
-            return Err(BoringError::TooLarge(size));
-        }
-    }
+    stripped::searchable(&loads).map_err(BoringError::TooLarge)?;
     let strings = scan::file_strings(image, &loads, &[scan::BORINGSSL_SSL_LIB, scan::AWS_LC_AEAD])?;
     let file_va = match strings[0][..] {
         [] if !strings[1].is_empty() => return Err(BoringError::AwsLc),
@@ -154,7 +128,7 @@ pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringErr
             "references to ssl_lib.cc",
         ));
     }
-    let near = near_ranges(&refs);
+    let near = stripped::near_ranges(&refs, MAX_FUNCTION);
     let calls = scan::Calls::scan(image, &loads, &near)?;
     if calls.into_near.len() > scan::MAX_NEAR_CALLS {
         return Err(BoringError::TooMany(
@@ -229,43 +203,11 @@ pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Boring>, BoringErr
 /// A remembered plan, if every function it names is byte for byte the same
 /// in this file (and in an executable segment).
 pub fn revalidate(image: &Image, elf: &Elf<'_>, plan: &Boring) -> Result<Boring, BoringError> {
-    let loads = elf.loads();
-    for s in &plan.sums {
-        let exec = loads
-            .iter()
-            .any(|l| l.exec && s.offset >= l.offset && s.offset + s.len <= l.offset + l.filesz);
-        if !exec || s.len > MAX_FUNCTION || sum(image, s.offset, s.len)? != *s {
-            return Err(BoringError::Changed(s.offset));
-        }
+    match stripped::unchanged(image, &elf.loads(), &plan.sums, MAX_FUNCTION) {
+        Ok(()) => Ok(plan.clone()),
+        Err(stripped::Changed::At(offset)) => Err(BoringError::Changed(offset)),
+        Err(stripped::Changed::Elf(e)) => Err(e.into()),
     }
-    Ok(plan.clone())
-}
-
-pub(crate) fn sum(image: &Image, offset: u64, len: u64) -> Result<Sum, ElfError> {
-    let bytes = image.read_at(offset, len as usize)?;
-    let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in &bytes {
-        fnv = (fnv ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    Ok(Sum {
-        offset,
-        len: bytes.len() as u64,
-        fnv,
-    })
-}
-
-/// Address ranges the functions around `refs` may lie in (calls into them
-/// are kept by the call scan).
-fn near_ranges(refs: &[u64]) -> Vec<Range<u64>> {
-    let mut out: Vec<Range<u64>> = Vec::new();
-    for &r in refs {
-        let range = r.saturating_sub(MAX_FUNCTION)..r + MAX_FUNCTION;
-        match out.last_mut() {
-            Some(last) if range.start <= last.end => last.end = range.end,
-            _ => out.push(range),
-        }
-    }
-    out
 }
 
 /// The functions found so far, by start.

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{code::Function, BoringError};
+use super::BoringError;
+use crate::discovery::stripped::code::Function;
 
 /// `SSL_R_*` reason codes (BoringSSL `include/openssl/ssl.h`, stable since
 /// the fork).

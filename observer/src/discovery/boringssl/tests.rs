@@ -3,28 +3,16 @@
 //! must be there): exact offsets, the same answer remembered, and refusals of
 //! altered copies.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::*;
-use crate::discovery::elf::Image;
+use crate::discovery::{
+    elf::Image,
+    stripped::{installed, second_copy, with_altered_copy},
+};
 
 const BUN: &str = "@oven/bun-linux-x64/bin/bun";
 const CLAUDE: &str = "@anthropic-ai/claude-code-linux-x64/claude";
-
-fn installed(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/clients/cli/node_modules")
-        .join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} missing: `cargo xtask test` installs it",
-        p.display()
-    );
-    None
-}
 
 fn search(path: &Path) -> Result<Option<Boring>, BoringError> {
     let image = Image::open(path)?;
@@ -72,20 +60,16 @@ type Altered = (
 fn altered(tag: &str, patch: impl FnOnce(&mut Vec<u8>, &Boring)) -> Option<Altered> {
     let path = installed(BUN)?;
     let plan = search(&path).unwrap().unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    patch(&mut bytes, &plan);
-    let copy = std::env::temp_dir().join(format!("bun-{tag}-{}", std::process::id()));
-    std::fs::write(&copy, &bytes).unwrap();
-    drop(bytes);
-    let searched = search(&copy);
-    let image = Image::open(&copy).unwrap();
-    let revalidated = match image.parse() {
-        Ok(Some(elf)) => revalidate(&image, &elf, &plan),
-        Ok(None) => panic!("not ELF"),
-        Err(e) => Err(e.into()),
-    };
-    std::fs::remove_file(&copy).unwrap();
-    Some((searched, revalidated))
+    Some(with_altered_copy(
+        &path,
+        tag,
+        |b| patch(b, &plan),
+        |copy| {
+            let image = Image::open(copy).unwrap();
+            let elf = image.parse().unwrap().expect("ELF");
+            (search(copy), revalidate(&image, &elf, &plan))
+        },
+    ))
 }
 
 #[test]
@@ -123,13 +107,7 @@ fn an_altered_ssl_write_is_refused_not_guessed() {
 #[test]
 fn a_second_copy_of_the_string_refuses_the_file() {
     let Some((searched, revalidated)) = altered("twostrings", |bytes, _| {
-        let needle = b"boringssl/ssl/ssl_lib.cc\0";
-        let at = memchr::memmem::find(bytes, needle).unwrap();
-        let start = bytes[..at].iter().rposition(|b| *b == 0).unwrap() + 1;
-        let s = bytes[start..at + needle.len()].to_vec();
-        // Over another string of the read-only data, far away.
-        let other = memchr::memmem::find(bytes, b"Bun.serve\0").unwrap_or(at / 2);
-        bytes[other..other + s.len()].copy_from_slice(&s);
+        second_copy(bytes, b"boringssl/ssl/ssl_lib.cc\0", b"Bun.serve\0", 0);
     }) else {
         return;
     };

@@ -27,11 +27,12 @@ use serde::{Deserialize, Serialize};
 use self::starts::{Source, Starts};
 use crate::{
     discovery::{
-        boringssl::{
-            code::{decode, Sweep},
-            scan, sum, Sum, MAX_SEARCHED,
-        },
         elf::{Arch, Elf, ElfError, Image, Load},
+        stripped::{
+            self,
+            code::{decode, Sweep},
+            scan, sum, Sum,
+        },
     },
     probes::table::Located,
 };
@@ -127,7 +128,7 @@ pub enum AeadError {
     Layout(&'static str),
     #[error("arm64 builds are not searched yet")]
     Arch,
-    #[error("{0} bytes of segments to search (more than {MAX_SEARCHED} are not read)")]
+    #[error("{0} bytes of segments to search (more than {max} are not read)", max = stripped::MAX_SEARCHED)]
     TooLarge(u64),
     #[error("more than {0} {1}: not a build of aws-lc this search knows")]
     TooMany(usize, &'static str),
@@ -182,16 +183,7 @@ impl Function {
 /// Searches `elf` (opened as `image`); `None` if it has no aws-lc.
 pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Aead>, AeadError> {
     let loads = elf.loads();
-    for exec in [false, true] {
-        let size: u64 = loads
-            .iter()
-            .filter(|l| l.exec == exec && (exec || !l.write))
-            .map(|l| l.filesz)
-            .sum();
-        if size > MAX_SEARCHED {
-            return Err(AeadError::TooLarge(size));
-        }
-    }
+    stripped::searchable(&loads).map_err(AeadError::TooLarge)?;
     let strings = scan::file_strings(image, &loads, &[scan::AWS_LC_AEAD])?;
     let file_va = match strings[0][..] {
         [] => return Ok(None),
@@ -208,7 +200,7 @@ pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Aead>, AeadError> 
     if refs.len() > scan::MAX_REFS {
         return Err(AeadError::TooMany(scan::MAX_REFS, "references to aead.c"));
     }
-    let near = near_ranges(&refs);
+    let near = stripped::near_ranges(&refs, NEAR);
     let starts = match Starts::unwind(elf, &near)? {
         Some(s) => s,
         None => {
@@ -251,16 +243,11 @@ pub fn inspect(image: &Image, elf: &Elf<'_>) -> Result<Option<Aead>, AeadError> 
 /// A remembered plan, if every function it names is byte for byte the same
 /// in this file (and in an executable segment).
 pub fn revalidate(image: &Image, elf: &Elf<'_>, plan: &Aead) -> Result<Aead, AeadError> {
-    let loads = elf.loads();
-    for s in &plan.sums {
-        let exec = loads
-            .iter()
-            .any(|l| l.exec && s.offset >= l.offset && s.offset + s.len <= l.offset + l.filesz);
-        if !exec || s.len > MAX_WRAPPER * 2 || sum(image, s.offset, s.len)? != *s {
-            return Err(AeadError::Changed(s.offset));
-        }
+    match stripped::unchanged(image, &elf.loads(), &plan.sums, 2 * MAX_WRAPPER) {
+        Ok(()) => Ok(plan.clone()),
+        Err(stripped::Changed::At(offset)) => Err(AeadError::Changed(offset)),
+        Err(stripped::Changed::Elf(e)) => Err(e.into()),
     }
-    Ok(plan.clone())
 }
 
 /// `len` bytes of code at `va`, if they lie in one executable segment.
@@ -380,19 +367,6 @@ fn follows_an_end(read: &ReadCode<'_>, at: u64) -> Result<bool, AeadError> {
         || p[3..5] == [0, 0]
         || p[2..4] == [0x0f, 0x1f]
         || p[1..3] == [0x0f, 0x1f])
-}
-
-/// Address ranges the functions around `refs` may lie in.
-fn near_ranges(refs: &[u64]) -> Vec<Range<u64>> {
-    let mut out: Vec<Range<u64>> = Vec::new();
-    for &r in refs {
-        let range = r.saturating_sub(NEAR)..r + NEAR;
-        match out.last_mut() {
-            Some(last) if range.start <= last.end => last.end = range.end,
-            _ => out.push(range),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

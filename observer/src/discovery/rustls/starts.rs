@@ -8,8 +8,8 @@
 use std::ops::Range;
 
 use crate::discovery::{
-    boringssl::scan::Calls,
     elf::{Elf, ElfError},
+    stripped::scan::Calls,
 };
 
 /// `R_X86_64_RELATIVE`.

@@ -4,28 +4,16 @@
 //! from calls and relocations (deno, which has none), and refusals of
 //! altered copies.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::*;
-use crate::discovery::elf::Image;
+use crate::discovery::{
+    elf::Image,
+    stripped::{installed, second_copy, with_altered_copy},
+};
 
 const CODEX: &str = "@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex";
 const DENO: &str = "@deno/linux-x64-glibc/deno";
-
-fn installed(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/clients/cli/node_modules")
-        .join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} missing: `cargo xtask test` installs it",
-        p.display()
-    );
-    None
-}
 
 fn search(path: &Path) -> Result<Option<Aead>, AeadError> {
     let image = Image::open(path)?;
@@ -109,17 +97,16 @@ type Altered = (Result<Option<Aead>, AeadError>, Result<Aead, AeadError>);
 fn altered(rel: &str, tag: &str, patch: impl FnOnce(&mut Vec<u8>, &Aead)) -> Option<Altered> {
     let path = installed(rel)?;
     let plan = search(&path).unwrap().unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    patch(&mut bytes, &plan);
-    let copy = std::env::temp_dir().join(format!("aead-{tag}-{}", std::process::id()));
-    std::fs::write(&copy, &bytes).unwrap();
-    drop(bytes);
-    let searched = search(&copy);
-    let image = Image::open(&copy).unwrap();
-    let elf = image.parse().unwrap().unwrap();
-    let revalidated = revalidate(&image, &elf, &plan);
-    std::fs::remove_file(&copy).unwrap();
-    Some((searched, revalidated))
+    Some(with_altered_copy(
+        &path,
+        tag,
+        |b| patch(b, &plan),
+        |copy| {
+            let image = Image::open(copy).unwrap();
+            let elf = image.parse().unwrap().expect("ELF");
+            (search(copy), revalidate(&image, &elf, &plan))
+        },
+    ))
 }
 
 #[test]
@@ -166,14 +153,8 @@ fn an_altered_seal_is_refused_not_guessed() {
 #[test]
 fn a_second_copy_of_the_string_refuses_the_file() {
     let Some((searched, revalidated)) = altered(DENO, "twostrings", |bytes, _| {
-        let needle = b"crypto/fipsmodule/cipher/aead.c\0";
-        let at = memchr::memmem::find(bytes, needle).unwrap();
-        let start = bytes[..at].iter().rposition(|b| *b == 0).unwrap() + 1;
-        let s = bytes[start..at + needle.len()].to_vec();
-        // Over another C string of the read-only data, far away.
-        let other = memchr::memmem::find(&bytes[0x40_0000..], b"Deno.serve\0")
-            .map_or(at / 2, |p| p + 0x40_0000);
-        bytes[other..other + s.len()].copy_from_slice(&s);
+        let aead_c = b"crypto/fipsmodule/cipher/aead.c\0";
+        second_copy(bytes, aead_c, b"Deno.serve\0", 0x40_0000);
     }) else {
         return;
     };
