@@ -6,23 +6,30 @@ use std::ops::{ControlFlow, Range};
 
 use crate::discovery::elf::{ElfError, Image, Load};
 
-/// A source path that `OPENSSL_PUT_ERROR` records as `__FILE__`: its end,
-/// and a word the whole path must contain.
+/// A source path that `OPENSSL_PUT_ERROR` records as `__FILE__`: its end
+/// (in pieces, joined at run time, so the agent's own binary never holds
+/// the string it looks for), and a word the whole path must contain.
 pub struct SourcePath {
-    pub suffix: &'static [u8],
+    pub suffix: &'static [&'static [u8]],
     pub mark: &'static [u8],
+}
+
+impl SourcePath {
+    pub fn suffix(&self) -> Vec<u8> {
+        self.suffix.concat()
+    }
 }
 
 /// BoringSSL's `ssl_lib.cc` (`../../vendor/boringssl/ssl/ssl_lib.cc` in bun
 /// ≥ 1.3, `vendor/boringssl/ssl/ssl_lib.cc` before; OpenSSL's is
 /// `ssl_lib.c`).
 pub const BORINGSSL_SSL_LIB: SourcePath = SourcePath {
-    suffix: b"/ssl/ssl_lib.cc\0",
+    suffix: &[b"/ssl/", b"ssl_lib.cc\0"],
     mark: b"boringssl",
 };
 /// aws-lc's AEAD wrappers (rustls' usual crypto provider, through aws-lc-rs).
 pub const AWS_LC_AEAD: SourcePath = SourcePath {
-    suffix: b"crypto/fipsmodule/cipher/aead.c\0",
+    suffix: &[b"crypto/fipsmodule/", b"cipher/aead.c\0"],
     mark: b"",
 };
 /// Longest path looked back over.
@@ -42,11 +49,12 @@ pub fn file_strings(
     paths: &[SourcePath],
 ) -> Result<Vec<Vec<u64>>, ElfError> {
     let mut found = vec![Vec::new(); paths.len()];
-    let longest = paths.iter().map(|p| p.suffix.len()).max().unwrap_or(0);
+    let suffixes: Vec<Vec<u8>> = paths.iter().map(SourcePath::suffix).collect();
+    let longest = suffixes.iter().map(Vec::len).max().unwrap_or(0);
     for l in loads.iter().filter(|l| !l.exec && !l.write) {
         image.scan(l.offset, l.filesz, MAX_PATH + longest, |at, chunk| {
-            for (p, found) in paths.iter().zip(found.iter_mut()) {
-                for hit in memchr::memmem::find_iter(chunk, p.suffix) {
+            for ((p, suffix), found) in paths.iter().zip(&suffixes).zip(found.iter_mut()) {
+                for hit in memchr::memmem::find_iter(chunk, suffix) {
                     let head = &chunk[hit.saturating_sub(MAX_PATH)..hit];
                     let start = head.iter().rposition(|b| *b == 0).map_or(0, |p| p + 1);
                     let path = &head[start..];
