@@ -30,6 +30,10 @@ pub const PROG_AEAD_SEAL: &str = "aead_seal_entry";
 pub const PROG_AEAD_SEAL_SCATTER: &str = "aead_seal_scatter_entry";
 pub const PROG_AEAD_OPEN: &str = "aead_open_entry";
 pub const PROG_AEAD_OPEN_RETURN: &str = "aead_open_return";
+/// Empty entry and return programs: the floor of `cargo xtask bench
+/// overhead` (`observer::probes::floor`), never loaded by the agent.
+pub const PROG_FLOOR_ENTRY: &str = "floor_entry";
+pub const PROG_FLOOR_RETURN: &str = "floor_return";
 pub const PROG_SCHED_EXEC: &str = "sched_process_exec";
 pub const PROG_SCHED_EXIT: &str = "sched_process_exit";
 /// One program on the read/write syscalls an SSL call makes on its socket

@@ -144,6 +144,20 @@ mod programs {
         go::on_close(&ctx)
     }
 
+    /// The overhead benchmark's floor: an empty program on the agent's
+    /// uprobe sites — what any uprobe-based observer pays (never loaded by
+    /// the agent).
+    #[uprobe]
+    pub fn floor_entry(_ctx: ProbeContext) -> u32 {
+        0
+    }
+
+    /// The floor's empty return probe.
+    #[uretprobe]
+    pub fn floor_return(_ctx: RetProbeContext) -> u32 {
+        0
+    }
+
     #[tracepoint]
     pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
         process::on_exec()

@@ -1,5 +1,6 @@
 //! `cargo xtask`: orchestration only (setup, build, run, test, clickhouse, fuzz).
 
+mod bench;
 mod clickhouse;
 mod fuzz;
 mod setup;
@@ -55,6 +56,12 @@ enum Cmd {
     /// Fuzz the parsers with cargo-fuzz (nightly toolchain): every target or
     /// one, 60 s each unless told; fails on a crash. See fuzz/README.md.
     Fuzz(fuzz::Args),
+    /// A benchmark that needs the release agent (as root): `overhead` — the
+    /// agent next to the floor (empty probes on the same functions).
+    Bench {
+        #[arg(value_enum)]
+        name: bench::Bench,
+    },
 }
 
 fn main() -> Result<()> {
@@ -108,6 +115,7 @@ fn main() -> Result<()> {
         }
         Cmd::Clickhouse { action } => clickhouse::run(&root, action),
         Cmd::Fuzz(args) => fuzz::run(&root, &args),
+        Cmd::Bench { name } => bench::run(&root, name),
     }
 }
 

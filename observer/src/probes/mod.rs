@@ -2,6 +2,7 @@
 //! uprobes once per TLS library file (by inode).
 
 pub mod btf;
+pub mod floor;
 pub mod table;
 
 use std::path::Path;

@@ -255,6 +255,8 @@ pub struct Attachment {
     /// The function (for logs).
     pub symbol: &'static str,
     pub required: bool,
+    /// Entry, return, or a RET instruction.
+    pub site: Site,
 }
 
 /// Where a table's functions are in one file.
@@ -288,6 +290,7 @@ pub fn plan(table: &[ProbeSpec], at: &dyn Located) -> Result<Vec<Attachment>, Mi
             continue;
         }
         out.extend(offsets.into_iter().map(|offset| Attachment {
+            site: spec.site,
             program: spec.program,
             offset,
             symbol: spec.symbol,

@@ -1,0 +1,285 @@
+//! What the agent costs next to the floor — empty probes on the same
+//! functions, the cost no uprobe-based observer avoids (issue "Close to the
+//! floor"). `cargo xtask bench overhead` (root; builds the release agent).
+//!
+//! A keep-alive OpenAI client on OpenSSL (Python's `ssl`:
+//! `tests/clients/overhead_client.py`) calls a provider that is not on a
+//! probed library (`bench_server`: rustls over ring), in a private network
+//! namespace, so only the client's side is probed. Blocks interleave three
+//! states — no probes | the floor (`observer::probes::floor`: empty entry
+//! and return programs at each site the agent attaches in that libssl,
+//! loaded here through aya) | the agent as users run it — and each runs
+//! every workload: non-streaming calls, 50-chunk streamed calls (total and
+//! time to first token), 64-byte `SSL_write`s, a 200 MiB download. Printed:
+//! medians over the blocks of each figure, what the floor and the agent add,
+//! and their ratio; the agent's CPU per call (all its threads, from
+//! schedstat) and its peak RSS; and that every LLM call became one row.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::Duration,
+};
+
+use e2e::{
+    agent::Agent,
+    ca::TestCa,
+    netns::{Netns, API_HOST},
+    util::{is_root, run_bounded, workspace_root, TempDir},
+};
+use observer::{discovery, probes::floor::Floor};
+
+const BLOCKS: usize = 5;
+const PORT: &str = "443";
+/// (row, client mode, N): N calls, writes, or MiB.
+const WORKLOADS: &[(&str, &str, u32)] = &[
+    ("non-streaming chat call", "nonstream", 400),
+    ("50-chunk streamed call", "stream", 150),
+    ("one 64-byte SSL_write", "write64", 20_000),
+    ("200 MiB download", "download", 200),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum State {
+    None,
+    Floor,
+    Agent,
+}
+
+/// One state's figures in one block: per workload, the client's JSON, and
+/// (agent) the agent's CPU ns over it.
+type Figures = BTreeMap<&'static str, (serde_json::Value, u64)>;
+
+fn main() {
+    if !is_root() {
+        println!("overhead: needs root (eBPF, network namespaces); skipped");
+        return;
+    }
+    let release = workspace_root().join("target/release/llm-observer");
+    if std::env::var_os("LLM_OBSERVER_BIN").is_none() && release.exists() {
+        // SAFETY: single-threaded at this point.
+        unsafe { std::env::set_var("LLM_OBSERVER_BIN", &release) };
+    }
+    let server_bin = workspace_root().join("target/release/bench_server");
+    if !server_bin.exists() {
+        println!(
+            "overhead: {} missing (`cargo xtask bench overhead` builds it)",
+            server_bin.display()
+        );
+        return;
+    }
+    let tmp = TempDir::new("overhead");
+    let ca = TestCa::create(tmp.path());
+    let ns = Netns::create(&[API_HOST]);
+    let mut server = start_server(&ns, &server_bin, &ca);
+    let libssl = client_libssl(&ns);
+    let found = discovery::inspect(&libssl, &mut discovery::Plans::default())
+        .expect("libssl readable")
+        .expect("libssl is a TLS library");
+    let attachments = found.plan.expect("libssl planned");
+    println!(
+        "overhead: client libssl {} ({} probe sites); {} blocks",
+        libssl.display(),
+        attachments.len(),
+        BLOCKS
+    );
+
+    let mut runs: BTreeMap<(State, &str), Vec<(serde_json::Value, u64)>> = BTreeMap::new();
+    let mut peak_rss_kib = 0;
+    let mut calls_made = 0u64;
+    let mut rows_seen = 0u64;
+    let order = [State::None, State::Floor, State::Agent];
+    for block in 0..BLOCKS {
+        for k in 0..3 {
+            let state = order[(block + k) % 3];
+            let figures = match state {
+                State::None => workloads(&ns, &ca, None),
+                State::Floor => {
+                    let floor = Floor::attach(&libssl, &attachments).expect("floor attached");
+                    assert_eq!(floor.len(), attachments.len());
+                    workloads(&ns, &ca, None)
+                }
+                State::Agent => {
+                    let dir = tmp.path().join(format!("agent-{block}"));
+                    std::fs::create_dir_all(&dir).expect("agent dir");
+                    let agent = Agent::start(&dir, &[]).expect("agent");
+                    let figures = workloads(&ns, &ca, Some(agent.pid()));
+                    let llm_calls = u64::from(WORKLOADS[0].2 + 1 + WORKLOADS[1].2 + 1);
+                    calls_made += llm_calls;
+                    let rows = agent.wait_rows(llm_calls as usize, Duration::from_secs(30));
+                    rows_seen += rows
+                        .iter()
+                        .filter(|r| {
+                            r["request_model"] == "gpt-4o-mini"
+                                && r["input_tokens"] == 12
+                                && r["tls_library"] == "openssl"
+                        })
+                        .count() as u64;
+                    peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(agent.pid()));
+                    agent.stop();
+                    figures
+                }
+            };
+            for (mode, v) in figures {
+                runs.entry((state, mode)).or_default().push(v);
+            }
+        }
+        println!("overhead: block {} of {BLOCKS} done", block + 1);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    report(&runs, peak_rss_kib, calls_made, rows_seen);
+}
+
+fn start_server(ns: &Netns, bin: &Path, ca: &TestCa) -> Child {
+    let mut child = ns
+        .command(bin.to_str().expect("utf-8 path"))
+        .arg(PORT)
+        .arg(&ca.server_pem)
+        .arg(&ca.server_key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("bench_server");
+    let mut line = String::new();
+    use std::io::BufRead as _;
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("bench_server ready");
+    assert_eq!(line.trim(), "ready");
+    child
+}
+
+/// The libssl Python's `ssl` module loads in the namespace.
+fn client_libssl(ns: &Netns) -> PathBuf {
+    let out = run_bounded(
+        ns.command("python3").args([
+            "-c",
+            "import ssl\nfor l in open('/proc/self/maps'):\n    if 'libssl' in l:\n        print(l.split()[-1]); break",
+        ]),
+        Duration::from_secs(30),
+    )
+    .expect_ok("python3 ssl");
+    PathBuf::from(out.stdout.trim())
+}
+
+/// Every workload once; with `agent`, its CPU ns over each.
+fn workloads(ns: &Netns, ca: &TestCa, agent: Option<u32>) -> Figures {
+    let script = workspace_root().join("tests/clients/overhead_client.py");
+    let mut out = Figures::new();
+    for &(_, mode, n) in WORKLOADS {
+        let before = agent.map_or(0, cpu_ns);
+        let done = run_bounded(
+            ns.command("python3")
+                .arg(&script)
+                .args([API_HOST, PORT])
+                .arg(&ca.ca_pem)
+                .args([mode, &n.to_string()]),
+            Duration::from_secs(300),
+        )
+        .expect_ok(&format!("overhead client {mode}"));
+        // What the agent still does for this workload after the client is
+        // done (the last rows) counts too.
+        std::thread::sleep(Duration::from_millis(if agent.is_some() { 300 } else { 0 }));
+        let cpu = agent.map_or(0, cpu_ns) - before;
+        let v: serde_json::Value = serde_json::from_str(done.stdout.trim()).expect("client JSON");
+        out.insert(mode, (v, cpu));
+    }
+    out
+}
+
+/// CPU time of every thread of `pid` (ns, from schedstat).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn report(
+    runs: &BTreeMap<(State, &str), Vec<(serde_json::Value, u64)>>,
+    peak_rss_kib: u64,
+    calls_made: u64,
+    rows_seen: u64,
+) {
+    let fig = |state: State, mode: &str, key: &str| -> f64 {
+        median(
+            runs[&(state, mode)]
+                .iter()
+                .map(|(v, _)| v[key].as_f64().expect("figure"))
+                .collect(),
+        )
+    };
+    println!();
+    println!("| p50 | none | floor adds | agent adds | agent / floor |");
+    println!("|---|---|---|---|---|");
+    let row = |name: &str, mode: &str, key: &str| {
+        let (none, floor, agent) = (
+            fig(State::None, mode, key),
+            fig(State::Floor, mode, key),
+            fig(State::Agent, mode, key),
+        );
+        let (f, a) = (floor - none, agent - none);
+        println!(
+            "| {name} | {none:.1} µs | {f:.1} µs | {a:.1} µs | x{:.2} |",
+            a / f.max(0.1)
+        );
+    };
+    for &(name, mode, _) in &WORKLOADS[..3] {
+        row(name, mode, "median_us");
+    }
+    row("time to first token (stream)", "stream", "ttft_median_us");
+    let (none, floor, agent) = (
+        fig(State::None, "download", "mib_per_s"),
+        fig(State::Floor, "download", "mib_per_s"),
+        fig(State::Agent, "download", "mib_per_s"),
+    );
+    println!(
+        "| {} (throughput) | {none:.0} MiB/s | x{:.2} | x{:.2} | x{:.2} |",
+        WORKLOADS[3].0,
+        floor / none,
+        agent / none,
+        agent / floor
+    );
+    let cpu = |mode: &str| -> f64 {
+        median(
+            runs[&(State::Agent, mode)]
+                .iter()
+                .map(|(_, ns)| *ns as f64)
+                .collect(),
+        )
+    };
+    let per = |mode: &str, n: u32| cpu(mode) / 1000.0 / f64::from(n);
+    println!();
+    println!(
+        "agent CPU: {:.1} µs per non-streaming call, {:.1} µs per 50-chunk streamed call, \
+         {:.2} µs per 64-byte SSL_write, {:.0} µs per MiB downloaded; peak RSS {:.1} MiB",
+        per("nonstream", WORKLOADS[0].2 + 1),
+        per("stream", WORKLOADS[1].2 + 1),
+        per("write64", WORKLOADS[2].2),
+        per("download", WORKLOADS[3].2),
+        peak_rss_kib as f64 / 1024.0
+    );
+    println!("LLM calls recorded: {rows_seen} rows for {calls_made} calls");
+    assert_eq!(rows_seen, calls_made, "every LLM call is one row");
+}
