@@ -60,6 +60,9 @@ pub const MAP_HELD_PIDS: &str = "HELD_PIDS";
 
 /// `u32` global: bytes captured per SSL call at most.
 pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";
+/// `u64` global: bytes waiting in the ring past which a data record wakes
+/// the agent (below, the agent's poll interval bounds the wait).
+pub const GLOBAL_WAKE_BYTES: &str = "WAKE_BYTES";
 /// `u32` global: the agent's own pid, whose calls are ignored.
 pub const GLOBAL_SELF_PID: &str = "SELF_PID";
 /// `u32` global: which new processes may be held at exec (`chunk::hold`).

@@ -10,7 +10,7 @@ use observer_common::{
 };
 
 use crate::{
-    maps::{capture_max, count, EVENTS, POSITIONS},
+    maps::{capture_max, count, data_wakeup, EVENTS, POSITIONS},
     process::header,
 };
 
@@ -105,6 +105,6 @@ fn chunk(call: &PendingCall, pos: u64, len: u64, off: u64, n: u64) -> bool {
             flags,
         });
     }
-    entry.submit(0);
+    entry.submit(data_wakeup());
     true
 }

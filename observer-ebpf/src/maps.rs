@@ -2,6 +2,7 @@
 //! `observer_common::names`.
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
@@ -92,6 +93,12 @@ static CAPTURE_MAX: u32 = DEFAULT_CAPTURE_PER_CALL;
 #[unsafe(no_mangle)]
 static SELF_PID: u32 = 0;
 
+/// Bytes waiting in the ring past which a data record wakes the agent
+/// (set by the agent: a quarter of the ring). Below, records wait for its
+/// next poll (a few milliseconds): one wakeup per batch, not per record.
+#[unsafe(no_mangle)]
+static WAKE_BYTES: u64 = 1 << 20;
+
 pub fn capture_max() -> u32 {
     // SAFETY: a global the loader patches before load; read it volatile so the
     // compiler does not fold the default value.
@@ -101,6 +108,18 @@ pub fn capture_max() -> u32 {
 pub fn self_pid() -> u32 {
     // SAFETY: as above.
     unsafe { core::ptr::read_volatile(&SELF_PID) }
+}
+
+/// Submit flags of a data record: no wakeup while less than
+/// [`WAKE_BYTES`] wait in the ring (the agent polls), else a wakeup.
+pub fn data_wakeup() -> u64 {
+    // SAFETY: as above.
+    let threshold = unsafe { core::ptr::read_volatile(&WAKE_BYTES) };
+    if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= threshold {
+        u64::from(BPF_RB_FORCE_WAKEUP)
+    } else {
+        u64::from(BPF_RB_NO_WAKEUP)
+    }
 }
 
 pub fn exec_hold() -> u32 {

@@ -52,7 +52,8 @@ pub fn on_exec() -> u32 {
     entry.write(HeldEvent { event, file });
     // SAFETY: helper valid in tracepoints; signals the current process.
     if unsafe { bpf_send_signal(SIGSTOP) } == 0 {
-        entry.submit(0);
+        // The process waits for the agent: wake it now.
+        entry.submit(u64::from(aya_ebpf::bindings::BPF_RB_FORCE_WAKEUP));
         count(counters::EXEC_HELD, 1);
     } else {
         let _ = HELD_PIDS.remove(&event.pid);

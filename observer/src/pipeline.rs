@@ -246,6 +246,11 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     joined
 }
 
+/// How long a data record may wait in the ring: the kernel wakes the agent
+/// only when a quarter of the ring is waiting (or for a held process), so
+/// records are read in batches, at most this long after they were written.
+const POLL: Duration = Duration::from_millis(5);
+
 fn capture_loop<O: Outputs>(
     mut ring: RingBuf<MapData>,
     counters: KernelCounters,
@@ -258,7 +263,7 @@ fn capture_loop<O: Outputs>(
     let mut last_tick = Instant::now();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        wait_readable(&ring, Duration::from_millis(100));
+        wait_readable(&ring, POLL);
         drain(&mut ring, &mut p, &mut writer);
         if stopping || last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();

@@ -102,10 +102,12 @@ impl Probes {
         ensure_tracefs();
         let capture_max = cfg.capture_max.min(chunk::MAX_CAPTURE_PER_CALL);
         let self_pid = std::process::id();
+        let wake_bytes = u64::from(cfg.ring_bytes / 4);
         let (exec_hold, offsets) = exec_hold(cfg.exec_hold);
         let mut ebpf = EbpfLoader::new()
             .override_global(names::GLOBAL_CAPTURE_MAX, &capture_max, true)
             .override_global(names::GLOBAL_SELF_PID, &self_pid, true)
+            .override_global(names::GLOBAL_WAKE_BYTES, &wake_bytes, true)
             .override_global(names::GLOBAL_EXEC_HOLD, &exec_hold, true)
             .override_global(names::GLOBAL_KERNEL_OFFSETS, &offsets, true)
             .map_max_entries(names::MAP_EVENTS, cfg.ring_bytes)
