@@ -3,9 +3,7 @@
 
 use aya_ebpf::helpers::generated::bpf_probe_read_user;
 use observer_common::{
-    chunk::{
-        kind, ChunkHeader, DataChunk, PendingCall, StreamKey, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL,
-    },
+    chunk::{kind, ChunkHeader, PendingCall, StreamKey, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL},
     counters,
 };
 
@@ -62,22 +60,45 @@ pub fn call(call: &PendingCall, pos: u64, len: u64) {
     }
 }
 
-/// One chunk: `n` bytes from offset `off` of the call. False if the ring is full.
+/// A data record sized for `D` bytes of plaintext (the user side reads the
+/// header and `captured` bytes, whatever the record's size).
+#[repr(C)]
+struct Sized<const D: usize> {
+    header: ChunkHeader,
+    data: [u8; D],
+}
+
+const HEADER: usize = size_of::<ChunkHeader>();
+/// Record sizes below the full chunk: a small write or read (most TLS calls
+/// of an LLM exchange: requests, SSE events) reserves 512 or 4096 bytes of
+/// the ring, not 16 KiB.
+const SMALL: usize = 512 - HEADER;
+const MEDIUM: usize = 4096 - HEADER;
+
+/// One chunk: `n` bytes from offset `off` of the call, in the smallest
+/// record that holds them. False if the ring is full.
 #[inline(always)]
 fn chunk(call: &PendingCall, pos: u64, len: u64, off: u64, n: u64) -> bool {
-    let Some(mut entry) = EVENTS.reserve::<DataChunk>(0) else {
+    if n <= SMALL as u64 {
+        chunk_in::<SMALL>(call, pos, len, off, n)
+    } else if n <= MEDIUM as u64 {
+        chunk_in::<MEDIUM>(call, pos, len, off, n)
+    } else {
+        chunk_in::<CHUNK_DATA_LEN>(call, pos, len, off, n)
+    }
+}
+
+#[inline(always)]
+fn chunk_in<const D: usize>(call: &PendingCall, pos: u64, len: u64, off: u64, n: u64) -> bool {
+    let Some(mut entry) = EVENTS.reserve::<Sized<D>>(0) else {
         return false;
     };
     let p = entry.as_mut_ptr();
     // Clamp as an unsigned 64-bit value right before the helper, so the
     // verifier sees a bounded, non-negative size.
     let size = n & 0xffff;
-    let size = if size > CHUNK_DATA_LEN as u64 {
-        CHUNK_DATA_LEN as u64
-    } else {
-        size
-    };
-    // SAFETY: `p` points to a reserved DataChunk; the helper checks the user pointer.
+    let size = if size > D as u64 { D as u64 } else { size };
+    // SAFETY: `p` points to a reserved record; the helper checks the user pointer.
     let rc = unsafe {
         bpf_probe_read_user(
             core::ptr::addr_of_mut!((*p).data).cast(),
@@ -91,7 +112,7 @@ fn chunk(call: &PendingCall, pos: u64, len: u64, off: u64, n: u64) -> bool {
         count(counters::READ_FAULTS, 1);
         counters::FLAG_READ_FAULT
     };
-    // SAFETY: writing the header of the reserved entry.
+    // SAFETY: writing the header of the reserved record.
     unsafe {
         core::ptr::addr_of_mut!((*p).header).write(ChunkHeader {
             event: header(kind::DATA),
