@@ -11,7 +11,7 @@ use aya::{
 };
 use observer_common::names;
 
-use super::{table::Site, uprobe, ProbeError, OBJECT};
+use super::{load_uprobes, table::Site, uprobe, ProbeError, OBJECT};
 use crate::probes::table::Attachment;
 
 /// Empty probes attached; detached when dropped.
@@ -30,14 +30,10 @@ impl Floor {
             return Err(ProbeError::NoObject);
         }
         let mut ebpf = Ebpf::load(OBJECT).map_err(Box::new)?;
-        for program in [names::PROG_FLOOR_ENTRY, names::PROG_FLOOR_RETURN] {
-            uprobe(&mut ebpf, program)?
-                .load()
-                .map_err(|source| ProbeError::Program {
-                    program,
-                    source: Box::new(source),
-                })?;
-        }
+        load_uprobes(
+            &mut ebpf,
+            &[names::PROG_FLOOR_ENTRY, names::PROG_FLOOR_RETURN],
+        )?;
         let mut links = Vec::new();
         for a in attachments {
             let program = match a.site {

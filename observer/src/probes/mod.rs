@@ -113,14 +113,7 @@ impl Probes {
             .map_max_entries(names::MAP_EVENTS, cfg.ring_bytes)
             .load(OBJECT)
             .map_err(Box::new)?;
-        for &program in table::UPROBE_PROGRAMS {
-            uprobe(&mut ebpf, program)?
-                .load()
-                .map_err(|source| ProbeError::Program {
-                    program,
-                    source: Box::new(source),
-                })?;
-        }
+        load_uprobes(&mut ebpf, table::UPROBE_PROGRAMS)?;
         let mut loaded: Vec<&str> = Vec::new();
         for &(program, category, name) in table::TRACEPOINTS {
             if program == names::PROG_SOCKET_SYSCALL && !cfg.peer {
@@ -389,6 +382,19 @@ fn ensure_tracefs() {
     } else {
         tracing::warn!(err = %std::io::Error::last_os_error(), "cannot mount tracefs at /sys/kernel/tracing");
     }
+}
+
+/// Loads each of `programs` (uprobes and uretprobes) into the kernel.
+fn load_uprobes(ebpf: &mut Ebpf, programs: &[&'static str]) -> Result<(), ProbeError> {
+    for &program in programs {
+        uprobe(ebpf, program)?
+            .load()
+            .map_err(|source| ProbeError::Program {
+                program,
+                source: Box::new(source),
+            })?;
+    }
+    Ok(())
 }
 
 fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProbe, ProbeError> {
