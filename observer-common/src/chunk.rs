@@ -237,6 +237,31 @@ pub struct StreamKey {
     pub dir: u32,
 }
 
+/// A stream's entry in the position map: the position of its next byte,
+/// and when its connection began (`bpf_ktime_get_ns` at the first call of
+/// either direction): a [`Skip`] decided on an earlier connection under the
+/// same key (an SSL object freed and its address reused) is older than this
+/// one and does not apply.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamPos {
+    pub next: u64,
+    pub born_ns: u64,
+}
+
+/// The agent's verdict on a stream (map `SKIPS`, by [`StreamKey`]): it
+/// discards the stream's bytes before position `until` (the rest of a body
+/// it does not keep; `u64::MAX`: the rest of the stream), so the kernel does
+/// not copy a call that ends at or before it. `decided_ns` is the time of
+/// the record the agent decided on: the verdict applies to a connection
+/// begun at or before it, never to a newer one under the same key.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Skip {
+    pub until: u64,
+    pub decided_ns: u64,
+}
+
 /// Key of the per-connection socket fd map.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -315,6 +340,8 @@ const _: () = assert!(size_of::<AeadThread>() == 32);
 const _: () = assert!(size_of::<GoPendingRead>() == 24);
 const _: () = assert!(size_of::<GoroutineKey>() == 16);
 const _: () = assert!(size_of::<StreamKey>() == 16);
+const _: () = assert!(size_of::<StreamPos>() == 16);
+const _: () = assert!(size_of::<Skip>() == 16);
 const _: () = assert!(size_of::<SocketKey>() == 16);
 
 #[cfg(feature = "user")]
@@ -323,6 +350,10 @@ mod pod {
     unsafe impl aya::Pod for super::PendingCall {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::StreamKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::StreamPos {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Skip {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SocketKey {}
     // SAFETY: as above.

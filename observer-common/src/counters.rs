@@ -41,8 +41,14 @@ pub const AEAD_PADDING: u32 = 15;
 /// TLS 1.3 KeyUpdate messages seen (the connection keeps its id).
 pub const AEAD_KEY_UPDATES: u32 = 16;
 
+/// SSL calls not copied: the agent said it discards those bytes (a body it
+/// does not keep, a server-side connection; `chunk::Skip`).
+pub const CALLS_SKIPPED: u32 = 17;
+/// The bytes of those calls.
+pub const BYTES_SKIPPED: u32 = 18;
+
 /// Counter names, indexed by the constants above.
-pub const NAMES: [&str; 17] = [
+pub const NAMES: [&str; 19] = [
     "kernel_chunks",
     "kernel_bytes",
     "kernel_chunks_lost",
@@ -60,6 +66,8 @@ pub const NAMES: [&str; 17] = [
     "kernel_aead_unpaired",
     "kernel_aead_padding",
     "kernel_aead_key_updates",
+    "kernel_calls_skipped",
+    "kernel_bytes_skipped",
 ];
 pub const COUNT: u32 = NAMES.len() as u32;
 

@@ -45,6 +45,8 @@ pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_PENDING: &str = "PENDING";
 pub const MAP_POSITIONS: &str = "POSITIONS";
 pub const MAP_SOCKETS: &str = "SOCKETS";
+/// The agent's verdicts: stream bytes it discards (`chunk::Skip`).
+pub const MAP_SKIPS: &str = "SKIPS";
 pub const MAP_GO_PENDING: &str = "GO_PENDING";
 /// Files the agent has examined (exec'd processes running them are not held).
 /// rustls: (process, AEAD context) → connection id.

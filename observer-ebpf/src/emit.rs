@@ -1,19 +1,23 @@
 //! Copies one SSL call's plaintext into the ring buffer as fixed-size chunks,
 //! each carrying its stream position, up to the capture cap.
 
-use aya_ebpf::helpers::generated::bpf_probe_read_user;
+use aya_ebpf::helpers::{bpf_ktime_get_ns, generated::bpf_probe_read_user};
 use observer_common::{
-    chunk::{kind, ChunkHeader, PendingCall, StreamKey, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL},
+    chunk::{
+        kind, ChunkHeader, PendingCall, StreamKey, StreamPos, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL,
+    },
     counters,
 };
 
 use crate::{
-    maps::{capture_max, count, data_wakeup, EVENTS, POSITIONS},
+    maps::{capture_max, count, data_wakeup, EVENTS, POSITIONS, SKIPS},
     process::header,
 };
 
 /// Takes the next `len` bytes of the call's direction of its connection (in
-/// process `pid`) and emits them.
+/// process `pid`) and emits them, unless the agent said it discards them
+/// (`chunk::Skip`): a call ending at or before the verdict's end, on the
+/// stream the verdict was made for, is counted and not copied.
 pub fn advance(call: &PendingCall, pid: u32, len: u64) {
     let key = StreamKey {
         ssl: call.ssl,
@@ -21,9 +25,48 @@ pub fn advance(call: &PendingCall, pid: u32, len: u64) {
         dir: u32::from(call.dir),
     };
     // SAFETY: the value is copied out immediately.
-    let pos = unsafe { POSITIONS.get(&key) }.copied().unwrap_or(0);
-    let _ = POSITIONS.insert(&key, &(pos + len), 0);
+    let stream = match unsafe { POSITIONS.get(&key) }.copied() {
+        Some(s) => s,
+        None => StreamPos {
+            next: 0,
+            born_ns: born(&key),
+        },
+    };
+    let pos = stream.next;
+    let end = pos.saturating_add(len);
+    let _ = POSITIONS.insert(
+        &key,
+        &StreamPos {
+            next: end,
+            born_ns: stream.born_ns,
+        },
+        0,
+    );
+    // SAFETY: as above.
+    if let Some(skip) = unsafe { SKIPS.get(&key) } {
+        if end <= skip.until && stream.born_ns <= skip.decided_ns {
+            count(counters::CALLS_SKIPPED, 1);
+            count(counters::BYTES_SKIPPED, len);
+            return;
+        }
+    }
     self::call(call, pos, len);
+}
+
+/// When the connection of a new stream began: with its other direction, if
+/// that is known, else now. A verdict made on either direction then holds
+/// for both (a server's answer comes after the request it decided on).
+fn born(key: &StreamKey) -> u64 {
+    let other = StreamKey {
+        dir: key.dir ^ 1,
+        ..*key
+    };
+    // SAFETY: the value is copied out immediately.
+    match unsafe { POSITIONS.get(&other) } {
+        Some(s) => s.born_ns,
+        // SAFETY: helper valid in every program type used here.
+        None => unsafe { bpf_ktime_get_ns() },
+    }
 }
 
 /// Emits `len` bytes at `call.buf`, whose first byte is at stream position `pos`.

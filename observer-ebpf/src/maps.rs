@@ -9,7 +9,7 @@ use aya_ebpf::{
 use observer_common::{
     chunk::{
         AeadCtxKey, AeadThread, FileKey, GoPendingRead, GoroutineKey, KernelOffsets, PendingCall,
-        SocketKey, StreamKey, DEFAULT_CAPTURE_PER_CALL,
+        Skip, SocketKey, StreamKey, StreamPos, DEFAULT_CAPTURE_PER_CALL,
     },
     counters,
 };
@@ -31,9 +31,15 @@ pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(
 pub static GO_PENDING: LruHashMap<GoroutineKey, GoPendingRead> =
     LruHashMap::with_max_entries(16384, 0);
 
-/// Next byte position per (process, SSL object, direction).
+/// Next byte position per (process, SSL object, direction), and when the
+/// entry was made.
 #[map(name = "POSITIONS")]
-pub static POSITIONS: LruHashMap<StreamKey, u64> = LruHashMap::with_max_entries(65536, 0);
+pub static POSITIONS: LruHashMap<StreamKey, StreamPos> = LruHashMap::with_max_entries(65536, 0);
+
+/// The agent's verdicts (`chunk::Skip`): bytes of a stream it discards are
+/// not copied. LRU: an entry evicted by a flood only costs copies again.
+#[map(name = "SKIPS")]
+pub static SKIPS: LruHashMap<StreamKey, Skip> = LruHashMap::with_max_entries(65536, 0);
 
 /// The socket fd last reported per (process, SSL object): the agent is told
 /// once per connection, and again if it changes.

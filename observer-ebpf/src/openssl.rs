@@ -17,7 +17,7 @@ use observer_common::{
 
 use crate::{
     emit,
-    maps::{count, self_pid, EVENTS, PENDING, POSITIONS, SOCKETS},
+    maps::{count, self_pid, EVENTS, PENDING, POSITIONS, SKIPS, SOCKETS},
     process::header,
 };
 
@@ -105,14 +105,15 @@ pub fn on_free(ctx: &ProbeContext) -> u32 {
     0
 }
 
-/// Connection `ssl` of process `pid` is gone: its positions and socket are
-/// forgotten and the agent told (if it ever carried data).
+/// Connection `ssl` of process `pid` is gone: its positions, verdicts and
+/// socket are forgotten and the agent told (if it ever carried data).
 pub fn forget_conn(pid: u32, ssl: u64) {
     let _ = SOCKETS.remove(&SocketKey { ssl, pid, _pad: 0 });
     let mut known = false;
     for dir in 0..2u32 {
         let key = StreamKey { ssl, pid, dir };
         known |= POSITIONS.remove(&key).is_ok();
+        let _ = SKIPS.remove(&key);
     }
     if !known {
         // Never carried data: nothing to tell the agent.

@@ -26,7 +26,7 @@ use e2e::{
     agent::Agent,
     ca::TestCa,
     netns::{Netns, API_HOST},
-    util::{is_root, run_bounded, workspace_root, TempDir},
+    util::{cpu_ns, is_root, peak_rss_kib, run_bounded, workspace_root, TempDir},
 };
 use observer::{discovery, probes::floor::Floor};
 
@@ -86,7 +86,7 @@ fn main() {
     );
 
     let mut runs: BTreeMap<(State, &str), Vec<(serde_json::Value, u64)>> = BTreeMap::new();
-    let mut peak_rss_kib = 0;
+    let mut peak_kib = 0;
     let mut calls_made = 0u64;
     let mut rows_seen = 0u64;
     let order = [State::None, State::Floor, State::Agent];
@@ -116,7 +116,7 @@ fn main() {
                                 && r["tls_library"] == "openssl"
                         })
                         .count() as u64;
-                    peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(agent.pid()));
+                    peak_kib = peak_kib.max(peak_rss_kib(agent.pid()));
                     agent.stop();
                     figures
                 }
@@ -129,7 +129,7 @@ fn main() {
     }
     let _ = server.kill();
     let _ = server.wait();
-    report(&runs, peak_rss_kib, calls_made, rows_seen);
+    report(&runs, peak_kib, calls_made, rows_seen);
 }
 
 fn start_server(ns: &Netns, bin: &Path, ca: &TestCa) -> Child {
@@ -186,29 +186,6 @@ fn workloads(ns: &Netns, ca: &TestCa, agent: Option<u32>) -> Figures {
         out.insert(mode, (v, cpu));
     }
     out
-}
-
-/// CPU time of every thread of `pid` (ns, from schedstat).
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn vm_hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -30,7 +30,7 @@ use crate::{
     capfile::{self, CaptureWriter},
     clickhouse::uploader::SinkMetrics,
     discovery::{watch, Discovery},
-    probes::{HoldSwitch, KernelCounters, ProbeConfig, Probes},
+    probes::{HoldSwitch, KernelCounters, ProbeConfig, Probes, Skips},
     processor::{Outputs, Processor, ProcessorConfig},
     record::CallRecord,
     recorder::RecordContext,
@@ -38,7 +38,7 @@ use crate::{
     stats::Stats,
 };
 use aya::maps::{MapData, RingBuf};
-use observer_common::chunk::FileKey;
+use observer_common::chunk::{FileKey, Skip, StreamKey};
 
 /// What `run` needs (built from the CLI by `cli::run`).
 pub struct PipelineConfig {
@@ -74,10 +74,12 @@ pub enum PipelineError {
     Thread(&'static str),
 }
 
-/// Records to the sink thread, exec'd and held pids to discovery.
+/// Records to the sink thread, exec'd and held pids to discovery, verdicts
+/// to the kernel.
 struct ChannelOutputs {
     records: mpsc::SyncSender<CallRecord>,
     execs: mpsc::Sender<watch::Msg>,
+    skips: Skips,
 }
 
 impl Outputs for ChannelOutputs {
@@ -98,6 +100,10 @@ impl Outputs for ChannelOutputs {
             // Discovery is gone (the agent is stopping): never leave it stopped.
             watch::cont(pid);
         }
+    }
+
+    fn skip(&mut self, key: StreamKey, skip: Skip) -> bool {
+        self.skips.set(key, skip).is_ok()
     }
 }
 
@@ -128,6 +134,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let mut probes = Probes::load(&cfg.probes)?;
     let ring = probes.take_events()?;
     let counters = probes.take_counters()?;
+    let skips = probes.take_skips()?;
     let hold = Arc::new(probes.take_hold_switch()?);
     let hold_off = Arc::clone(&hold);
     let hold_end = Arc::clone(&hold);
@@ -196,6 +203,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         ChannelOutputs {
             records: record_tx,
             execs: exec_tx,
+            skips,
         },
     );
     let stop = cfg.stop.clone();

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use observer_common::chunk::{FileKey, SocketEvent, MAX_CAPTURE_PER_CALL};
+use observer_common::chunk::{FileKey, Skip, SocketEvent, StreamKey, MAX_CAPTURE_PER_CALL};
 
 use crate::{
     attribution::{
@@ -35,6 +35,12 @@ pub trait Outputs {
     /// A process was stopped at exec until `file` is examined (discovery
     /// examines it, then continues the process).
     fn held(&mut self, _pid: u32, _file: FileKey, _ts_ns: u64) {}
+    /// A verdict for the kernel: `key`'s bytes before `skip.until` are not
+    /// to be copied (see `conntrack`). False when it could not be given
+    /// (counted; the bytes are then copied and discarded here).
+    fn skip(&mut self, _key: StreamKey, _skip: Skip) -> bool {
+        true
+    }
 }
 
 /// What the processor needs to know about the capture.
@@ -163,6 +169,11 @@ impl<O: Outputs> Processor<O> {
                 self.attr.procs.touch(header.event.pid, header.event.ts_ns);
                 self.conntrack
                     .on_data(&header, bytes, &LlmInterest, &mut self.done);
+                for (key, skip) in self.conntrack.take_skips() {
+                    if !self.out.skip(key, skip) {
+                        self.stats.add("skip_verdicts_failed", 1);
+                    }
+                }
                 self.flush_done();
             }
             CaptureEvent::Close { event, conn } => {
@@ -316,6 +327,8 @@ impl<O: Outputs> Processor<O> {
             ("conn_evicted_full", s.evicted_full),
             ("conn_truncated_calls", s.truncated_calls),
             ("conn_truncated_bytes", s.truncated_bytes),
+            ("conn_skip_verdicts", s.skip_verdicts),
+            ("conn_skipped_bytes", s.skipped_bytes),
             ("conn_open", self.conntrack.len() as u64),
             ("process_cache", self.attr.procs.len() as u64),
             ("process_pid_reused", self.attr.procs.reused),

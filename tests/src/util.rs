@@ -187,3 +187,27 @@ pub fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) with a pid we own; errors (already gone) are ignored.
     unsafe { libc::kill(pid as i32, sig) };
 }
+
+/// CPU time of every thread of `pid` (ns, from schedstat).
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Peak resident set of `pid` (KiB, `VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -6,10 +6,17 @@
 //! behind it are duplicates and are dropped. Connections end on `SSL_free`,
 //! process exit, or idleness. A connection also knows its socket (fd and
 //! peer address) once the kernel reported it; every exchange carries the peer.
+//!
+//! Verdicts: when a connection's protocol will discard a long run of a
+//! direction's next bytes (the rest of a body it does not keep, a
+//! server-side connection), the connection asks the kernel not to copy them
+//! ([`ConnTrack::take_skips`], `observer_common::chunk::Skip`). The calls the
+//! kernel then leaves out arrive as a jump in position inside the window it
+//! was told: skipped, not lost.
 
 use std::{collections::HashMap, net::SocketAddr};
 
-use observer_common::chunk::{dir, ChunkHeader, SocketEvent};
+use observer_common::chunk::{dir, ChunkHeader, Skip, SocketEvent, StreamKey};
 
 use crate::protocol::{
     conn::ProtocolConn,
@@ -58,7 +65,14 @@ pub struct ConnStats {
     /// Calls cut by the capture cap, and the bytes cut.
     pub truncated_calls: u64,
     pub truncated_bytes: u64,
+    /// Verdicts handed to the kernel, and the bytes it then left out.
+    pub skip_verdicts: u64,
+    pub skipped_bytes: u64,
 }
+
+/// Fewer bytes than this left in a discarded body are copied anyway: a
+/// verdict costs the agent a map update.
+pub const MIN_SKIP: u64 = 16 * 1024;
 
 /// HTTP-layer counters summed over connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,6 +97,9 @@ impl HttpTotals {
 struct Conn {
     http: ProtocolConn,
     next: [Option<u64>; 2],
+    /// Per direction: the kernel was told not to copy bytes before this
+    /// position (0: never told).
+    skip: [u64; 2],
     last_ns: u64,
     lib: u16,
     uid: u32,
@@ -111,6 +128,8 @@ pub struct ConnTrack {
     pub stats: ConnStats,
     /// HTTP counters of connections already ended.
     closed_http: HttpTotals,
+    /// Verdicts for the kernel, taken by [`ConnTrack::take_skips`].
+    skips: Vec<(StreamKey, Skip)>,
 }
 
 impl ConnTrack {
@@ -122,7 +141,13 @@ impl ConnTrack {
             capture_max: u64::from(capture_max),
             stats: ConnStats::default(),
             closed_http: HttpTotals::default(),
+            skips: Vec::new(),
         }
+    }
+
+    /// The verdicts made since the last call, for the kernel's `SKIPS` map.
+    pub fn take_skips(&mut self) -> std::vec::Drain<'_, (StreamKey, Skip)> {
+        self.skips.drain(..)
     }
 
     pub fn len(&self) -> usize {
@@ -151,6 +176,8 @@ impl ConnTrack {
         };
         conn.last_ns = h.event.ts_ns;
         if conn.http.role() == Some(Role::Server) {
+            // Left whole to the kernel once the role was known (below):
+            // these were copied before it read the verdict.
             self.stats.server_bytes_skipped += bytes.len() as u64;
             return;
         }
@@ -169,17 +196,24 @@ impl ConnTrack {
             return;
         }
         let mut data = bytes;
+        let mut exchanges = Vec::new();
         if h.pos > expected {
-            self.stats.gaps += 1;
-            self.stats.gap_bytes = self.stats.gap_bytes.saturating_add(h.pos - expected);
-            conn.http.push(
-                direction,
-                Segment::Gap {
-                    len: h.pos - expected,
-                },
-                interest,
-                &mut Vec::new(),
-            );
+            // Up to the verdict's end the kernel left calls out on purpose.
+            let jump = h.pos - expected;
+            let skipped = conn.skip[side].saturating_sub(expected).min(jump);
+            if skipped > 0 {
+                self.stats.skipped_bytes = self.stats.skipped_bytes.saturating_add(skipped);
+                let seg = Segment::Skipped { len: skipped };
+                conn.http.push(direction, seg, interest, &mut exchanges);
+            }
+            if jump > skipped {
+                self.stats.gaps += 1;
+                self.stats.gap_bytes = self.stats.gap_bytes.saturating_add(jump - skipped);
+                let seg = Segment::Gap {
+                    len: jump - skipped,
+                };
+                conn.http.push(direction, seg, interest, &mut exchanges);
+            }
         } else if h.pos < expected {
             data = &bytes[(expected - h.pos) as usize..];
         }
@@ -190,7 +224,6 @@ impl ConnTrack {
             bytes: data,
             call_start: h.pos == h.call_pos,
         };
-        let mut exchanges = Vec::new();
         conn.http.push(direction, seg, interest, &mut exchanges);
         // The kernel captures at most `capture_max` bytes of a call: when this
         // chunk ends exactly there and the call was longer, the rest was cut.
@@ -216,6 +249,21 @@ impl ConnTrack {
                 .into_iter()
                 .map(|exchange| conn.done(key, exchange)),
         );
+        let server = conn.http.role() == Some(Role::Server);
+        for (side, direction) in DIRECTIONS.into_iter().enumerate() {
+            let until = if server {
+                // Told as soon as the role is known, before the response.
+                Some(u64::MAX)
+            } else {
+                let n = conn.http.skippable(direction);
+                let n = n.filter(|&n| n >= MIN_SKIP);
+                n.zip(conn.next[side])
+                    .map(|(n, next)| next.saturating_add(n))
+            };
+            if let Some(until) = until {
+                verdict(&mut self.skips, &mut self.stats, key, conn, side, until, h);
+            }
+        }
     }
 
     /// The socket a connection's SSL calls use, if reported.
@@ -252,6 +300,7 @@ impl ConnTrack {
             Conn {
                 http: ProtocolConn::new(Limits::default()),
                 next: [None, None],
+                skip: [0, 0],
                 last_ns: 0,
                 lib,
                 uid,
@@ -321,6 +370,52 @@ impl ConnTrack {
     }
 }
 
+const DIRECTIONS: [Direction; 2] = [Direction::Write, Direction::Read];
+
+/// Whether the kernel sees every connection of `lib` end (`SSL_free`,
+/// `gnutls_deinit`, `PR_Close`, BoringSSL's handshake; rustls ids are never
+/// reused), which forgets its verdicts. Go's `Close` may be missing from a
+/// build, and a `tls.Conn` allocated where a closed one was would inherit a
+/// verdict made for the old one: Go connections get none.
+fn ends_seen(lib: u16) -> bool {
+    lib != observer_common::chunk::lib::GO
+}
+
+/// Tells the kernel (through `skips`) not to copy `side`'s bytes of `conn`
+/// before `until`, unless it was told as much already. The verdict is made
+/// on record `h`: it holds for the stream the kernel had then, not for a
+/// later one under the same key.
+fn verdict(
+    skips: &mut Vec<(StreamKey, Skip)>,
+    stats: &mut ConnStats,
+    key: ConnKey,
+    conn: &mut Conn,
+    side: usize,
+    until: u64,
+    h: &ChunkHeader,
+) {
+    if until <= conn.skip[side] || !ends_seen(conn.lib) {
+        return;
+    }
+    conn.skip[side] = until;
+    stats.skip_verdicts += 1;
+    let stream = StreamKey {
+        ssl: key.conn,
+        pid: key.pid,
+        dir: match side {
+            0 => u32::from(dir::WRITE),
+            _ => u32::from(dir::READ),
+        },
+    };
+    skips.push((
+        stream,
+        Skip {
+            until,
+            decided_ns: h.event.ts_ns,
+        },
+    ));
+}
+
 fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out: &mut Vec<Done>) {
     let mut exchanges = Vec::new();
     conn.http.close(ts_ns, &mut exchanges);
@@ -332,5 +427,7 @@ fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out
     );
 }
 
+#[cfg(test)]
+mod skip_tests;
 #[cfg(test)]
 mod tests;

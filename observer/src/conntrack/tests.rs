@@ -311,3 +311,37 @@ fn hostile_positions_are_placed_or_dropped_never_panic() {
     t.drain_all(10, &mut out);
     assert!(t.is_empty());
 }
+
+/// A body whose last bytes were lost ends on the gap before the next
+/// message: its exchange is emitted (partial), not dropped with the gap.
+#[test]
+fn an_exchange_ending_on_a_gap_is_emitted() {
+    let mut t = ConnTrack::new(8, u64::MAX, CAP);
+    let mut out = Vec::new();
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
+    feed(
+        &mut t,
+        dir::READ,
+        0,
+        0,
+        &[&head[..], b"abcdef"].concat(),
+        &mut out,
+    );
+    feed(
+        &mut t,
+        dir::WRITE,
+        REQ.len() as u64,
+        REQ.len() as u64,
+        REQ,
+        &mut out,
+    );
+    // The body's last 4 bytes never arrive; the next response does.
+    let next = head.len() as u64 + 10;
+    feed(&mut t, dir::READ, next, next, RESP, &mut out);
+    assert_eq!((t.stats.gaps, t.stats.gap_bytes), (1, 4));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[0].exchange.partial);
+    assert_eq!(out[0].exchange.response.as_ref().unwrap().body_len, 10);
+    assert!(!out[1].exchange.partial);
+}

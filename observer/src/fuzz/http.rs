@@ -11,7 +11,8 @@ pub const SEP: &[u8] = b"\xff\xfe--fuzz-sep--\xfe\xff";
 
 /// `opts`: bit 0 the first stream is the one the process reads (it is a
 /// server); bit 1 small limits; bits 2–3 which bodies are kept (0–1 all,
-/// 2 LLM calls, 3 none); bit 4 time may go backwards.
+/// 2 LLM calls, 3 none); bit 4 time may go backwards; bit 5 lost cuts are
+/// skips (`Segment::Skipped`).
 /// Payload: `stream SEP stream`. Cut flags: `A` the piece comes from the
 /// second stream, `B` it begins a read/write call, `C` it is lost (a gap;
 /// the longest cut is a gap of `u64::MAX`).
@@ -71,7 +72,14 @@ pub fn http1(data: &[u8]) {
                 cut.len as u64
             };
             *rest = &rest[cut.len.min(rest.len())..];
-            conn.push(dirs[s], Segment::Gap { len }, interest, &mut out);
+            // Bit 5: a loss the parser said it would discard arrives as the
+            // capture's skip (and an unsaid one as a skip all the same).
+            let seg = if opts & 0x20 != 0 {
+                Segment::Skipped { len }
+            } else {
+                Segment::Gap { len }
+            };
+            conn.push(dirs[s], seg, interest, &mut out);
             continue;
         }
         let (bytes, tail) = rest.split_at(cut.len.min(rest.len()));

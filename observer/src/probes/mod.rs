@@ -16,7 +16,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use observer_common::{
-    chunk::{self, FileKey, KernelOffsets},
+    chunk::{self, FileKey, KernelOffsets, Skip, StreamKey},
     counters, names,
 };
 
@@ -243,6 +243,19 @@ impl Probes {
         })
     }
 
+    /// The verdict map: bytes of a stream the agent discards, not copied.
+    pub fn take_skips(&mut self) -> Result<Skips, ProbeError> {
+        let map = self
+            .ebpf
+            .take_map(names::MAP_SKIPS)
+            .ok_or(ProbeError::MissingMap(names::MAP_SKIPS))?;
+        let map = HashMap::try_from(map).map_err(|source| ProbeError::Map {
+            name: names::MAP_SKIPS,
+            source,
+        })?;
+        Ok(Skips { map })
+    }
+
     pub fn take_counters(&mut self) -> Result<KernelCounters, ProbeError> {
         let map = self
             .ebpf
@@ -253,6 +266,19 @@ impl Probes {
             source,
         })?;
         Ok(KernelCounters { map })
+    }
+}
+
+/// The agent's verdicts to the kernel (`chunk::Skip`).
+pub struct Skips {
+    /// An LRU hash in the kernel (aya's `HashMap` handle serves both).
+    map: HashMap<MapData, StreamKey, Skip>,
+}
+
+impl Skips {
+    /// Stream `key`'s bytes before `skip.until` are not to be copied.
+    pub fn set(&mut self, key: StreamKey, skip: Skip) -> Result<(), aya::maps::MapError> {
+        self.map.insert(key, skip, 0)
     }
 }
 

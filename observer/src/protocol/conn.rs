@@ -65,6 +65,11 @@ impl ProtocolConn {
         self.current.as_ref().and_then(|(_, p)| p.role())
     }
 
+    /// See [`StreamProtocol::skippable`] (`None` while undecided).
+    pub fn skippable(&self, dir: Direction) -> Option<u64> {
+        self.current.as_ref().and_then(|(_, p)| p.skippable(dir))
+    }
+
     /// Counters over the connection's life, every protocol it spoke included.
     pub fn stats(&self) -> ConnStats {
         let mut total = self.past.clone();

@@ -23,6 +23,13 @@ pub trait StreamProtocol: Send {
     /// Which side the traced process is, once known.
     fn role(&self) -> Option<Role>;
     fn stats(&self) -> &ConnStats;
+    /// How many of the next bytes of `dir` this protocol will discard
+    /// unread (the rest of a body it does not keep; `u64::MAX`: all of
+    /// them), so that the capture need not copy them; they then arrive as
+    /// [`Segment::Skipped`]. `None`: every byte counts.
+    fn skippable(&self, _dir: Direction) -> Option<u64> {
+        None
+    }
 }
 
 /// A connection switching protocol (HTTP/1.1 `101 Switching Protocols`):
@@ -82,6 +89,10 @@ pub enum Segment<'a> {
     },
     /// `len` bytes of this direction were lost (ring-buffer drop or capture cap).
     Gap { len: u64 },
+    /// `len` bytes of this direction the kernel did not copy because the
+    /// protocol said it discards them ([`StreamProtocol::skippable`]): not a
+    /// loss. A protocol that never says so may take them as a gap.
+    Skipped { len: u64 },
 }
 
 /// Memory bounds per message.

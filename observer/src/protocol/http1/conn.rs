@@ -167,6 +167,40 @@ impl Http1Conn {
                 self.data(dir, at, bytes, call_start, interest, out);
             }
             Segment::Gap { len } => self.gap(dir, len, out),
+            Segment::Skipped { len } => self.skipped(dir, len, out),
+        }
+    }
+
+    /// The rest of `dir`'s current body, when it is discarded unread (not
+    /// kept) and its length is known: a Content-Length body, the current
+    /// chunk's data, a body ending at close; or everything after an
+    /// upgrade nobody follows.
+    pub fn skippable(&self, dir: Direction) -> Option<u64> {
+        match &self.sides[dir.index()].state {
+            State::Body(cur) if cur.body.is_none() => cur.framer.raw_remaining(),
+            State::Opaque if self.switch.is_none() => Some(u64::MAX),
+            _ => None,
+        }
+    }
+
+    /// `len` bytes the capture did not copy because [`Self::skippable`]
+    /// said they are discarded: consumed as the body they are, no loss.
+    fn skipped(&mut self, dir: Direction, len: u64, out: &mut Vec<Exchange>) {
+        let side = &mut self.sides[dir.index()];
+        match &mut side.state {
+            State::Opaque => {
+                self.stats.bytes_skipped = self.stats.bytes_skipped.saturating_add(len);
+            }
+            State::Body(cur) if cur.body.is_none() && cur.framer.raw_remaining() >= Some(len) => {
+                cur.framer.gap(len);
+                cur.body_len = cur.body_len.saturating_add(len);
+                if cur.framer.is_done() {
+                    self.end_body(dir, true, out);
+                }
+            }
+            // Not what was said (the capture layer's positions are not
+            // trusted): a loss like any other.
+            _ => self.gap(dir, len, out),
         }
     }
 
@@ -374,5 +408,9 @@ impl StreamProtocol for Http1Conn {
 
     fn stats(&self) -> &ConnStats {
         &self.stats
+    }
+
+    fn skippable(&self, dir: Direction) -> Option<u64> {
+        Http1Conn::skippable(self, dir)
     }
 }

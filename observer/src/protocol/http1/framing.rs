@@ -180,6 +180,21 @@ impl Framer {
         Ok(i)
     }
 
+    /// Bytes the framer will take next as body data without reading them:
+    /// the rest of a Content-Length body or of the current chunk; all of a
+    /// body that ends at close. `None` while framing bytes come next.
+    pub fn raw_remaining(&self) -> Option<u64> {
+        match self {
+            Framer::Length(n) => Some(*n),
+            Framer::Chunked {
+                state: Chunk::Data(n),
+                ..
+            } => Some(*n),
+            Framer::Close => Some(u64::MAX),
+            _ => None,
+        }
+    }
+
     /// `len` bytes were lost. True if they fell inside body data (framing goes on);
     /// false if framing is lost.
     pub fn gap(&mut self, len: u64) -> bool {

@@ -208,7 +208,7 @@ impl Http2Conn {
                     side.frame_at = None;
                 }
             }
-            Segment::Gap { len } => {
+            Segment::Gap { len } | Segment::Skipped { len } => {
                 self.stats.gaps += 1;
                 self.stats.gap_bytes = self.stats.gap_bytes.saturating_add(len);
                 let at = At {

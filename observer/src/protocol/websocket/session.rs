@@ -249,8 +249,12 @@ impl StreamProtocol for WsConn {
         let from_client = self.is_client_side(dir);
         if self.stitch.is_none() {
             // Not an API we read: framing it would cost for nothing.
-            if let Segment::Data { bytes, .. } = seg {
-                self.stats.bytes_skipped += bytes.len() as u64;
+            match seg {
+                Segment::Data { bytes, .. } => self.stats.bytes_skipped += bytes.len() as u64,
+                Segment::Skipped { len } => {
+                    self.stats.bytes_skipped = self.stats.bytes_skipped.saturating_add(len);
+                }
+                Segment::Gap { .. } => {}
             }
             return None;
         }
@@ -265,7 +269,7 @@ impl StreamProtocol for WsConn {
                 }
                 reader.feed(bytes, ts_ns, &mut messages);
             }
-            Segment::Gap { len } => reader.gap(len, &mut messages),
+            Segment::Gap { len } | Segment::Skipped { len } => reader.gap(len, &mut messages),
         }
         for m in messages {
             self.on_message(from_client, m, out);
@@ -293,5 +297,10 @@ impl StreamProtocol for WsConn {
 
     fn stats(&self) -> &ConnStats {
         &self.stats
+    }
+
+    /// A session of no API we read is discarded whole.
+    fn skippable(&self, _dir: Direction) -> Option<u64> {
+        self.stitch.is_none().then_some(u64::MAX)
     }
 }
