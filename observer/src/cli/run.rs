@@ -65,8 +65,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", value_enum, default_value_t = ExecHold::NoTty,
           env = "LLM_OBSERVER_EXEC_HOLD")]
     pub exec_hold: ExecHold,
-    /// Do not estimate tokens for streams that report no usage (saves the
-    /// ~75 MB the tokenizers take; such rows keep `usage_source = none`).
+    /// Do not estimate tokens for streams that report no usage (such rows
+    /// keep `usage_source = none`).
     #[arg(long)]
     pub no_token_estimation: bool,
     #[command(flatten)]
@@ -170,8 +170,6 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     let sinks = Sinks::from_flags(jsonl.as_deref(), args.quiet)?.with_clickhouse(clickhouse)?;
     if args.no_token_estimation {
         crate::tokenize::disable();
-    } else {
-        crate::tokenize::preload();
     }
     let shared_stats = Arc::default();
     if let Some(addr) = args.metrics_addr.or(file.metrics_addr) {

@@ -2,8 +2,9 @@
 //! estimated`): OpenAI-shaped streams sent without
 //! `stream_options.include_usage`, or cut before their usage arrived.
 //!
-//! Counting uses OpenAI's own BPE ranks (`tiktoken-rs`, which bundles the
-//! `.tiktoken` files in the crate: nothing is fetched at run time). Encoding by
+//! Counting uses OpenAI's own BPE ranks (from `tiktoken-rs`' bundled
+//! `.tiktoken` files, made into static tables at build time: nothing is
+//! fetched or built at run time; [`bpe`] says how). Encoding by
 //! model ([`Encoding::for_model`]): `o200k_base` for gpt-4o, gpt-4.1, gpt-4.5,
 //! gpt-5, o1/o3/o4, chatgpt-4o and gpt-oss; `cl100k_base` for gpt-4, gpt-3.5,
 //! davinci-002/babbage-002 and the embeddings models. Any other model (Azure
@@ -11,9 +12,10 @@
 //! to `o200k_base`: the estimate is then only as good as that tokenizer is for
 //! the model.
 //!
-//! Each encoding is loaded at most once per process, lazily, on the first call
-//! that needs it (tens of ms and some MB): calls with provider usage never reach
-//! this module.
+//! Each encoding's pre-tokenising regex is compiled once per process, on
+//! the first call that needs it (a few ms); its table is read where the
+//! binary holds it, so counting adds no heap beyond that regex. Calls with
+//! provider usage never reach this module.
 //!
 //! Input recipe for chat messages (OpenAI's published counting recipe for
 //! gpt-3.5-turbo-0613, gpt-4 and gpt-4o families): each message costs 3 tokens
@@ -27,13 +29,16 @@
 //! - Responses API input items use the same per-message recipe (undocumented
 //!   for that API).
 
+pub mod bpe;
+
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tiktoken_rs::CoreBPE;
+
+use self::bpe::{Bpe, Table};
 
 /// Tokens every chat message costs besides its fields (`<|start|>role…<|end|>`).
 pub const TOKENS_PER_MESSAGE: u64 = 3;
@@ -103,65 +108,54 @@ impl Encoding {
     }
 }
 
-static BPE: [OnceLock<Option<CoreBPE>>; 2] = [OnceLock::new(), OnceLock::new()];
+static BPE: [OnceLock<Option<Bpe>>; 2] = [OnceLock::new(), OnceLock::new()];
 /// Estimation switched off (`run --no-token-estimation`).
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
-/// Turns estimation off: calls without provider usage keep `usage_source = none`
-/// and the encodings (~75 MB) are never loaded.
+/// Turns estimation off: calls without provider usage keep `usage_source = none`.
 pub fn disable() {
     DISABLED.store(true, Ordering::Relaxed);
 }
 
-/// Loads both encodings on a background thread, so the first call that needs
-/// an estimate does not stall the capture thread (a load takes 0.1–0.7 s).
-pub fn preload() {
-    if DISABLED.load(Ordering::Relaxed) {
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("tokenizer".into())
-        .spawn(|| {
-            for enc in Encoding::ALL {
-                let _ = bpe(enc);
-            }
-        });
-    if let Err(err) = spawned {
-        tracing::warn!(%err, "cannot preload the tokenizers; they load on first use");
-    }
-}
 static LOAD_NS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 thread_local! {
     static ENCODES: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The encoding's BPE, loaded on first use; `None` if the bundled ranks failed
-/// to load (logged once).
-fn bpe(enc: Encoding) -> Option<&'static CoreBPE> {
+/// The encoding's BPE, made on first use; `None` if its table or regex is
+/// unusable (logged once).
+fn bpe(enc: Encoding) -> Option<&'static Bpe> {
     if DISABLED.load(Ordering::Relaxed) {
         return None;
     }
     BPE[enc.index()]
         .get_or_init(|| {
             let start = Instant::now();
-            let loaded = match enc {
-                Encoding::Cl100kBase => tiktoken_rs::cl100k_base(),
-                Encoding::O200kBase => tiktoken_rs::o200k_base(),
+            let (data, pattern) = match enc {
+                Encoding::Cl100kBase => (bpe::CL100K, bpe::CL100K_PATTERN),
+                Encoding::O200kBase => (bpe::O200K, bpe::O200K_PATTERN),
             };
+            let table = Table::new(data);
+            let made = Bpe::new(table, pattern);
             let took = start.elapsed();
             LOAD_NS[enc.index()].store(
                 u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1),
                 Ordering::Relaxed,
             );
-            match loaded {
-                Ok(bpe) => {
+            match made {
+                Ok(bpe) if !table.is_empty() => {
                     tracing::info!(
                         encoding = enc.name(),
+                        tokens = table.len(),
                         ms = took.as_millis(),
-                        "tokenizer loaded"
+                        "tokenizer ready"
                     );
                     Some(bpe)
+                }
+                Ok(_) => {
+                    tracing::warn!(encoding = enc.name(), "tokenizer table empty");
+                    None
                 }
                 Err(e) => {
                     tracing::warn!(encoding = enc.name(), error = %e, "tokenizer failed to load");
@@ -189,7 +183,7 @@ pub fn thread_encode_count() -> u64 {
 /// A loaded encoding, ready to count.
 #[derive(Clone, Copy)]
 pub struct Counter {
-    bpe: &'static CoreBPE,
+    bpe: &'static Bpe,
 }
 
 impl std::fmt::Debug for Counter {
@@ -214,7 +208,7 @@ impl Counter {
             return 0;
         }
         ENCODES.with(|c| c.set(c.get() + 1));
-        self.bpe.encode_ordinary(text).len() as u64
+        self.bpe.count(text)
     }
 
     fn count_opt(self, text: Option<&str>) -> u64 {
@@ -336,5 +330,6 @@ pub fn estimate_chat_input(model: &str, request: &Value) -> Option<u64> {
 }
 
 #[cfg(test)]
-#[path = "tokenize_tests.rs"]
+mod bpe_tests;
+#[cfg(test)]
 mod tests;
