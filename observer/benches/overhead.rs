@@ -30,6 +30,7 @@ use e2e::{
 };
 use observer::{discovery, probes::floor::Floor};
 
+/// Blocks of each state (`OVERHEAD_BLOCKS` overrides).
 const BLOCKS: usize = 5;
 const PORT: &str = "443";
 /// (row, client mode, N): N calls, writes, or MiB.
@@ -78,11 +79,15 @@ fn main() {
         .expect("libssl readable")
         .expect("libssl is a TLS library");
     let attachments = found.plan.expect("libssl planned");
+    let blocks = std::env::var("OVERHEAD_BLOCKS")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(BLOCKS);
     println!(
         "overhead: client libssl {} ({} probe sites); {} blocks",
         libssl.display(),
         attachments.len(),
-        BLOCKS
+        blocks
     );
 
     let mut runs: BTreeMap<(State, &str), Vec<(serde_json::Value, u64)>> = BTreeMap::new();
@@ -90,7 +95,7 @@ fn main() {
     let mut calls_made = 0u64;
     let mut rows_seen = 0u64;
     let order = [State::None, State::Floor, State::Agent];
-    for block in 0..BLOCKS {
+    for block in 0..blocks {
         for k in 0..3 {
             let state = order[(block + k) % 3];
             let figures = match state {
@@ -117,6 +122,18 @@ fn main() {
                         })
                         .count() as u64;
                     peak_kib = peak_kib.max(peak_rss_kib(agent.pid()));
+                    let stats = agent.wait_stats(Duration::from_secs(3), |s| {
+                        s.get("records").copied().unwrap_or(0) >= llm_calls
+                    });
+                    let c = |k: &str| stats.get(k).copied().unwrap_or(0);
+                    println!(
+                        "overhead: the kernel copied {} chunks ({} MiB) and skipped {} calls ({} MiB) on {} verdicts",
+                        c("kernel_chunks"),
+                        c("kernel_bytes") >> 20,
+                        c("kernel_calls_skipped"),
+                        c("kernel_bytes_skipped") >> 20,
+                        c("conn_skip_verdicts")
+                    );
                     agent.stop();
                     figures
                 }
@@ -125,7 +142,7 @@ fn main() {
                 runs.entry((state, mode)).or_default().push(v);
             }
         }
-        println!("overhead: block {} of {BLOCKS} done", block + 1);
+        println!("overhead: block {} of {blocks} done", block + 1);
     }
     let _ = server.kill();
     let _ = server.wait();

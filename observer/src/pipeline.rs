@@ -152,7 +152,9 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     } else {
         None
     };
-    let (record_tx, record_rx) = mpsc::sync_channel::<CallRecord>(16_384);
+    // A bounded channel holds its slots from the start (a record is ~1 KB):
+    // 1024 is 1 MB, and the sink drains it far faster than calls end.
+    let (record_tx, record_rx) = mpsc::sync_channel::<CallRecord>(RECORD_QUEUE);
     let (exec_tx, exec_rx) = mpsc::channel::<watch::Msg>();
 
     let mut sinks = cfg.sinks;
@@ -254,10 +256,18 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     joined
 }
 
-/// How long a data record may wait in the ring: the kernel wakes the agent
-/// only when a quarter of the ring is waiting (or for a held process), so
-/// records are read in batches, at most this long after they were written.
+/// Records waiting for the sink thread at most (the capture thread then waits).
+const RECORD_QUEUE: usize = 1024;
+
+/// How long a data record may wait in the ring while records flow: the
+/// kernel wakes the agent only when a quarter of the ring is waiting (or
+/// for a held process), so records are read in batches, at most this long
+/// after they were written.
 const POLL: Duration = Duration::from_millis(5);
+/// An idle ring is polled less and less often, down to this: an idle agent
+/// wakes 10 times a second, not 200. The first record after a quiet spell
+/// waits at most this long (its row's times are the kernel's, unchanged).
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 fn capture_loop<O: Outputs>(
     mut ring: RingBuf<MapData>,
@@ -269,10 +279,15 @@ fn capture_loop<O: Outputs>(
     hold: &HoldSwitch,
 ) -> Stats {
     let mut last_tick = Instant::now();
+    let mut poll = POLL;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        wait_readable(&ring, POLL);
-        drain(&mut ring, &mut p, &mut writer);
+        wait_readable(&ring, poll);
+        poll = if drain(&mut ring, &mut p, &mut writer) > 0 {
+            POLL
+        } else {
+            (poll * 2).min(IDLE_POLL)
+        };
         if stopping || last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
             let now = monotonic_ns();
@@ -308,18 +323,22 @@ fn capture_loop<O: Outputs>(
     }
 }
 
-/// Handles every record in the ring (and records it to the capture file).
+/// Handles every record in the ring (and records it to the capture file);
+/// returns how many there were.
 fn drain<O: Outputs>(
     ring: &mut RingBuf<MapData>,
     p: &mut Processor<O>,
     writer: &mut Option<CaptureWriter>,
-) {
+) -> usize {
+    let mut n = 0;
     while let Some(item) = ring.next() {
+        n += 1;
         p.handle(&item);
         if let Some(w) = writer {
             w.record(&item, p.take_lookup(), |pid| (*p.process(pid)).clone());
         }
     }
+    n
 }
 
 /// Where the counters go once a second: the stats file, and the shared

@@ -41,8 +41,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CAPTURE_PER_CALL,
           value_parser = clap::value_parser!(u32).range(4096..=i64::from(MAX_CAPTURE_PER_CALL)))]
     pub capture_max: u32,
-    /// Ring buffer size in MiB (a power of two).
-    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = parse_ring_mib)]
+    /// Ring buffer size in MiB (a power of two). The agent maps it twice
+    /// (it wraps), so its resident size shows twice this.
+    #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = parse_ring_mib)]
     pub ring_mib: u32,
     /// Record every captured TLS read/write to this file for `replay`. The
     /// file holds the PLAINTEXT of TLS traffic, API keys and prompts included
@@ -107,6 +108,22 @@ impl ExecHold {
     }
 }
 
+/// glibc's allocator set for a long-running agent of a few threads: two
+/// arenas (not eight per core, each keeping what it once held), and blocks
+/// of 256 KiB or more (ELF sections read at discovery, bodies) mapped on
+/// their own and returned when freed, never left in the heap — the default
+/// raises that threshold after the first large free, so one scan of a big
+/// binary would stay resident for the agent's life.
+fn tune_malloc() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets allocator parameters; called before the
+    // agent starts its threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
     let v: u32 = s.parse().map_err(|e| format!("{e}"))?;
     if v.is_power_of_two() && (1..=1024).contains(&v) {
@@ -146,6 +163,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     if !super::doctor::has_privileges() {
         return Err(RunError::NotPrivileged);
     }
+    tune_malloc();
     if args.capture_file.is_some() && !args.i_understand_this_records_plaintext {
         return Err(RunError::CaptureNotAcknowledged);
     }

@@ -75,7 +75,7 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             capture_max: chunk::DEFAULT_CAPTURE_PER_CALL,
-            ring_bytes: 16 * 1024 * 1024,
+            ring_bytes: 8 * 1024 * 1024,
             peer: true,
             exec_hold: chunk::hold::NO_TTY,
         }
