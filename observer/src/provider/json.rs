@@ -1,7 +1,10 @@
 //! JSON helpers the adapters share: lenient access into `serde_json::Value` and a
 //! bounded fallback scan for bodies that do not parse (truncated captures).
 
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::de::{DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use serde_json::{value::RawValue, Value};
 
 /// How far into a body the fallback scan looks.
 pub const SCAN_LIMIT: usize = 64 << 10;
@@ -14,6 +17,89 @@ pub fn parse(body: &[u8]) -> Option<Value> {
         return None;
     }
     serde_json::from_slice(body).ok()
+}
+
+/// The raw text of each of `keys` in the JSON object `text` (the last of
+/// duplicate keys, as `Value` keeps), and nothing else parsed into memory:
+/// the other members are only checked to be JSON. `None` when `text` is not
+/// one whole JSON object. For hot paths (a stream's events) where a `Value`
+/// would allocate every string of every event to read three fields.
+pub fn fields<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+) -> Option<[Option<&'a RawValue>; N]> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let found = de.deserialize_map(Members(&keys)).ok()?;
+    de.end().ok()?;
+    Some(found)
+}
+
+/// Visits an object, keeping the members named in `.0`.
+struct Members<'k, const N: usize>(&'k [&'k str; N]);
+
+impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = [None; N];
+        while let Some(slot) = map.next_key_seed(Key(self.0))? {
+            match slot {
+                Some(i) => found[i] = Some(map.next_value::<&'de RawValue>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A member name: its index in the wanted keys, if wanted.
+struct Key<'k, const N: usize>(&'k [&'k str; N]);
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Key<'_, N> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<const N: usize> Visitor<'_> for Key<'_, N> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|k| *k == key))
+    }
+}
+
+/// A raw JSON string's value (borrowed unless it has escapes); `None` for
+/// anything else.
+pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if !text.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(text) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+    }
+}
+
+/// A raw JSON object as a `Value` (parsed now); `None` for anything else.
+pub fn raw_object(raw: &RawValue) -> Option<Value> {
+    raw.get()
+        .starts_with('{')
+        .then(|| serde_json::from_str(raw.get()).ok())
+        .flatten()
 }
 
 /// The value at `path` (object keys), if every step exists.
@@ -160,5 +246,33 @@ mod tests {
         assert_eq!(u64_at(&big, &["b"]), None);
         assert_eq!(u64_at(&big, &["c"]), Some(1 << 53));
         assert_eq!(u64_at(&big, &["d"]), None);
+    }
+
+    #[test]
+    fn fields_reads_wanted_members_raw_as_value_would() {
+        let text = r#"{"id":"a","x":{"id":"nested"},"n":3,"id":"b","s":"q\"u","\u0069d2":null,"e":[1,{"k":2}]}"#;
+        let [id, n, s, id2, e, missing] =
+            fields(text, ["id", "n", "s", "id2", "e", "missing"]).expect("an object");
+        let v: Value = serde_json::from_str(text).unwrap();
+        // The last of duplicate keys, as Value keeps; nested keys not taken.
+        assert_eq!(raw_str(id.unwrap()).as_deref(), v["id"].as_str());
+        assert_eq!(n.unwrap().get(), "3");
+        assert_eq!(raw_str(s.unwrap()).as_deref(), Some("q\"u"));
+        // An escaped member name is the name it spells.
+        assert_eq!(id2.unwrap().get(), "null");
+        assert_eq!(e.unwrap().get(), r#"[1,{"k":2}]"#);
+        assert!(missing.is_none());
+        assert_eq!(raw_str(n.unwrap()), None, "not a string");
+        assert_eq!(raw_object(e.unwrap()), None, "not an object");
+        for bad in [
+            "",
+            "[]",
+            "3",
+            r#"{"id":"a""#,
+            r#"{"id":"a"} x"#,
+            r#"{"id":}"#,
+        ] {
+            assert!(fields(bad, ["id"]).is_none(), "{bad:?}");
+        }
     }
 }

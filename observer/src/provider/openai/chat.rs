@@ -13,7 +13,7 @@
 //! parts in `usage.prompt_tokens_details.audio_tokens` and
 //! `usage.completion_tokens_details.audio_tokens`.
 
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 use super::{
     add_sse_defects, api_error_type, read_audio, read_service_tier, read_usage, scan_unparsed,
@@ -67,6 +67,17 @@ pub(super) fn read_completion(
 /// byte was kept (`partial` = bytes were lost, so a missing `[DONE]` proves
 /// nothing).
 pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<BodyError> {
+    /// The members of a chunk read; the rest (the generated text) is only
+    /// checked to be JSON, never copied.
+    const KEYS: [&str; 7] = [
+        "id",
+        "model",
+        "error",
+        "usage",
+        "x_groq",
+        "service_tier",
+        "choices",
+    ];
     let (events, stats) = sse::decode_all(&resp.body);
     add_sse_defects(call, &stats);
     let mut done = false;
@@ -77,43 +88,58 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
             done = true;
             continue;
         }
-        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+        let Some([id, model, err, usage, x_groq, tier, choices]) = json::fields(data, KEYS) else {
             call.body_defects = call.body_defects.saturating_add(1);
             continue;
         };
-        if let Some(err) = chunk.get("error").filter(|e| e.is_object()) {
-            error.get_or_insert(api_error_type(err));
+        if let Some(err) = err.and_then(json::raw_object) {
+            error.get_or_insert(api_error_type(&err));
             continue;
         }
         if call.response_id.is_empty() {
-            call.response_id = json::str_at(&chunk, &["id"]).unwrap_or_default().to_owned();
+            call.response_id = text(id).unwrap_or_default().into_owned();
         }
         if call.response_model.is_empty() {
-            call.response_model = json::str_at(&chunk, &["model"])
-                .unwrap_or_default()
-                .to_owned();
+            call.response_model = text(model).unwrap_or_default().into_owned();
         }
-        read_service_tier(&chunk, call);
+        if let Some(tier) = text(tier) {
+            if tier != call.service_tier {
+                call.service_tier = tier.into_owned();
+            }
+        }
         // Usage is cumulative: the last one seen wins, never a sum.
         // Groq reports stream usage in `x_groq.usage` of the last chunk.
-        let found = [chunk.get("usage"), chunk.pointer("/x_groq/usage")]
+        let groq = x_groq
+            .and_then(|g| json::fields(g.get(), ["usage"]))
+            .and_then(|[u]| u);
+        let found = [usage, groq]
             .into_iter()
             .flatten()
-            .find_map(|u| read_usage(u).map(|usage| (usage, u)));
+            .filter_map(json::raw_object)
+            .find_map(|u| read_usage(&u).map(|usage| (usage, u)));
         if let Some((usage, u)) = found {
             call.usage = usage;
-            read_audio(u, call);
+            read_audio(&u, call);
         }
-        let choices = chunk.get("choices").and_then(Value::as_array);
+        let choices = choices
+            .filter(|c| c.get().starts_with('['))
+            .and_then(|c| serde_json::from_str::<Vec<&RawValue>>(c.get()).ok());
         for choice in choices.into_iter().flatten() {
-            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
-            if index == 0 {
-                if let Some(reason) = json::str_at(choice, &["finish_reason"]) {
-                    call.finish_reason = reason.to_owned();
+            let Some([index, finish, choice_text, delta]) =
+                json::fields(choice.get(), ["index", "finish_reason", "text", "delta"])
+            else {
+                continue; // not an object: nothing to read
+            };
+            let index = index.and_then(|i| serde_json::from_str::<u64>(i.get()).ok());
+            if index.unwrap_or(0) == 0 {
+                if let Some(reason) = text(finish) {
+                    call.finish_reason = reason.into_owned();
                 }
             }
-            let text = json::str_at(choice, &["text"]).is_some();
-            if call.first_token_ns == 0 && (text || delta_has_output(choice.get("delta"))) {
+            if call.first_token_ns == 0
+                && (text(choice_text).is_some()
+                    || delta_has_output(delta.and_then(json::raw_object).as_ref()))
+            {
                 call.first_token_ns = resp.ts_at(ev.end_offset.saturating_sub(1));
             }
         }
@@ -125,6 +151,11 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
     } else {
         None
     }
+}
+
+/// A member's non-empty string value.
+fn text(raw: Option<&RawValue>) -> Option<std::borrow::Cow<'_, str>> {
+    raw.and_then(json::raw_str).filter(|s| !s.is_empty())
 }
 
 /// Does a stream delta carry generated output (not just the role)?
