@@ -1,5 +1,7 @@
-//! Go `crypto/tls.(*Conn)`: `Write` at entry (the plaintext is the argument and
-//! Go's Write writes it all or fails the connection), `Read` at entry (the
+//! Go `crypto/tls.(*Conn)`: `Write` past its stack check (the plaintext is the
+//! argument, still in its register, and Go's Write writes it all or fails the
+//! connection; at the entry, a Write whose goroutine stack grows would be
+//! seen twice, as it restarts from the entry), `Read` at entry (the
 //! buffer, saved per goroutine) and at each of its RET instructions (the count),
 //! `Close` at entry. The connection is the `*tls.Conn` (Go's heap objects do
 //! not move). No uretprobe ever touches Go code: see `probes::table::GO`.

@@ -38,7 +38,7 @@ impl Floor {
         for a in attachments {
             let program = match a.site {
                 Site::Return => names::PROG_FLOOR_RETURN,
-                Site::Entry | Site::EachRet => names::PROG_FLOOR_ENTRY,
+                Site::Entry | Site::EachRet | Site::Body => names::PROG_FLOOR_ENTRY,
             };
             let p = uprobe(&mut ebpf, program)?;
             let point = UProbeAttachPoint {

@@ -15,6 +15,9 @@ pub enum Site {
     /// Every RET instruction, each a plain uprobe (Go: a uretprobe would
     /// rewrite a return address on a stack the Go runtime moves).
     EachRet,
+    /// Past the prologue's stack check (Go): a call that grows its stack
+    /// restarts from the entry, so an entry probe would see it twice.
+    Body,
 }
 
 /// One line of a probe table.
@@ -216,10 +219,12 @@ impl SymbolStack {
     }
 }
 
-/// Go `crypto/tls`: Write at entry (the plaintext is the argument), Read at
-/// entry and at each RET, Close at entry.
+/// Go `crypto/tls`: Write past its stack check (the plaintext is the
+/// argument; at the entry, a Write whose goroutine stack grows would be
+/// seen twice — it restarts from the entry), Read at entry and at each RET,
+/// Close at entry.
 pub const GO: &[ProbeSpec] = &[
-    probe(go::WRITE, names::PROG_GO_WRITE, Site::Entry, true),
+    probe(go::WRITE, names::PROG_GO_WRITE, Site::Body, true),
     probe(go::READ, names::PROG_GO_READ, Site::Entry, true),
     probe(go::READ, names::PROG_GO_READ_RET, Site::EachRet, true),
     probe(go::CLOSE, names::PROG_GO_CLOSE, Site::Entry, false),
@@ -265,6 +270,10 @@ pub trait Located {
     fn entry(&self, symbol: &str) -> Option<u64>;
     /// File offsets of the function's RET instructions.
     fn rets(&self, symbol: &str) -> Option<&[u64]>;
+    /// File offset past the function's prologue (the entry by default).
+    fn body(&self, symbol: &str) -> Option<u64> {
+        self.entry(symbol)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -282,6 +291,7 @@ pub fn plan(table: &[ProbeSpec], at: &dyn Located) -> Result<Vec<Attachment>, Mi
                 .rets(spec.symbol)
                 .map(<[u64]>::to_vec)
                 .unwrap_or_default(),
+            Site::Body => at.body(spec.symbol).into_iter().collect(),
         };
         if offsets.is_empty() {
             if spec.required {

@@ -39,6 +39,33 @@ pub fn has_go_prologue(arch: Arch, code: &[u8]) -> bool {
     }
 }
 
+/// Offset (from the start of `code`) of the first instruction after the
+/// stack-bound check's branch to `runtime.morestack`. A function whose stack
+/// must grow runs its prologue, grows the stack and starts again from its
+/// entry: a probe on the entry sees that one call twice, a probe here once
+/// (the arguments are still in their registers). amd64 only (`cmp …,
+/// [r14+16]` then a conditional jump within the first three instructions);
+/// `None` elsewhere.
+pub fn past_prologue(arch: Arch, code: &[u8]) -> Option<u64> {
+    if arch != Arch::X86_64 || !has_go_prologue(arch, code) {
+        return None;
+    }
+    let mut d = Decoder::with_ip(64, code, 0, DecoderOptions::NONE);
+    for _ in 0..3 {
+        if !d.can_decode() {
+            return None;
+        }
+        let ins = d.decode();
+        if ins.is_invalid() {
+            return None;
+        }
+        if ins.flow_control() == FlowControl::ConditionalBranch {
+            return Some(ins.next_ip());
+        }
+    }
+    None
+}
+
 /// Offsets (from the start of `code`) of every RET instruction, by a linear
 /// sweep of the whole function (Go does not put data in function bodies, so
 /// every byte decodes; one that does not refuses the function).
@@ -105,6 +132,25 @@ mod tests {
             &[0x64, 0x48, 0x8b, 0x0c, 0x25, 0xf8, 0xff, 0xff, 0xff]
         ));
         assert!(!has_go_prologue(Arch::X86_64, &[0x49, 0x3b]));
+    }
+
+    #[test]
+    fn amd64_body_starts_after_the_stack_checks_branch() {
+        // cmp rsp,[r14+16]; jbe +0x10 (2 bytes); push rbp
+        let small = [0x49, 0x3b, 0x66, 0x10, 0x76, 0x10, 0x55];
+        assert_eq!(past_prologue(Arch::X86_64, &small), Some(6));
+        // lea r12,[rsp-0x68]; cmp r12,[r14+16]; jbe rel32 (6 bytes); push rbp
+        let large = [
+            0x4c, 0x8d, 0x64, 0x24, 0x98, 0x4d, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0x10, 0, 0, 0, 0x55,
+        ];
+        assert_eq!(past_prologue(Arch::X86_64, &large), Some(15));
+        // No branch where the check should end: not found.
+        assert_eq!(
+            past_prologue(Arch::X86_64, &[0x49, 0x3b, 0x66, 0x10, 0x90, 0x90, 0x90]),
+            None
+        );
+        assert_eq!(past_prologue(Arch::X86_64, &[0x55, 0x90]), None);
+        assert_eq!(past_prologue(Arch::Aarch64, &small), None);
     }
 
     #[test]

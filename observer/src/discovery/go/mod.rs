@@ -63,6 +63,9 @@ pub struct GoFunction {
     pub offset: u64,
     /// File offsets of the RET instructions (Read only).
     pub rets: Vec<u64>,
+    /// File offset of the first instruction past the stack check (the
+    /// entry where that is not found): see `code::past_prologue`.
+    pub body: u64,
 }
 
 /// What a Go executable offers the probes.
@@ -116,6 +119,9 @@ impl Located for GoTls {
     }
     fn rets(&self, symbol: &str) -> Option<&[u64]> {
         self.function(symbol).map(|f| f.rets.as_slice())
+    }
+    fn body(&self, symbol: &str) -> Option<u64> {
+        self.function(symbol).map(|f| f.body)
     }
 }
 
@@ -412,6 +418,7 @@ fn one(
             why = format!("{addr:#x} does not begin with Go's stack check");
             continue;
         }
+        let body = offset + code::past_prologue(arch, code).unwrap_or(0);
         let rets = if want_rets {
             match code::rets(arch, code) {
                 // Offsets from the entry, made file offsets.
@@ -432,6 +439,7 @@ fn one(
             addr,
             offset,
             rets,
+            body,
         });
     }
     match found.len() {
