@@ -88,6 +88,10 @@ pub struct Processor<O> {
     kernel_lost: u64,
     /// Latest event timestamp seen (CLOCK_MONOTONIC ns).
     last_ts_ns: u64,
+    /// Data records and their bytes: counted here on every record, put in
+    /// `stats` at each tick (a name lookup per record cost 5 % of the work).
+    data_events: u64,
+    data_bytes: u64,
 }
 
 impl<O: Outputs> Processor<O> {
@@ -115,6 +119,8 @@ impl<O: Outputs> Processor<O> {
             log: LogLimit::new(Duration::from_secs(60)),
             kernel_lost: 0,
             last_ts_ns: 0,
+            data_events: 0,
+            data_bytes: 0,
         }
     }
 
@@ -163,8 +169,8 @@ impl<O: Outputs> Processor<O> {
         match event {
             CaptureEvent::Data { header, bytes } => {
                 self.seen(header.event.ts_ns);
-                self.stats.add("events_data", 1);
-                self.stats.add("events_data_bytes", bytes.len() as u64);
+                self.data_events += 1;
+                self.data_bytes += bytes.len() as u64;
                 // Who it is, read while the process is surely alive.
                 self.attr.procs.touch(header.event.pid, header.event.ts_ns);
                 self.conntrack
@@ -330,6 +336,8 @@ impl<O: Outputs> Processor<O> {
             ("conn_skip_verdicts", s.skip_verdicts),
             ("conn_skipped_bytes", s.skipped_bytes),
             ("conn_open", self.conntrack.len() as u64),
+            ("events_data", self.data_events),
+            ("events_data_bytes", self.data_bytes),
             ("process_cache", self.attr.procs.len() as u64),
             ("process_pid_reused", self.attr.procs.reused),
         ] {

@@ -54,6 +54,9 @@ struct ChatArgs<'a> {
     model: &'a str,
     words: usize,
     max_tokens: u32,
+    /// Python only: bytes downloaded (on a connection then closed) before
+    /// each call, made on a new connection.
+    download_before: u64,
 }
 
 /// Everything a client needs: where it runs and what it trusts.
@@ -305,8 +308,36 @@ impl Clients<'_> {
             model,
             words,
             max_tokens,
+            download_before: 0,
         };
         self.openai_client("python", origin, ca_env, &py, &script, &req)
+    }
+
+    /// One Python SDK process making `count` non-streaming calls, each
+    /// after a download of `bytes` on a connection it then closes, and each
+    /// on a new connection (a new SSL object, often at the freed one's
+    /// address: what the agent told the kernel about the download must not
+    /// blind the call).
+    pub fn python_chat_after_downloads(&self, count: usize, bytes: u64) -> Vec<SeenCall> {
+        let script = workspace_root().join("tests/clients/python/openai_client.py");
+        let ca_env = format!("SSL_CERT_FILE={}", self.ca.ca_pem.display());
+        let req = ChatArgs {
+            count,
+            mode: Mode::NonStream,
+            model: "gpt-4o-mini",
+            words: 4,
+            max_tokens: 0,
+            download_before: bytes,
+        };
+        let origin = format!("https://{API_HOST}");
+        self.openai_client(
+            "python",
+            &origin,
+            ca_env,
+            &Self::python_bin(),
+            &script,
+            &req,
+        )
     }
 
     /// One Node process making `count` calls with the openai SDK (0 = warm-up only).
@@ -344,6 +375,7 @@ impl Clients<'_> {
             model,
             words,
             max_tokens,
+            download_before: 0,
         };
         let origin = format!("https://{API_HOST}");
         let script = dir.join("openai_client.js");
@@ -380,7 +412,18 @@ impl Clients<'_> {
                     &a.words.to_string(),
                     "--max-tokens",
                     &a.max_tokens.to_string(),
-                ]),
+                ])
+                .args(
+                    (a.download_before > 0)
+                        .then(|| {
+                            [
+                                "--download-before".to_string(),
+                                a.download_before.to_string(),
+                            ]
+                        })
+                        .into_iter()
+                        .flatten(),
+                ),
             CALL_TIMEOUT,
         )
         .expect_ok(&format!("{what} openai client"));

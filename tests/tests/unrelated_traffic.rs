@@ -3,7 +3,8 @@
 //! stays up, records exactly the LLM calls and counts the skipped exchanges.
 //! The kernel copies almost none of the downloads' bodies (the agent's
 //! verdicts, both the client's and the mock server's side), and the agent
-//! stays under 5 % of one core meanwhile.
+//! stays under 5 % of one core meanwhile. A Python process alternating
+//! downloads and calls on new connections has every call recorded.
 
 use e2e::check::{assert_rows_match, counter_sum, our_rows, pair_with_mock};
 use e2e::clients::{Clients, Mode};
@@ -39,6 +40,10 @@ fn downloads_are_not_recorded_and_do_not_disturb_llm_calls() {
 
     let mut seen = vec![c.curl_chat("gpt-4o-mini", Mode::Stream, 4, 0)];
     seen.extend(c.python_chat(2, Mode::NonStream, "gpt-4o-mini", 3, 0));
+    // Downloads left to the kernel, then calls on new connections in the
+    // same process: no verdict outlives its connection.
+    const PY_DOWNLOADS: usize = 4;
+    seen.extend(c.python_chat_after_downloads(PY_DOWNLOADS, 1 << 20));
     let (cpu0, t0) = (cpu_ns(agent.pid()), Instant::now());
     let (dl_pids, dl_bytes, more) = std::thread::scope(|s| {
         let downloads = s.spawn(|| {
@@ -74,7 +79,13 @@ fn downloads_are_not_recorded_and_do_not_disturb_llm_calls() {
     let cpu_share = (cpu_ns(agent.pid()) - cpu0) as f64 / t0.elapsed().as_nanos() as f64;
     seen.extend(more);
     seen.push(c.curl_chat("gpt-4o-mini", Mode::NonStream, 2, 3));
-    assert_eq!(mock.downloads(), (dl_pids.len(), dl_bytes));
+    assert_eq!(
+        mock.downloads(),
+        (
+            dl_pids.len() + PY_DOWNLOADS,
+            dl_bytes + (PY_DOWNLOADS as u64) * (1 << 20)
+        )
+    );
     agent.assert_alive("after the downloads");
 
     let pairs = pair_with_mock(&seen, &mock.calls());

@@ -1,7 +1,7 @@
 //! Verdicts: bodies the agent discards are left to the kernel, and the
 //! positions it then skips are not losses.
 
-use observer_common::chunk::{dir, kind, lib, EventHeader};
+use observer_common::chunk::{dir, lib};
 
 use super::*;
 use crate::protocol::exchange::Headers;
@@ -53,23 +53,8 @@ impl Track {
 
 /// One whole call of `bytes` at `pos`, recorded at time `ts`.
 fn call(t: &mut Track, d: u16, pos: u64, bytes: &[u8], ts: u64, interest: &dyn Interest) {
-    let h = ChunkHeader {
-        event: EventHeader {
-            kind: kind::DATA,
-            pid: 10,
-            tid: 11,
-            uid: 0,
-            ts_ns: ts,
-        },
-        conn: 0xabc,
-        pos,
-        call_pos: pos,
-        call_len: bytes.len() as u32,
-        captured: bytes.len() as u32,
-        dir: d,
-        lib: t.lib,
-        flags: 0,
-    };
+    let mut h = tests::chunk(d, pos, pos, bytes, ts);
+    h.lib = t.lib;
     t.t.on_data(&h, bytes, interest, &mut t.done);
 }
 
@@ -232,20 +217,25 @@ fn a_large_unkept_request_body_is_skipped_on_the_write_side() {
     assert!(!t.done[0].exchange.partial);
 }
 
+/// Both directions were left to the kernel for good, decided at `ts`.
+fn assert_whole(t: &mut Track, ts: u64) {
+    let whole = Skip {
+        until: u64::MAX,
+        decided_ns: ts,
+    };
+    assert_eq!(
+        t.verdicts(),
+        [(stream(dir::WRITE), whole), (stream(dir::READ), whole)]
+    );
+}
+
 #[test]
 fn a_server_side_connection_is_left_whole() {
     let mut t = Track::new();
     // The process reads a request: it is the server, and says so before
     // it answers.
     call(&mut t, dir::READ, 0, GET, 1, &none);
-    let whole = Skip {
-        until: u64::MAX,
-        decided_ns: 1,
-    };
-    assert_eq!(
-        t.verdicts(),
-        [(stream(dir::WRITE), whole), (stream(dir::READ), whole)]
-    );
+    assert_whole(&mut t, 1);
     call(&mut t, dir::WRITE, 0, SMALL, 2, &none);
     call(&mut t, dir::READ, 1 << 40, GET, 3, &none);
     assert_eq!(t.stats.gaps, 0);
@@ -271,14 +261,7 @@ fn a_websocket_of_no_api_we_read_is_left_whole() {
     call(&mut t, dir::WRITE, 0, up, 1, &none);
     assert!(t.verdicts().is_empty());
     call(&mut t, dir::READ, 0, ok, 2, &none);
-    let whole = Skip {
-        until: u64::MAX,
-        decided_ns: 2,
-    };
-    assert_eq!(
-        t.verdicts(),
-        [(stream(dir::WRITE), whole), (stream(dir::READ), whole)]
-    );
+    assert_whole(&mut t, 2);
     // Frames the kernel copied before it read the verdict, then a jump.
     call(&mut t, dir::READ, ok.len() as u64, b"\x81\x02hi", 3, &none);
     call(&mut t, dir::READ, 1 << 30, b"\x81\x02hi", 4, &none);

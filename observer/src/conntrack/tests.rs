@@ -14,7 +14,7 @@ fn keep(_: &str, _: &str, _: &Headers) -> bool {
 }
 
 /// A chunk of `bytes` at stream position `pos`, part of a call starting at `call_pos`.
-fn chunk(d: u16, pos: u64, call_pos: u64, bytes: &[u8], ts: u64) -> ChunkHeader {
+pub(super) fn chunk(d: u16, pos: u64, call_pos: u64, bytes: &[u8], ts: u64) -> ChunkHeader {
     ChunkHeader {
         event: EventHeader {
             kind: kind::DATA,

@@ -34,12 +34,15 @@ def main():
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--thread-name", default="",
                     help="make the calls from a worker thread of this name (PR_SET_NAME)")
+    ap.add_argument("--download-before", type=int, default=0, metavar="BYTES",
+                    help="before each call, download BYTES from downloads.example.test on a connection "
+                         "closed after it, and make the call on a new client (a new TLS connection, "
+                         "whose SSL object may take the freed one's address)")
     ap.add_argument("--wait-stdin", action="store_true",
                     help="build the client, print `waiting <pid>` on stderr, call only after a stdin line")
     args = ap.parse_args()
     # max_retries=0: every call is exactly one HTTP exchange (the SDK retries 429/5xx by default).
-    client = openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY", "sk-mock-e2e-0000000000001234"),
-                           max_retries=0, timeout=args.timeout)
+    client = new_client(args)
     if args.wait_stdin:
         print("waiting %d" % os.getpid(), file=sys.stderr, flush=True)
         sys.stdin.readline()
@@ -49,6 +52,23 @@ def main():
         worker.join()
     else:
         calls(client, args)
+
+
+def new_client(args):
+    return openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY", "sk-mock-e2e-0000000000001234"),
+                         max_retries=0, timeout=args.timeout)
+
+
+def download(n):
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE"))
+    c = http.client.HTTPSConnection("downloads.example.test", 443, context=ctx, timeout=30)
+    c.request("GET", "/download/%d" % n)
+    r = c.getresponse()
+    got = len(r.read())
+    assert r.status == 200 and got == n, (r.status, got)
+    c.close()
 
 
 def name_this_thread(name):
@@ -65,6 +85,10 @@ def calls(client, args):
     if args.thread_name:
         name_this_thread(args.thread_name)
     for i in range(args.count):
+        if args.download_before:
+            download(args.download_before)
+            client.close()
+            client = new_client(args)
         messages = [{"role": "system", "content": "You are a test."},
                     {"role": "user", "content": " ".join("word%d" % j for j in range(args.words + i))}]
         kw = {"model": args.model, "messages": messages}
