@@ -12,27 +12,25 @@ use std::{
 use e2e::{clickhouse::LocalClickHouse, util::TempDir};
 use observer::{
     clickhouse::{schema::SchemaOptions, spool, ClickHouseConfig, Connection},
-    record::CallRecord,
+    protocol::exchange::Role,
+    provider::call::UsageSource,
+    record::{CallRecord, UnixMicros},
     sink::clickhouse::ClickHouseSink,
 };
 
 fn record(i: u64) -> CallRecord {
     CallRecord {
-        record_id: uuid::Uuid::new_v4().to_string(),
-        ts: format!(
-            "2026-11-25T{:02}:{:02}:{:02}.000000Z",
-            i / 3600 % 24,
-            i / 60 % 60,
-            i % 60
-        ),
+        record_id: uuid::Uuid::new_v4(),
+        // 2026-11-25T00:00:00Z, then one row per second.
+        ts: UnixMicros((1_795_564_800 + (i % 86_400) as i64) * 1_000_000),
         host: "bench-host".into(),
-        provider: ["openai", "anthropic", "gemini"][i as usize % 3].into(),
-        operation: "chat".into(),
+        provider: ["openai", "anthropic", "gemini"][i as usize % 3],
+        operation: "chat",
         server_address: "api.openai.com".into(),
         server_port: 443,
         method: "POST".into(),
         path: "/v1/chat/completions".into(),
-        http_version: "1.1".into(),
+        http_version: "1.1",
         status_code: 200,
         request_model: "gpt-4o-mini".into(),
         response_model: "gpt-4o-mini-2024-07-18".into(),
@@ -41,7 +39,7 @@ fn record(i: u64) -> CallRecord {
         input_tokens: 1000 + i % 977,
         output_tokens: 100 + i % 131,
         cache_read_tokens: i % 512,
-        usage_source: "provider".into(),
+        usage_source: UsageSource::Provider,
         cost_usd: 0.000_2 + (i % 100) as f64 * 1e-7,
         price_known: true,
         price_version: "2026-11-25".into(),
@@ -56,8 +54,8 @@ fn record(i: u64) -> CallRecord {
         cmdline: "python3 app.py --serve".into(),
         request_id: format!("req_{i:016x}"),
         response_id: format!("chatcmpl-{i:016x}"),
-        tls_library: "openssl".into(),
-        role: "client".into(),
+        tls_library: "openssl",
+        role: Role::Client,
         tags: BTreeMap::from([("team".to_string(), ["a", "b"][i as usize % 2].to_string())]),
         ..CallRecord::default()
     }

@@ -4,9 +4,9 @@ use crate::{
     attribution::Attribution,
     conntrack::Done,
     pricing::Priced,
-    protocol::exchange::header,
+    protocol::exchange::{header, Role},
     provider::call::LlmCall,
-    record::{rfc3339_micros, CallRecord},
+    record::{CallRecord, UnixMicros},
 };
 use observer_common::chunk::lib;
 
@@ -52,16 +52,16 @@ pub fn build(
     let start = req.start_ns;
     let us = |end: u64| end.saturating_sub(start) / 1000;
     CallRecord {
-        record_id: uuid::Uuid::new_v4().to_string(),
-        ts: rfc3339_micros(ctx.wall_ns(start)),
+        record_id: uuid::Uuid::new_v4(),
+        ts: UnixMicros::from_epoch_ns(ctx.wall_ns(start)),
         host: ctx.host.clone(),
-        provider: call.provider.to_string(),
-        operation: call.operation.to_string(),
+        provider: call.provider,
+        operation: call.operation,
         server_address,
         server_port,
         method: req.method.clone(),
         path: redact_path(&req.path),
-        http_version: req.version.to_string(),
+        http_version: req.version,
         status_code: call.status_code,
         error_type: call.error_type.clone(),
         retry_after_ms: call.retry_after_ms,
@@ -74,7 +74,7 @@ pub fn build(
         cache_read_tokens: call.usage.cache_read_tokens,
         cache_write_tokens: call.usage.cache_write_tokens,
         reasoning_tokens: call.usage.reasoning_tokens,
-        usage_source: call.usage.source.as_str().to_string(),
+        usage_source: call.usage.source,
         cost_usd: price.cost_usd,
         price_known: price.known,
         price_version: price.version,
@@ -104,8 +104,8 @@ pub fn build(
         project: call.project.clone(),
         request_id: call.request_id.clone(),
         response_id: call.response_id.clone(),
-        tls_library: lib::name(done.lib).to_string(),
-        role: done.role.map_or("client", |r| r.as_str()).to_string(),
+        tls_library: lib::name(done.lib),
+        role: done.role.unwrap_or(Role::Client),
         partial: done.exchange.partial || call.error_type == "incomplete",
         peer_address: done.peer.map_or(String::new(), |p| p.ip().to_string()),
         peer_port: done.peer.map_or(0, |p| p.port()),

@@ -11,7 +11,9 @@ use std::{
 use e2e::{clickhouse::LocalClickHouse, util::TempDir};
 use observer::{
     clickhouse::{rowbinary, schema::SchemaOptions, spool, ClickHouseConfig, Connection},
-    record::CallRecord,
+    protocol::exchange::Role,
+    provider::call::UsageSource,
+    record::{CallRecord, UnixMicros},
     sink::clickhouse::ClickHouseSink,
 };
 use serde_json::Value;
@@ -39,16 +41,23 @@ fn config(ch: &LocalClickHouse, spool_dir: &std::path::Path) -> ClickHouseConfig
 /// A record with every field set to something other than its default.
 fn full_record(i: u32) -> CallRecord {
     CallRecord {
-        record_id: format!("6f1c2a3b-4d5e-4f60-8a7b-{:012x}", 0xc0ffee + i),
-        ts: format!("2026-11-25T01:{:02}:{:02}.123456Z", i / 60 % 60, i % 60),
+        record_id: format!("6f1c2a3b-4d5e-4f60-8a7b-{:012x}", 0xc0ffee + i)
+            .parse()
+            .unwrap(),
+        ts: UnixMicros::parse(&format!(
+            "2026-11-25T01:{:02}:{:02}.123456Z",
+            i / 60 % 60,
+            i % 60
+        ))
+        .unwrap(),
         host: "build-host".into(),
-        provider: "anthropic".into(),
-        operation: "messages".into(),
+        provider: "anthropic",
+        operation: "messages",
         server_address: "api.anthropic.com".into(),
         server_port: 443,
         method: "POST".into(),
         path: "/v1/messages?beta=true".into(),
-        http_version: "1.1".into(),
+        http_version: "1.1",
         status_code: 200,
         error_type: "incomplete".into(),
         retry_after_ms: 20_000,
@@ -61,7 +70,7 @@ fn full_record(i: u32) -> CallRecord {
         cache_read_tokens: 2000,
         cache_write_tokens: 1500,
         reasoning_tokens: 7,
-        usage_source: "provider".into(),
+        usage_source: UsageSource::Provider,
         cost_usd: 0.013_65 + f64::from(i) * 1e-7,
         price_known: true,
         price_version: "2026-11-25".into(),
@@ -85,8 +94,8 @@ fn full_record(i: u32) -> CallRecord {
         project: "proj_def".into(),
         request_id: format!("req_{i:08}"),
         response_id: format!("msg_{i:08}"),
-        tls_library: "openssl".into(),
-        role: "client".into(),
+        tls_library: "openssl",
+        role: Role::Client,
         partial: true,
         tags: BTreeMap::from([
             ("team".to_string(), "search".to_string()),
@@ -164,7 +173,7 @@ fn a_resent_batch_is_stored_once_in_rows_and_rollup() {
         rowbinary::row(r, &mut body);
     }
     // The tests' own reader (by the header) finds the same ids.
-    let ids: Vec<String> = records.iter().map(|r| r.record_id.clone()).collect();
+    let ids: Vec<String> = records.iter().map(|r| r.record_id.to_string()).collect();
     assert_eq!(e2e::rowbinary::record_ids(&body), ids);
     for _ in 0..2 {
         let mut w = spool::SpoolWriter::open(&spool_dir, 1 << 30).unwrap();
@@ -211,12 +220,13 @@ fn report_totals_equal_direct_sql_sums() {
     let records: Vec<CallRecord> = (0..600u32)
         .map(|i| {
             let mut r = full_record(i);
-            r.ts = format!(
+            r.ts = UnixMicros::parse(&format!(
                 "2026-11-20T{:02}:{:02}:{:02}.000001Z",
                 3 + i / 60,
                 7 + i % 60 / 10,
                 i % 10 * 6
-            );
+            ))
+            .unwrap();
             r.response_model =
                 ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash"][i as usize % 3].into();
             r.tags = BTreeMap::from([("team".into(), ["a", "b"][i as usize % 2].into())]);

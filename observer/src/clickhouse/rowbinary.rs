@@ -4,87 +4,132 @@
 //! a third of the bytes), and self-describing: a segment spooled by an older
 //! agent still inserts after the table gained columns.
 
-use super::schema::COLUMNS;
-use crate::record::CallRecord;
+use std::collections::BTreeMap;
+
+use crate::{
+    protocol::exchange::Role,
+    provider::call::UsageSource,
+    record::{CallRecord, UnixMicros},
+};
 
 /// The header: column count, names, types.
 pub fn header(out: &mut Vec<u8>) {
-    varint(out, COLUMNS.len() as u64);
-    for (name, _) in COLUMNS {
+    let columns = CallRecord::COLUMNS;
+    varint(out, columns.len() as u64);
+    for (name, _) in columns {
         string(out, name);
     }
-    for (_, ty) in COLUMNS {
+    for (_, ty) in columns {
         string(out, ty);
     }
 }
 
-/// One row, its values in [`COLUMNS`] order.
+/// One row, its values in [`CallRecord::COLUMNS`] order.
 pub fn row(r: &CallRecord, out: &mut Vec<u8>) {
-    uuid(out, &r.record_id);
-    out.extend_from_slice(&ts_micros(&r.ts).to_le_bytes());
-    for s in [&r.host, &r.provider, &r.operation, &r.server_address] {
-        string(out, s);
+    r.encode_row_binary(out);
+}
+
+/// A Rust value as one RowBinary column value.
+pub trait Column {
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Whether this Rust type is written in the layout of ClickHouse type `ty`.
+    fn fits(ty: &str) -> bool;
+}
+
+fn is_string(ty: &str) -> bool {
+    ty == "String" || ty == "LowCardinality(String)"
+}
+
+impl Column for String {
+    fn encode(&self, out: &mut Vec<u8>) {
+        string(out, self);
     }
-    out.extend_from_slice(&r.server_port.to_le_bytes());
-    for s in [&r.method, &r.path, &r.http_version] {
-        string(out, s);
+    fn fits(ty: &str) -> bool {
+        is_string(ty)
     }
-    out.extend_from_slice(&r.status_code.to_le_bytes());
-    string(out, &r.error_type);
-    out.extend_from_slice(&r.retry_after_ms.to_le_bytes());
-    string(out, &r.request_model);
-    string(out, &r.response_model);
-    out.push(u8::from(r.stream));
-    string(out, &r.finish_reason);
-    for n in [
-        r.input_tokens,
-        r.output_tokens,
-        r.cache_read_tokens,
-        r.cache_write_tokens,
-        r.reasoning_tokens,
-    ] {
-        out.extend_from_slice(&n.to_le_bytes());
+}
+
+impl Column for &'static str {
+    fn encode(&self, out: &mut Vec<u8>) {
+        string(out, self);
     }
-    string(out, &r.usage_source);
-    out.extend_from_slice(&r.cost_usd.to_le_bytes());
-    out.push(u8::from(r.price_known));
-    string(out, &r.price_version);
-    string(out, &r.service_tier);
-    for n in [r.ttft_us, r.duration_us, r.request_bytes, r.response_bytes] {
-        out.extend_from_slice(&n.to_le_bytes());
+    fn fits(ty: &str) -> bool {
+        is_string(ty)
     }
-    for n in [r.pid, r.tid, r.uid] {
-        out.extend_from_slice(&n.to_le_bytes());
+}
+
+impl Column for UsageSource {
+    fn encode(&self, out: &mut Vec<u8>) {
+        string(out, self.as_str());
     }
-    for s in [
-        &r.comm,
-        &r.exe,
-        &r.cmdline,
-        &r.container_id,
-        &r.pod_uid,
-        &r.pod_name,
-        &r.namespace,
-        &r.api_key_id,
-        &r.organization,
-        &r.project,
-        &r.request_id,
-        &r.response_id,
-        &r.tls_library,
-        &r.role,
-    ] {
-        string(out, s);
+    fn fits(ty: &str) -> bool {
+        is_string(ty)
     }
-    out.push(u8::from(r.partial));
-    varint(out, r.tags.len() as u64);
-    for (k, v) in &r.tags {
-        string(out, k);
-        string(out, v);
+}
+
+impl Column for Role {
+    fn encode(&self, out: &mut Vec<u8>) {
+        string(out, self.as_str());
     }
-    string(out, &r.user_name);
-    string(out, &r.peer_address);
-    out.extend_from_slice(&r.peer_port.to_le_bytes());
-    for n in [r.input_audio_tokens, r.output_audio_tokens] {
-        out.extend_from_slice(&n.to_le_bytes());
+    fn fits(ty: &str) -> bool {
+        is_string(ty)
+    }
+}
+
+macro_rules! fixed {
+    ($($t:ty => $ch:literal),*) => {$(
+        impl Column for $t {
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn fits(ty: &str) -> bool {
+                ty == $ch
+            }
+        }
+    )*};
+}
+fixed!(u16 => "UInt16", u32 => "UInt32", u64 => "UInt64", f64 => "Float64");
+
+impl Column for bool {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+    fn fits(ty: &str) -> bool {
+        ty == "Bool"
+    }
+}
+
+/// UUID: its two 64-bit halves, each little-endian.
+impl Column for uuid::Uuid {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let (hi, lo) = self.as_u64_pair();
+        out.extend_from_slice(&hi.to_le_bytes());
+        out.extend_from_slice(&lo.to_le_bytes());
+    }
+    fn fits(ty: &str) -> bool {
+        ty == "UUID"
+    }
+}
+
+impl Column for UnixMicros {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_le_bytes());
+    }
+    fn fits(ty: &str) -> bool {
+        ty.starts_with("DateTime64(6")
+    }
+}
+
+impl Column for BTreeMap<String, String> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        varint(out, self.len() as u64);
+        for (k, v) in self {
+            string(out, k);
+            string(out, v);
+        }
+    }
+    fn fits(ty: &str) -> bool {
+        ty.starts_with("Map(") && ty.ends_with(", String)") && is_string(&ty[4..ty.len() - 9])
     }
 }
 
@@ -101,78 +146,5 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// UUID: its two 64-bit halves, each little-endian. An id that does not
-/// parse (never made by the agent) is written as the nil UUID.
-fn uuid(out: &mut Vec<u8>, id: &str) {
-    let b = uuid::Uuid::parse_str(id).map_or([0; 16], |u| *u.as_bytes());
-    for half in [&b[..8], &b[8..]] {
-        let mut h = [0u8; 8];
-        h.copy_from_slice(half);
-        out.extend_from_slice(&u64::from_be_bytes(h).to_le_bytes());
-    }
-}
-
-/// `2026-11-25T01:02:03.123456Z` → µs since the epoch; 0 when unreadable.
-pub fn ts_micros(ts: &str) -> i64 {
-    let num = |s: Option<&str>| s.and_then(|x| x.parse::<i64>().ok());
-    let parse = || -> Option<i64> {
-        let (date, time) = ts.trim_end_matches('Z').split_once('T')?;
-        let mut d = date.split('-');
-        let (y, m, day) = (num(d.next())?, num(d.next())?, num(d.next())?);
-        let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-        let mut t = hms.split(':');
-        let (hh, mm, ss) = (num(t.next())?, num(t.next())?, num(t.next())?);
-        let digits: String = frac.chars().take(6).collect();
-        let micros = num(Some(&format!("{digits:0<6}")))?;
-        let days = crate::report::time::days_from_civil(y, m, day);
-        Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + micros)
-    };
-    parse().unwrap_or(0)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encodes_values_as_clickhouse_reads_them() {
-        let mut v = Vec::new();
-        varint(&mut v, 300);
-        assert_eq!(v, [0xac, 0x02]);
-        let mut u = Vec::new();
-        uuid(&mut u, "00112233-4455-6677-8899-aabbccddeeff");
-        assert_eq!(
-            u,
-            [
-                0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00, 0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa,
-                0x99, 0x88
-            ]
-        );
-        assert_eq!(ts_micros("1970-01-01T00:00:01.000002Z"), 1_000_002);
-        assert_eq!(
-            ts_micros(&crate::record::rfc3339_micros(1_709_210_096_789_012_345)),
-            1_709_210_096_789_012
-        );
-        assert_eq!(ts_micros("garbage"), 0);
-        let mut h = Vec::new();
-        header(&mut h);
-        assert_eq!(usize::from(h[0]), COLUMNS.len());
-        assert_eq!(&h[1..11], b"\x09record_id");
-    }
-
-    #[test]
-    fn audio_token_columns_come_last() {
-        let r = CallRecord {
-            input_audio_tokens: 0x0102_0304,
-            output_audio_tokens: 7,
-            ..CallRecord::default()
-        };
-        let mut out = Vec::new();
-        row(&r, &mut out);
-        let tail = &out[out.len() - 16..];
-        assert_eq!(tail[..8], 0x0102_0304u64.to_le_bytes());
-        assert_eq!(tail[8..], 7u64.to_le_bytes());
-        let last: Vec<&str> = COLUMNS[COLUMNS.len() - 2..].iter().map(|c| c.0).collect();
-        assert_eq!(last, ["input_audio_tokens", "output_audio_tokens"]);
-    }
-}
+mod tests;

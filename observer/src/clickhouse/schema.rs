@@ -4,65 +4,9 @@
 //! idempotent (`IF NOT EXISTS`); migrations only add (`ADD COLUMN IF NOT
 //! EXISTS`), so applying at every start is safe.
 
-/// `llm_calls` columns in table order: (name, type). Names are the JSON
-/// field names of [`crate::record::CallRecord`] (a test keeps them equal).
-pub const COLUMNS: &[(&str, &str)] = &[
-    ("record_id", "UUID"),
-    ("ts", "DateTime64(6, 'UTC')"),
-    ("host", "LowCardinality(String)"),
-    ("provider", "LowCardinality(String)"),
-    ("operation", "LowCardinality(String)"),
-    ("server_address", "LowCardinality(String)"),
-    ("server_port", "UInt16"),
-    ("method", "LowCardinality(String)"),
-    ("path", "String"),
-    ("http_version", "LowCardinality(String)"),
-    ("status_code", "UInt16"),
-    ("error_type", "LowCardinality(String)"),
-    ("retry_after_ms", "UInt64"),
-    ("request_model", "LowCardinality(String)"),
-    ("response_model", "LowCardinality(String)"),
-    ("stream", "Bool"),
-    ("finish_reason", "LowCardinality(String)"),
-    ("input_tokens", "UInt64"),
-    ("output_tokens", "UInt64"),
-    ("cache_read_tokens", "UInt64"),
-    ("cache_write_tokens", "UInt64"),
-    ("reasoning_tokens", "UInt64"),
-    ("usage_source", "LowCardinality(String)"),
-    ("cost_usd", "Float64"),
-    ("price_known", "Bool"),
-    ("price_version", "LowCardinality(String)"),
-    ("service_tier", "LowCardinality(String)"),
-    ("ttft_us", "UInt64"),
-    ("duration_us", "UInt64"),
-    ("request_bytes", "UInt64"),
-    ("response_bytes", "UInt64"),
-    ("pid", "UInt32"),
-    ("tid", "UInt32"),
-    ("uid", "UInt32"),
-    ("comm", "LowCardinality(String)"),
-    ("exe", "String"),
-    ("cmdline", "String"),
-    ("container_id", "String"),
-    ("pod_uid", "String"),
-    ("pod_name", "String"),
-    ("namespace", "LowCardinality(String)"),
-    ("api_key_id", "String"),
-    ("organization", "LowCardinality(String)"),
-    ("project", "LowCardinality(String)"),
-    ("request_id", "String"),
-    ("response_id", "String"),
-    ("tls_library", "LowCardinality(String)"),
-    ("role", "LowCardinality(String)"),
-    ("partial", "Bool"),
-    ("tags", "Map(LowCardinality(String), String)"),
-    ("user_name", "LowCardinality(String)"),
-    ("peer_address", "String"),
-    ("peer_port", "UInt16"),
-    ("input_audio_tokens", "UInt64"),
-    ("output_audio_tokens", "UInt64"),
-];
+/// `llm_calls` columns in table order: (name, type), from the row's one
+/// definition ([`crate::record::CallRecord`]).
+pub const COLUMNS: &[(&str, &str)] = crate::record::CallRecord::COLUMNS;
 
 /// Blocks whose `insert_deduplication_token` is remembered per table: a
 /// batch re-sent after this many other inserts would be stored twice. Large,
@@ -216,18 +160,6 @@ pub fn script(o: &SchemaOptions) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::CallRecord;
-
-    #[test]
-    fn columns_are_the_record_fields_in_order() {
-        let v = serde_json::to_value(CallRecord::default()).unwrap();
-        let fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut cols: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
-        cols.sort_unstable();
-        let mut sorted = fields.clone();
-        sorted.sort_unstable();
-        assert_eq!(cols, sorted);
-    }
 
     #[test]
     fn single_node_and_cluster_scripts() {

@@ -12,9 +12,10 @@ pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
 }
 
 /// Which side of the connection the traced process is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Role {
     /// The process wrote the request: an outbound call.
+    #[default]
     Client,
     /// The process read the request: it is a TLS server on this host.
     Server,
@@ -26,6 +27,12 @@ impl Role {
             Role::Client => "client",
             Role::Server => "server",
         }
+    }
+}
+
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -22,6 +22,12 @@ impl UsageSource {
     }
 }
 
+impl serde::Serialize for UsageSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Token usage normalised to the row's rules (design.md): `input_tokens` includes
 /// cache reads and writes; `output_tokens` includes reasoning.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -80,13 +80,13 @@ mod tests {
     #[test]
     fn summarises_a_call() {
         let r = CallRecord {
-            ts: "2026-11-24T12:00:00.000000Z".into(),
+            ts: crate::record::UnixMicros(1_795_521_600_000_000),
             comm: "curl".into(),
             pid: 42,
-            provider: "openai".into(),
+            provider: "openai",
             request_model: "gpt-4o-mini".into(),
             response_model: "gpt-4o-mini-2024-07-18".into(),
-            operation: "chat".into(),
+            operation: "chat",
             stream: true,
             input_tokens: 12,
             output_tokens: 34,
