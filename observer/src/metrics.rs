@@ -38,15 +38,24 @@ pub fn render(stats: &Stats) -> String {
     }
     for (name, labels) in stats.all_labeled() {
         let _ = writeln!(out, "# TYPE llm_observer_{name} counter");
+        let key = label_name(name);
         for (label, v) in labels {
             let _ = writeln!(
                 out,
-                "llm_observer_{name}{{model=\"{}\"}} {v}",
+                "llm_observer_{name}{{{key}=\"{}\"}} {v}",
                 escape(label)
             );
         }
     }
     out
+}
+
+/// The label a labeled counter is split by.
+fn label_name(counter: &str) -> &'static str {
+    match counter {
+        "sink_write_failures" | "sink_panics" => "sink",
+        _ => "model",
+    }
 }
 
 /// A label value with `\`, `"` and newlines escaped.

@@ -34,7 +34,7 @@ use crate::{
     processor::{Outputs, Processor, ProcessorConfig},
     record::CallRecord,
     recorder::RecordContext,
-    sink::Sinks,
+    sink::{SinkHealth, Sinks},
     stats::Stats,
 };
 use aya::maps::{MapData, RingBuf};
@@ -162,21 +162,21 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     let reporting = Arc::new(Reporting {
         hold: Arc::clone(&discovery_stats),
         stats_file: cfg.stats_file,
-        sink: sinks.clickhouse.as_ref().map(|c| c.metrics.clone()),
+        sink: sinks.clickhouse_metrics(),
+        sink_health: sinks.health(),
         shared: cfg.shared_stats,
     });
     let final_report = Arc::clone(&reporting);
     let sink = thread::Builder::new()
         .name("sink".into())
         .spawn(move || {
-            let mut failures = 0u64;
             loop {
                 match record_rx.recv_timeout(Duration::from_millis(200)) {
                     Ok(first) => {
                         for r in std::iter::once(first).chain(record_rx.try_iter()) {
-                            failures += u64::from(sinks.write(&r).is_err());
+                            sinks.write(&r);
                         }
-                        failures += u64::from(sinks.flush().is_err());
+                        sinks.flush();
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -184,8 +184,12 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
                 sinks.tick();
             }
             sinks.close();
+            let failures = sinks.failures();
             if failures > 0 {
-                tracing::warn!(failures, "sink write failures");
+                tracing::warn!(
+                    failures,
+                    "sink failures (by sink: sink_write_failures, sink_panics)"
+                );
             }
         })
         .map_err(|_| PipelineError::Thread("sink"))?;
@@ -348,6 +352,7 @@ struct Reporting {
     hold: Arc<watch::DiscoveryStats>,
     stats_file: Option<PathBuf>,
     sink: Option<Arc<SinkMetrics>>,
+    sink_health: Vec<(&'static str, Arc<SinkHealth>)>,
     shared: Arc<Mutex<Stats>>,
 }
 
@@ -359,6 +364,7 @@ impl Reporting {
         if let Some(m) = &self.sink {
             m.export(stats);
         }
+        crate::sink::export_health(&self.sink_health, stats);
         if let Ok(mut s) = self.shared.lock() {
             s.clone_from(stats);
         }

@@ -90,15 +90,14 @@ pub struct Replayed<O> {
     pub outputs: O,
 }
 
-/// Records straight to the sinks; failures counted.
+/// Records straight to the sinks (each counts its own failures).
 pub struct SinkOutputs {
     sinks: Sinks,
-    failures: u64,
 }
 
 impl Outputs for SinkOutputs {
     fn record(&mut self, record: CallRecord) -> bool {
-        self.failures += u64::from(self.sinks.write(&record).is_err());
+        self.sinks.write(&record);
         true
     }
 }
@@ -118,15 +117,13 @@ pub fn replay_file(cfg: ReplayConfig) -> Result<Replayed<()>, ReplayError> {
         path: path.clone(),
         source,
     })?;
-    let out = SinkOutputs {
-        sinks: cfg.sinks,
-        failures: 0,
-    };
+    let out = SinkOutputs { sinks: cfg.sinks };
     let input = std::io::BufReader::new(file);
     let mut r =
         replay(input, out, cfg.options).map_err(|source| ReplayError::Read { path, source })?;
-    r.outputs.failures += u64::from(r.outputs.sinks.flush().is_err());
-    r.stats.set("sink_write_failures", r.outputs.failures);
+    r.outputs.sinks.flush();
+    r.outputs.sinks.close();
+    crate::sink::export_health(&r.outputs.sinks.health(), &mut r.stats);
     Ok(Replayed {
         stats: r.stats,
         damage: r.damage,

@@ -33,6 +33,14 @@ impl Stats {
         *labels.entry(label.to_string()).or_default() += n;
     }
 
+    /// Sets one label's value (a gauge or a counter kept elsewhere).
+    pub fn set_labeled(&mut self, name: &'static str, label: &str, value: u64) {
+        let labels = self.labeled.entry(name).or_default();
+        if labels.len() < MAX_LABELS || labels.contains_key(label) {
+            labels.insert(label.to_string(), value);
+        }
+    }
+
     /// One labeled counter, label → count.
     pub fn labeled(&self, name: &str) -> Option<&BTreeMap<String, u64>> {
         self.labeled.get(name)

@@ -64,6 +64,7 @@ impl ClickHouseSink {
         })
     }
 
+    /// Adds a row to the batch (never waits for the network).
     pub fn write(&mut self, record: &CallRecord) -> io::Result<()> {
         if self.rows == 0 {
             self.buf.clear();
@@ -135,6 +136,24 @@ impl ClickHouseSink {
         if let Some(h) = self.delivery.take() {
             let _ = h.join();
         }
+    }
+}
+
+impl super::Sink for ClickHouseSink {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    fn write(&mut self, record: &CallRecord) -> io::Result<()> {
+        ClickHouseSink::write(self, record)
+    }
+
+    fn tick(&mut self) {
+        ClickHouseSink::tick(self);
+    }
+
+    fn close(&mut self) {
+        ClickHouseSink::close(self);
     }
 }
 

@@ -18,12 +18,18 @@ impl ConsoleSink {
         };
         Self { out }
     }
+}
 
-    pub fn write(&mut self, r: &CallRecord) -> io::Result<()> {
+impl super::Sink for ConsoleSink {
+    fn name(&self) -> &'static str {
+        "console"
+    }
+
+    fn write(&mut self, r: &CallRecord) -> io::Result<()> {
         writeln!(self.out, "{}", summary(r))
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }

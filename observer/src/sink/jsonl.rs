@@ -24,13 +24,19 @@ impl JsonlSink {
             out: BufWriter::new(out),
         })
     }
+}
 
-    pub fn write(&mut self, record: &CallRecord) -> io::Result<()> {
+impl super::Sink for JsonlSink {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn write(&mut self, record: &CallRecord) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, record)?;
         self.out.write_all(b"\n")
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }

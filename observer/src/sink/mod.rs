@@ -5,9 +5,18 @@ pub mod clickhouse;
 pub mod console;
 pub mod jsonl;
 
-use std::{io, path::Path};
+use std::{
+    io,
+    panic::{self, AssertUnwindSafe},
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
 
-use crate::record::CallRecord;
+use crate::{clickhouse::uploader::SinkMetrics, record::CallRecord, stats::Stats};
 
 /// The `--jsonl` file could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +34,69 @@ pub struct SpoolError {
     source: io::Error,
 }
 
+/// One output of records. The [`Sinks`] fan-out keeps each sink's failures
+/// to itself: an error or a panic in one never keeps a record from the others.
+pub trait Sink: Send {
+    /// The `sink` label of its counters.
+    fn name(&self) -> &'static str;
+    fn write(&mut self, record: &CallRecord) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Time passes (batches sealed by age).
+    fn tick(&mut self) {}
+    /// The last records are handed on (bounded wait).
+    fn close(&mut self) {}
+}
+
+/// What went wrong in one sink, as counters the reporting thread reads.
+#[derive(Debug, Default)]
+pub struct SinkHealth {
+    /// Writes and flushes that returned an error.
+    pub failures: AtomicU64,
+    /// Calls that panicked (caught; the sink goes on with the next record).
+    pub panics: AtomicU64,
+}
+
+struct Entry {
+    sink: Box<dyn Sink>,
+    health: Arc<SinkHealth>,
+    /// When this sink's last error was logged (one line per second at most).
+    logged_at: Option<Instant>,
+}
+
+impl Entry {
+    /// Runs one call on the sink, counting its error or panic.
+    fn call(&mut self, what: &str, f: impl FnOnce(&mut dyn Sink) -> io::Result<()>) -> bool {
+        let sink = &mut *self.sink;
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(sink)));
+        let err = match outcome {
+            Ok(Ok(())) => return true,
+            Ok(Err(err)) => {
+                self.health.failures.fetch_add(1, Relaxed);
+                err.to_string()
+            }
+            Err(_) => {
+                self.health.panics.fetch_add(1, Relaxed);
+                "panicked".to_string()
+            }
+        };
+        if self
+            .logged_at
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.logged_at = Some(Instant::now());
+            tracing::warn!(sink = self.sink.name(), what, %err, "sink failed; the other sinks go on");
+        }
+        false
+    }
+}
+
 /// Every configured output.
 #[derive(Default)]
 pub struct Sinks {
-    pub jsonl: Option<jsonl::JsonlSink>,
-    pub console: Option<console::ConsoleSink>,
-    pub clickhouse: Option<clickhouse::ClickHouseSink>,
+    entries: Vec<Entry>,
+    clickhouse: Option<Arc<SinkMetrics>>,
 }
 
 impl Sinks {
@@ -38,19 +104,19 @@ impl Sinks {
     /// console lines then go to stderr) and a console line per call unless `quiet`.
     pub fn from_flags(jsonl: Option<&Path>, quiet: bool) -> Result<Self, OpenError> {
         let to_stdout = jsonl.is_some_and(|p| p.as_os_str() == "-");
-        let jsonl = match jsonl {
-            Some(p) => Some(jsonl::JsonlSink::open(p).map_err(|source| OpenError {
-                path: p.display().to_string(),
-                source,
-            })?),
-            None => None,
-        };
-        let console = (!quiet).then(|| console::ConsoleSink::new(to_stdout));
-        Ok(Self {
-            jsonl,
-            console,
-            clickhouse: None,
-        })
+        let mut sinks = Self::default();
+        if let Some(p) = jsonl {
+            sinks.add(Box::new(jsonl::JsonlSink::open(p).map_err(|source| {
+                OpenError {
+                    path: p.display().to_string(),
+                    source,
+                }
+            })?));
+        }
+        if !quiet {
+            sinks.add(Box::new(console::ConsoleSink::new(to_stdout)));
+        }
+        Ok(sinks)
     }
 
     /// Adds the ClickHouse sink (opens the spool, starts delivery).
@@ -60,48 +126,90 @@ impl Sinks {
     ) -> Result<Self, SpoolError> {
         if let Some(cfg) = cfg {
             let dir = cfg.spool_dir.display().to_string();
-            self.clickhouse = Some(
-                clickhouse::ClickHouseSink::start(cfg)
-                    .map_err(|source| SpoolError { dir, source })?,
-            );
+            let sink = clickhouse::ClickHouseSink::start(cfg)
+                .map_err(|source| SpoolError { dir, source })?;
+            self.clickhouse = Some(sink.metrics.clone());
+            self.add(Box::new(sink));
         }
         Ok(self)
     }
 
+    /// Adds a sink after the others.
+    pub fn add(&mut self, sink: Box<dyn Sink>) {
+        self.entries.push(Entry {
+            sink,
+            health: Arc::default(),
+            logged_at: None,
+        });
+    }
+
+    /// The ClickHouse sink's delivery counters, when there is one.
+    pub fn clickhouse_metrics(&self) -> Option<Arc<SinkMetrics>> {
+        self.clickhouse.clone()
+    }
+
+    /// Each sink's name and failure counters.
+    pub fn health(&self) -> Vec<(&'static str, Arc<SinkHealth>)> {
+        self.entries
+            .iter()
+            .map(|e| (e.sink.name(), e.health.clone()))
+            .collect()
+    }
+
+    /// Hands `record` to every sink; false if any of them failed.
+    pub fn write(&mut self, record: &CallRecord) -> bool {
+        let mut ok = true;
+        for e in &mut self.entries {
+            ok &= e.call("write", |s| s.write(record));
+        }
+        ok
+    }
+
+    /// Flushes every sink; false if any of them failed.
+    pub fn flush(&mut self) -> bool {
+        let mut ok = true;
+        for e in &mut self.entries {
+            ok &= e.call("flush", |s| s.flush());
+        }
+        ok
+    }
+
     /// Time passes: the ClickHouse batch is sealed when old enough.
     pub fn tick(&mut self) {
-        if let Some(c) = &mut self.clickhouse {
-            c.tick();
+        for e in &mut self.entries {
+            e.call("tick", |s| {
+                s.tick();
+                Ok(())
+            });
         }
     }
 
     /// Seals the last ClickHouse batch and waits for its delivery (bounded).
     pub fn close(&mut self) {
-        if let Some(c) = &mut self.clickhouse {
-            c.close();
+        for e in &mut self.entries {
+            e.call("close", |s| {
+                s.close();
+                Ok(())
+            });
         }
     }
 
-    pub fn write(&mut self, record: &CallRecord) -> io::Result<()> {
-        if let Some(j) = &mut self.jsonl {
-            j.write(record)?;
-        }
-        if let Some(c) = &mut self.console {
-            c.write(record)?;
-        }
-        if let Some(c) = &mut self.clickhouse {
-            c.write(record)?;
-        }
-        Ok(())
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
-        if let Some(j) = &mut self.jsonl {
-            j.flush()?;
-        }
-        if let Some(c) = &mut self.console {
-            c.flush()?;
-        }
-        Ok(())
+    /// Every sink's failures, summed.
+    pub fn failures(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|e| e.health.failures.load(Relaxed) + e.health.panics.load(Relaxed))
+            .sum()
     }
 }
+
+/// Each sink's failure counters into `stats`, labeled by sink.
+pub fn export_health(health: &[(&'static str, Arc<SinkHealth>)], stats: &mut Stats) {
+    for (name, h) in health {
+        stats.set_labeled("sink_write_failures", name, h.failures.load(Relaxed));
+        stats.set_labeled("sink_panics", name, h.panics.load(Relaxed));
+    }
+}
+
+#[cfg(test)]
+mod tests;
