@@ -2,8 +2,13 @@
 //! `GET /metrics` (one small thread; the counters are the stats file's,
 //! refreshed every second, names prefixed `llm_observer_`).
 
+use prometheus_client::{
+    collector::Collector,
+    encoding::{text::encode, DescriptorEncoder, EncodeMetric},
+    metrics::{counter::ConstCounter, gauge::ConstGauge, MetricType},
+    registry::Registry,
+};
 use std::{
-    fmt::Write as _,
     io::{BufRead as _, BufReader, Write as _},
     net::{TcpListener, TcpStream},
     sync::{Arc, Mutex},
@@ -22,33 +27,56 @@ const GAUGES: &[&str] = &[
     "clickhouse_insert_latency_us_last",
 ];
 
-/// The counters in the Prometheus text exposition format.
+/// The counters in the OpenMetrics text format (prometheus-client's
+/// encoder: counters end in `_total`, the body in `# EOF`).
 pub fn render(stats: &Stats) -> String {
+    let mut registry = Registry::with_prefix("llm_observer");
+    registry.register_collector(Box::new(Snapshot(stats.clone())));
     let mut out = String::new();
-    for (name, v) in stats.counters() {
-        let kind = if GAUGES.contains(&name) {
-            "gauge"
-        } else {
-            "counter"
-        };
-        let _ = writeln!(
-            out,
-            "# TYPE llm_observer_{name} {kind}\nllm_observer_{name} {v}"
-        );
-    }
-    for (name, labels) in stats.all_labeled() {
-        let _ = writeln!(out, "# TYPE llm_observer_{name} counter");
-        let key = label_name(name);
-        for (label, v) in labels {
-            let _ = writeln!(
-                out,
-                "llm_observer_{name}{{{key}=\"{}\"}} {v}",
-                escape(label)
-            );
-        }
-    }
+    // Writing to a String cannot fail; the collector reports no errors.
+    let _ = encode(&mut out, &registry);
     out
 }
+
+/// One published [`Stats`] as metric families.
+#[derive(Debug)]
+struct Snapshot(Stats);
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, v) in self.0.counters() {
+            if GAUGES.contains(&name) {
+                let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+                g.encode(encoder.encode_descriptor(name, HELP, None, g.metric_type())?)?;
+            } else {
+                let c = ConstCounter::new(v);
+                c.encode(encoder.encode_descriptor(name, HELP, None, c.metric_type())?)?;
+            }
+        }
+        for (name, labels) in self.0.all_labeled() {
+            let key = label_name(name);
+            let mut family = encoder.encode_descriptor(name, HELP, None, MetricType::Counter)?;
+            for (label, v) in labels {
+                // The encoder writes label values as given (0.24): a model
+                // name is anyone's text, so it is escaped here.
+                let label = escape(label);
+                let c = ConstCounter::new(*v);
+                c.encode(family.encode_family(&[(key, label.as_str())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped (OpenMetrics ABNF).
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Every family's help: the names are documented in one place.
+const HELP: &str = "llm-observer self-counter; see README, Counters";
 
 /// The label a labeled counter is split by.
 fn label_name(counter: &str) -> &'static str {
@@ -56,13 +84,6 @@ fn label_name(counter: &str) -> &'static str {
         "sink_write_failures" | "sink_panics" => "sink",
         _ => "model",
     }
-}
-
-/// A label value with `\`, `"` and newlines escaped.
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +133,7 @@ fn answer(mut conn: TcpStream, stats: &Mutex<Stats>) -> std::io::Result<()> {
     };
     write!(
         conn,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
 }
@@ -140,9 +161,15 @@ mod tests {
         s.set("conn_open", 2);
         s.add_labeled("price_unknown_models", "openai/x\"y", 1);
         let text = render(&s);
-        assert!(text.contains("# TYPE llm_observer_records counter\nllm_observer_records 3\n"));
+        assert!(
+            text.contains("# TYPE llm_observer_records counter\nllm_observer_records_total 3\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE llm_observer_conn_open gauge\nllm_observer_conn_open 2\n"));
-        assert!(text.contains("llm_observer_price_unknown_models{model=\"openai/x\\\"y\"} 1\n"));
+        assert!(
+            text.contains("llm_observer_price_unknown_models_total{model=\"openai/x\\\"y\"} 1\n")
+        );
+        assert!(text.ends_with("# EOF\n"));
         let shared = Arc::new(Mutex::new(s));
         let addr = serve("127.0.0.1:0", shared.clone()).unwrap();
         let get = |path: &str| {
@@ -158,7 +185,7 @@ mod tests {
             "{r}"
         );
         shared.lock().unwrap().add("records", 1);
-        assert!(get("/metrics").contains("llm_observer_records 4\n"));
+        assert!(get("/metrics").contains("llm_observer_records_total 4\n"));
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
         let busy = serve(&addr.to_string(), shared).unwrap_err().to_string();
         assert!(busy.contains("--metrics-addr") && busy.contains(&addr.to_string()));
