@@ -340,6 +340,8 @@ impl<O: Outputs> Processor<O> {
             ("events_data_bytes", self.data_bytes),
             ("process_cache", self.attr.procs.len() as u64),
             ("process_pid_reused", self.attr.procs.reused),
+            ("process_wait_timeouts", self.attr.procs.wait_timeouts),
+            ("process_queue_full", self.attr.procs.queue_full),
         ] {
             self.stats.set(name, v);
         }

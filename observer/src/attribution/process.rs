@@ -7,8 +7,19 @@
 //! (checked at most once a second per pid) and read afresh. Exec refreshes the
 //! entry; exit drops it. Entries are filled at the first sight of a pid, when
 //! the process is certainly alive, so short-lived clients keep their identity.
+//!
+//! The reads happen on a worker thread ([`Reader`]): the thread that drains
+//! the ring only asks, and waits (at most [`WAIT`]) when a record needs an
+//! identity not read yet. A read that hangs (a FUSE-backed container root, a
+//! process whose memory lock is held) costs one wait, counted, not the ring.
 
-use std::{collections::HashMap, fs, sync::Arc};
+use std::{
+    collections::HashMap,
+    fs,
+    sync::{mpsc, Arc},
+    thread,
+    time::{Duration, Instant},
+};
 
 use super::{cgroup, redact, rootfs, tags};
 
@@ -39,12 +50,69 @@ const RECHECK_NS: u64 = 1_000_000_000;
 /// Past this many entries, those of processes gone (exit events lost) go.
 const PRUNE_AT: usize = 32_768;
 
+/// Longest wait for the reader when a record needs an identity.
+const WAIT: Duration = Duration::from_millis(50);
+/// Reads asked for and not yet done, at most.
+const QUEUE: usize = 4096;
+
 struct Entry {
     start_ticks: u64,
     checked_ns: u64,
     info: Arc<ProcessInfo>,
     /// /proc was read for this incarnation (false: only the exec's comm).
     read: bool,
+    /// The ticket of the read asked for it and not yet back.
+    pending: Option<u64>,
+}
+
+/// A read of /proc for `pid`, numbered.
+struct Ask {
+    ticket: u64,
+    pid: u32,
+}
+
+/// What the worker read: the pid's start time (0: gone) and identity.
+struct Answer {
+    ticket: u64,
+    pid: u32,
+    start_ticks: u64,
+    info: ProcessInfo,
+}
+
+/// The worker thread reading /proc, and the two channels to it.
+struct Reader {
+    asks: mpsc::SyncSender<Ask>,
+    answers: mpsc::Receiver<Answer>,
+}
+
+impl Reader {
+    fn spawn(tags: tags::TagConfig) -> Option<Self> {
+        let (asks, ask_rx) = mpsc::sync_channel::<Ask>(QUEUE);
+        let (answer_tx, answers) = mpsc::channel();
+        thread::Builder::new()
+            .name("proc-reader".into())
+            .spawn(move || {
+                for Ask { ticket, pid } in ask_rx {
+                    let start_ticks = start_ticks(pid);
+                    let info = if start_ticks == 0 {
+                        ProcessInfo::default()
+                    } else {
+                        read_proc(pid, &tags)
+                    };
+                    let answer = Answer {
+                        ticket,
+                        pid,
+                        start_ticks,
+                        info,
+                    };
+                    if answer_tx.send(answer).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self { asks, answers })
+    }
 }
 
 pub struct ProcessCache {
@@ -52,8 +120,18 @@ pub struct ProcessCache {
     tags: tags::TagConfig,
     /// Never read /proc (replay: identities come from the capture file).
     offline: bool,
+    /// None: reads happen inline (offline, or no thread could be started).
+    reader: Option<Reader>,
+    next_ticket: u64,
+    /// A wait timed out and no answer came since: do not wait again.
+    stalled: bool,
     /// Start-time mismatches seen (pid reuse).
     pub reused: u64,
+    /// Records that waited [`WAIT`] for an identity in vain.
+    pub wait_timeouts: u64,
+    /// Reads not asked because [`QUEUE`] were waiting (the identity stays
+    /// what exec said).
+    pub queue_full: u64,
 }
 
 impl Default for ProcessCache {
@@ -66,9 +144,14 @@ impl ProcessCache {
     pub fn new(tags: tags::TagConfig) -> Self {
         Self {
             by_pid: HashMap::new(),
+            reader: Reader::spawn(tags.clone()),
             tags,
             offline: false,
+            next_ticket: 0,
+            stalled: false,
             reused: 0,
+            wait_timeouts: 0,
+            queue_full: 0,
         }
     }
 
@@ -80,8 +163,15 @@ impl ProcessCache {
     /// A cache that never reads /proc: unknown pids get an empty identity.
     pub fn offline() -> Self {
         Self {
+            by_pid: HashMap::new(),
+            tags: tags::TagConfig::default(),
             offline: true,
-            ..Self::default()
+            reader: None,
+            next_ticket: 0,
+            stalled: false,
+            reused: 0,
+            wait_timeouts: 0,
+            queue_full: 0,
         }
     }
 
@@ -100,32 +190,119 @@ impl ProcessCache {
         self.put(pid, 0, now_ns, info, self.offline);
     }
 
-    /// Reads `pid` now if /proc was not read for it yet (cheap when it was).
+    /// Asks for `pid` to be read if /proc was not read for it yet (cheap
+    /// when it was). Never waits.
     pub fn touch(&mut self, pid: u32, now_ns: u64) {
+        self.collect();
         match self.by_pid.get(&pid) {
-            Some(e) if e.read => {}
+            Some(e) if e.read || e.pending.is_some() => {}
             _ => self.fill(pid, now_ns),
         }
     }
 
-    /// Reads /proc for `pid`; a process already gone (or offline: never
-    /// read) keeps what the exec event said.
+    /// Has /proc read for `pid`: by the worker, or inline without one. A
+    /// process already gone (or offline: never read) keeps what the exec
+    /// event said.
     fn fill(&mut self, pid: u32, now_ns: u64) {
+        if let Some(reader) = &self.reader {
+            self.next_ticket += 1;
+            let ticket = self.next_ticket;
+            match reader.asks.try_send(Ask { ticket, pid }) {
+                Ok(()) => {
+                    match self.by_pid.get_mut(&pid) {
+                        Some(e) => e.pending = Some(ticket),
+                        None => {
+                            self.put(pid, 0, now_ns, ProcessInfo::default(), false);
+                            if let Some(e) = self.by_pid.get_mut(&pid) {
+                                e.pending = Some(ticket);
+                            }
+                        }
+                    }
+                    return;
+                }
+                Err(mpsc::TrySendError::Full(_)) => {
+                    self.queue_full += 1;
+                    self.mark_read(pid, now_ns);
+                    return;
+                }
+                // The worker is gone: read inline from now on.
+                Err(mpsc::TrySendError::Disconnected(_)) => self.reader = None,
+            }
+        }
         let start = if self.offline { 0 } else { start_ticks(pid) };
         if start == 0 {
-            match self.by_pid.get_mut(&pid) {
-                Some(e) => e.read = true,
-                None => {
-                    self.put(pid, 0, now_ns, ProcessInfo::default(), true);
-                }
-            }
+            self.mark_read(pid, now_ns);
             return;
         }
-        let mut info = read_proc(pid, &self.tags);
+        let info = read_proc(pid, &self.tags);
+        self.apply(pid, start, now_ns, info);
+    }
+
+    /// Nothing more will be read for `pid`'s incarnation.
+    fn mark_read(&mut self, pid: u32, now_ns: u64) {
+        match self.by_pid.get_mut(&pid) {
+            Some(e) => {
+                e.read = true;
+                e.pending = None;
+            }
+            None => {
+                self.put(pid, 0, now_ns, ProcessInfo::default(), true);
+            }
+        }
+    }
+
+    /// Stores what was read; an empty comm (gone meanwhile) keeps the exec's.
+    fn apply(&mut self, pid: u32, start: u64, now_ns: u64, mut info: ProcessInfo) {
         if let Some(e) = self.by_pid.get(&pid).filter(|_| info.comm.is_empty()) {
             info.comm.clone_from(&e.info.comm);
         }
         self.put(pid, start, now_ns, info, true);
+    }
+
+    /// Applies the answers that arrived (never waits).
+    fn collect(&mut self) {
+        let Some(reader) = &self.reader else { return };
+        let answers: Vec<Answer> = reader.answers.try_iter().collect();
+        for a in answers {
+            self.answer(a);
+        }
+    }
+
+    fn answer(&mut self, a: Answer) {
+        self.stalled = false;
+        // An exec or exit since the ask: the answer is of an old identity.
+        let Some(e) = self.by_pid.get(&a.pid) else {
+            return;
+        };
+        if e.pending != Some(a.ticket) {
+            return;
+        }
+        let now_ns = e.checked_ns;
+        if a.start_ticks == 0 {
+            self.mark_read(a.pid, now_ns);
+        } else {
+            self.apply(a.pid, a.start_ticks, now_ns, a.info);
+        }
+    }
+
+    /// Waits (at most [`WAIT`], and not while the worker is stalled) for the
+    /// read asked for `pid`.
+    fn wait_for(&mut self, pid: u32) {
+        let deadline = Instant::now() + WAIT;
+        while self.by_pid.get(&pid).is_some_and(|e| e.pending.is_some()) {
+            let Some(reader) = self.reader.as_ref().filter(|_| !self.stalled) else {
+                return;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            match reader.answers.recv_timeout(left) {
+                Ok(a) => self.answer(a),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.wait_timeouts += 1;
+                    self.stalled = true;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => self.reader = None,
+            }
+        }
     }
 
     pub fn on_exit(&mut self, pid: u32) {
@@ -133,13 +310,14 @@ impl ProcessCache {
     }
 
     /// The identity of `pid` (read on first use; re-read when the pid now
-    /// belongs to another process).
+    /// belongs to another process). Waits for a read in flight, bounded.
     pub fn get(&mut self, pid: u32, now_ns: u64) -> Arc<ProcessInfo> {
         self.touch(pid, now_ns);
+        self.wait_for(pid);
         let Some(e) = self.by_pid.get_mut(&pid) else {
             return Arc::default();
         };
-        if self.offline || now_ns.saturating_sub(e.checked_ns) < RECHECK_NS {
+        if self.offline || e.pending.is_some() || now_ns.saturating_sub(e.checked_ns) < RECHECK_NS {
             return e.info.clone();
         }
         // Gone (0) keeps the entry: its calls may still be finishing.
@@ -149,8 +327,13 @@ impl ProcessCache {
             return e.info.clone();
         }
         self.reused += 1;
-        let info = read_proc(pid, &self.tags);
-        self.put(pid, start, now_ns, info, true)
+        e.read = false;
+        e.info = Arc::default();
+        self.fill(pid, now_ns);
+        self.wait_for(pid);
+        self.by_pid
+            .get(&pid)
+            .map_or_else(Arc::default, |e| e.info.clone())
     }
 
     /// Sets the identity of `pid` (as recorded elsewhere).
@@ -177,6 +360,7 @@ impl ProcessCache {
             checked_ns: now_ns,
             info: info.clone(),
             read,
+            pending: None,
         };
         self.by_pid.insert(pid, entry);
         info
@@ -367,6 +551,7 @@ mod tests {
                     ..ProcessInfo::default()
                 }),
                 read: true,
+                pending: None,
             },
         );
         assert_eq!(cache.get(me, 10).comm, "old", "not checked again yet");
@@ -389,6 +574,59 @@ mod tests {
         assert_eq!(cache.len(), PRUNE_AT);
         cache.touch(std::process::id(), 1);
         assert_eq!(cache.len(), 1, "only the live process is left");
+    }
+
+    #[test]
+    fn a_hung_read_costs_one_bounded_wait_not_the_caller() {
+        // A reader that takes asks and answers only when told: a read
+        // hung in the kernel (FUSE, a held memory lock).
+        let (asks, ask_rx) = mpsc::sync_channel::<Ask>(QUEUE);
+        let (answer_tx, answers) = mpsc::channel();
+        let mut cache = ProcessCache::new(tags::TagConfig::default());
+        cache.reader = Some(Reader { asks, answers });
+        cache.on_exec(41, "curl".into(), 1);
+        cache.touch(41, 2);
+        let t = Instant::now();
+        assert_eq!(cache.get(41, 3).comm, "curl", "the exec's comm meanwhile");
+        let waited = t.elapsed();
+        assert!(waited >= WAIT && waited < WAIT * 4, "{waited:?}");
+        assert_eq!(cache.wait_timeouts, 1);
+        // Stalled: other pids do not wait at all.
+        cache.touch(42, 4);
+        let t = Instant::now();
+        cache.get(42, 5);
+        assert!(t.elapsed() < WAIT / 2, "{:?}", t.elapsed());
+        assert_eq!(cache.wait_timeouts, 1);
+        // The read comes back: applied, and waits are allowed again.
+        let ask = ask_rx.try_recv().unwrap();
+        answer_tx
+            .send(Answer {
+                ticket: ask.ticket,
+                pid: 41,
+                start_ticks: 7,
+                info: ProcessInfo {
+                    comm: "curl".into(),
+                    exe: "/usr/bin/curl".into(),
+                    ..ProcessInfo::default()
+                },
+            })
+            .unwrap();
+        assert_eq!(cache.get(41, 6).exe, "/usr/bin/curl");
+        assert!(!cache.stalled);
+        // An answer to an ask made before an exec is not applied.
+        cache.on_exec(41, "python3".into(), 7);
+        cache.touch(41, 8);
+        answer_tx
+            .send(Answer {
+                ticket: ask.ticket,
+                pid: 41,
+                start_ticks: 7,
+                info: ProcessInfo::default(),
+            })
+            .unwrap();
+        cache.touch(41, 9);
+        assert_eq!(cache.by_pid[&41].info.comm, "python3");
+        assert!(cache.by_pid[&41].pending.is_some());
     }
 
     #[test]
