@@ -16,7 +16,7 @@
 
 use std::{collections::HashMap, net::SocketAddr};
 
-use observer_common::chunk::{dir, ChunkHeader, Skip, SocketEvent, StreamKey};
+use observer_common::chunk::{ChunkHeader, Skip, SocketEvent, StreamKey};
 
 use crate::protocol::{
     conn::ProtocolConn,
@@ -181,10 +181,8 @@ impl ConnTrack {
             self.stats.server_bytes_skipped += bytes.len() as u64;
             return;
         }
-        let (side, direction) = match h.dir {
-            dir::WRITE => (0, Direction::Write),
-            _ => (1, Direction::Read),
-        };
+        let direction = Direction::from_kernel(h.dir);
+        let side = direction.index();
         if bytes.is_empty() {
             return; // nothing to place (positions come from the kernel: trust none)
         }
@@ -250,7 +248,7 @@ impl ConnTrack {
                 .map(|exchange| conn.done(key, exchange)),
         );
         let server = conn.http.role() == Some(Role::Server);
-        for (side, direction) in DIRECTIONS.into_iter().enumerate() {
+        for (side, direction) in Direction::BOTH.into_iter().enumerate() {
             let until = if server {
                 // Told as soon as the role is known, before the response.
                 Some(u64::MAX)
@@ -370,8 +368,6 @@ impl ConnTrack {
     }
 }
 
-const DIRECTIONS: [Direction; 2] = [Direction::Write, Direction::Read];
-
 /// Whether the kernel sees every connection of `lib` end (`SSL_free`,
 /// `gnutls_deinit`, `PR_Close`, BoringSSL's handshake; rustls ids are never
 /// reused), which forgets its verdicts. Go's `Close` may be missing from a
@@ -402,10 +398,7 @@ fn verdict(
     let stream = StreamKey {
         ssl: key.conn,
         pid: key.pid,
-        dir: match side {
-            0 => u32::from(dir::WRITE),
-            _ => u32::from(dir::READ),
-        },
+        dir: u32::from(Direction::BOTH[side].kernel()),
     };
     skips.push((
         stream,

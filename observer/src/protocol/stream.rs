@@ -68,6 +68,25 @@ impl Direction {
         }
     }
 
+    /// Both, in [`Self::index`] order.
+    pub(crate) const BOTH: [Direction; 2] = [Direction::Write, Direction::Read];
+
+    /// From a record's `dir` (`observer_common::chunk::dir`).
+    pub(crate) const fn from_kernel(dir: u16) -> Direction {
+        match dir {
+            observer_common::chunk::dir::WRITE => Direction::Write,
+            _ => Direction::Read,
+        }
+    }
+
+    /// As the kernel's maps name it (`observer_common::chunk::dir`).
+    pub(crate) const fn kernel(self) -> u16 {
+        match self {
+            Direction::Write => observer_common::chunk::dir::WRITE,
+            Direction::Read => observer_common::chunk::dir::READ,
+        }
+    }
+
     pub(crate) const fn other(self) -> Direction {
         match self {
             Direction::Write => Direction::Read,
