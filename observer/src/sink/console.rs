@@ -67,7 +67,7 @@ pub fn summary(r: &CallRecord) -> String {
     } else if !r.container_id.is_empty() {
         line.push_str(&format!(
             " ctr={}",
-            &r.container_id[..r.container_id.len().min(12)]
+            r.container_id.chars().take(12).collect::<String>()
         ));
     }
     if let Some((hint, _)) = r.api_key_id.split_once(':') {
@@ -76,7 +76,24 @@ pub fn summary(r: &CallRecord) -> String {
     if r.partial {
         line.push_str(" partial");
     }
-    line
+    printable(&line)
+}
+
+/// The line with control characters escaped (`\u{1b}`): comm, model names
+/// and paths are anyone's text, and a terminal would obey them.
+fn printable(line: &str) -> String {
+    if !line.chars().any(char::is_control) {
+        return line.to_string();
+    }
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,5 +134,23 @@ mod tests {
             ..docker
         };
         assert!(summary(&pod).ends_with(" 200 pod=search/chat-7d9f key=sk-proj-…0001"));
+    }
+
+    #[test]
+    fn hostile_names_neither_panic_nor_reach_the_terminal() {
+        let r = CallRecord {
+            comm: "x\x1b[2Jy".into(),
+            request_model: "m\rn".into(),
+            // A multibyte character across byte 12.
+            container_id: "abcdefghijkéz".into(),
+            ..CallRecord::default()
+        };
+        let line = summary(&r);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.contains("x\\u{1b}[2Jy[0]") && line.contains(" m\\rn "),
+            "{line}"
+        );
+        assert!(line.ends_with(" ctr=abcdefghijké"), "{line}");
     }
 }
