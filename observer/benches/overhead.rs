@@ -13,12 +13,15 @@
 //! time to first token), 64-byte `SSL_write`s, a 200 MiB download. Printed:
 //! medians over the blocks of each figure, what the floor and the agent add,
 //! and their ratio; the agent's CPU per call (all its threads, from
-//! schedstat) and its peak RSS; and that every LLM call became one row.
+//! schedstat, from the client's `ready` — connected and warmed up — until
+//! the agent wrote the rows: a new process's exec, discovery and
+//! attribution are a cost per process, not per call) and its peak RSS; and
+//! that every LLM call became one row.
 
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    process::{Child, Stdio},
+    process::{Child, Command, Stdio},
     time::Duration,
 };
 
@@ -26,7 +29,10 @@ use e2e::{
     agent::Agent,
     ca::TestCa,
     netns::{Netns, API_HOST},
-    util::{cpu_ns, is_root, peak_rss_kib, run_bounded, workspace_root, TempDir},
+    util::{
+        cpu_ns, is_root, peak_rss_kib, poll_until, run_bounded, wait_bounded, workspace_root,
+        TempDir,
+    },
 };
 use observer::{discovery, probes::floor::Floor};
 
@@ -109,7 +115,7 @@ fn main() {
                     let dir = tmp.path().join(format!("agent-{block}"));
                     std::fs::create_dir_all(&dir).expect("agent dir");
                     let agent = Agent::start(&dir, &[]).expect("agent");
-                    let figures = workloads(&ns, &ca, Some(agent.pid()));
+                    let figures = workloads(&ns, &ca, Some(&agent));
                     let llm_calls = u64::from(WORKLOADS[0].2 + 1 + WORKLOADS[1].2 + 1);
                     calls_made += llm_calls;
                     let rows = agent.wait_rows(llm_calls as usize, Duration::from_secs(30));
@@ -180,29 +186,66 @@ fn client_libssl(ns: &Netns) -> PathBuf {
     PathBuf::from(out.stdout.trim())
 }
 
-/// Every workload once; with `agent`, its CPU ns over each.
-fn workloads(ns: &Netns, ca: &TestCa, agent: Option<u32>) -> Figures {
+/// Every workload once; with `agent`, its CPU ns over each: from the
+/// client's `ready` (connected, warmed up) until the agent has written the
+/// rows of its calls.
+fn workloads(ns: &Netns, ca: &TestCa, agent: Option<&Agent>) -> Figures {
     let script = workspace_root().join("tests/clients/overhead_client.py");
     let mut out = Figures::new();
+    let mut rows = agent.map_or(0, |a| a.rows().len());
     for &(_, mode, n) in WORKLOADS {
-        let before = agent.map_or(0, cpu_ns);
-        let done = run_bounded(
-            ns.command("python3")
-                .arg(&script)
-                .args([API_HOST, PORT])
-                .arg(&ca.ca_pem)
-                .args([mode, &n.to_string()]),
-            Duration::from_secs(300),
-        )
-        .expect_ok(&format!("overhead client {mode}"));
-        // What the agent still does for this workload after the client is
-        // done (the last rows) counts too.
-        std::thread::sleep(Duration::from_millis(if agent.is_some() { 300 } else { 0 }));
-        let cpu = agent.map_or(0, cpu_ns) - before;
-        let v: serde_json::Value = serde_json::from_str(done.stdout.trim()).expect("client JSON");
-        out.insert(mode, (v, cpu));
+        let mut cmd = ns.command("python3");
+        cmd.arg(&script)
+            .args([API_HOST, PORT])
+            .arg(&ca.ca_pem)
+            .args([mode, &n.to_string()]);
+        let cpu = || agent.map_or(0, |a| cpu_ns(a.pid()));
+        let mut before = 0;
+        let stdout = gated(cmd, || before = cpu());
+        if let Some(a) = agent {
+            // Calls: until their rows (and the warm-up's) are written.
+            // Other traffic: what the agent still drains after the client.
+            if matches!(mode, "nonstream" | "stream") {
+                rows += n as usize + 1;
+                let done = poll_until(Duration::from_secs(30), || {
+                    (a.rows().len() >= rows).then_some(())
+                });
+                assert!(done.is_some(), "rows of {mode} written");
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("client JSON");
+        out.insert(mode, (v, cpu() - before));
     }
     out
+}
+
+/// Runs the client; once it prints `ready`, calls `at_go` and lets it go.
+/// Its stdout after `ready`, once it exited successfully (bounded: 300 s).
+fn gated(mut cmd: Command, at_go: impl FnOnce()) -> String {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("overhead client");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("client ready");
+    assert_eq!(line.trim(), "ready", "overhead client did not start");
+    at_go();
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").expect("go");
+    drop(stdin);
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest);
+        rest
+    });
+    let status = wait_bounded(&mut child, Duration::from_secs(300)).expect("client done in 300 s");
+    assert!(status.success(), "overhead client: {status}");
+    reader.join().expect("client stdout")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

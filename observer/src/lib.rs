@@ -26,6 +26,7 @@ pub mod discovery;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod metrics;
+pub mod outfile;
 pub mod pipeline;
 pub mod pricing;
 pub mod probes;

@@ -74,6 +74,11 @@ pub enum PipelineError {
     Thread(&'static str),
 }
 
+/// How long the sink thread lets rows gather after writing some: one wakeup
+/// (and one write to each output) per batch instead of per row, for at most
+/// this much delay on a row.
+const SINK_GATHER: Duration = Duration::from_millis(20);
+
 /// Records to the sink thread, exec'd and held pids to discovery, verdicts
 /// to the kernel.
 struct ChannelOutputs {
@@ -177,6 +182,9 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
                             sinks.write(&r);
                         }
                         sinks.flush();
+                        // Rows keep coming while calls do: let them gather
+                        // rather than wake this thread for each one.
+                        thread::sleep(SINK_GATHER);
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,

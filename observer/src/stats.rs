@@ -79,7 +79,9 @@ impl Stats {
     /// Replaces `path` with the current counters (write to a temp file, rename).
     pub fn write_file(&self, path: &Path) -> io::Result<()> {
         let tmp = path.with_extension("tmp");
-        fs::write(&tmp, self.to_json())?;
+        let mut f = crate::outfile::create_new(&tmp, 0o644)?;
+        io::Write::write_all(&mut f, self.to_json().as_bytes())?;
+        drop(f);
         fs::rename(&tmp, path)
     }
 }

@@ -11,6 +11,11 @@ Modes (each prints one JSON line; times in microseconds):
   write64    one request whose body is N writes of 64 bytes (one SSL_write
              each): median time per write
   download   one GET of N MiB: MiB/s
+
+Once connected (and, for calls, after one warm-up call) it prints ``ready``
+and waits for a line on stdin: the benchmark measures the agent's CPU from
+there, so a new process's fixed costs (exec, discovery, attribution) are
+not spread over its calls.
 """
 import http.client
 import json
@@ -33,6 +38,11 @@ def conn():
     c = http.client.HTTPSConnection(host, port, context=ctx)
     c.connect()
     return c
+
+
+def ready():
+    print("ready", flush=True)
+    sys.stdin.readline()
 
 
 def chat(c, stream):
@@ -58,6 +68,7 @@ def chat(c, stream):
 if mode in ("nonstream", "stream"):
     c = conn()
     chat(c, mode == "stream")  # warm-up
+    ready()
     runs = [chat(c, mode == "stream") for _ in range(n)]
     out = {"median_us": statistics.median(t for _, t in runs)}
     if mode == "stream":
@@ -65,6 +76,7 @@ if mode in ("nonstream", "stream"):
     print(json.dumps(out))
 elif mode == "write64":
     c = conn()
+    ready()
     c.putrequest("POST", "/sink")
     c.putheader("content-length", str(64 * n))
     c.endheaders()
@@ -80,6 +92,7 @@ elif mode == "write64":
     print(json.dumps({"median_us": statistics.median(per)}))
 elif mode == "download":
     c = conn()
+    ready()
     t0 = time.perf_counter()
     c.request("GET", "/download?bytes=%d" % (n << 20))
     r = c.getresponse()

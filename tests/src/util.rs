@@ -117,6 +117,22 @@ impl Finished {
     }
 }
 
+/// Waits for `child` to exit; after `timeout` kills it and returns None.
+pub fn wait_bounded(child: &mut std::process::Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Runs `cmd` to completion, killing it (and panicking) after `timeout`.
 pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Finished {
     let mut child = cmd
@@ -138,18 +154,9 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Finished {
         let _ = err.read_to_end(&mut s);
         s
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let e = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-            panic!("{cmd:?} timed out after {timeout:?}; stderr:\n{e}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = wait_bounded(&mut child, timeout) else {
+        let e = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+        panic!("{cmd:?} timed out after {timeout:?}; stderr:\n{e}");
     };
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();

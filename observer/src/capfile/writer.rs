@@ -3,9 +3,8 @@
 
 use std::{
     collections::HashSet,
-    fs::{self, File, OpenOptions},
+    fs::File,
     io::{self, BufWriter, Write},
-    os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
     path::Path,
     time::Duration,
 };
@@ -34,16 +33,10 @@ pub struct CaptureWriter {
 }
 
 impl CaptureWriter {
-    /// Creates (or truncates) `path` with mode 0600 and writes the header.
+    /// Creates (or empties) `path` with mode 0600 and writes the header
+    /// (see [`crate::outfile`]: never through a planted link).
     pub fn create(path: &Path, header: &Header) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
-        // An existing file keeps its mode on open: tighten it.
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+        let file = crate::outfile::replace(path, 0o600)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&header.encode())?;
         out.flush()?;

@@ -86,8 +86,7 @@ impl SpoolWriter {
     /// never acknowledged to anyone. (Only here: while the agent runs, a
     /// `.tmp` is a segment being written.)
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
-        set_private(dir)?;
+        crate::outfile::private_dir(dir)?;
         for entry in fs::read_dir(dir)?.flatten() {
             if entry.file_name().to_string_lossy().ends_with(".tmp") {
                 let _ = fs::remove_file(entry.path());
@@ -112,7 +111,7 @@ impl SpoolWriter {
         self.next_seq += 1;
         let path = self.dir.join(format!("{seq:020}-{rows}.rb"));
         let tmp = path.with_extension("tmp");
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = crate::outfile::create_new(&tmp, 0o600)?;
         f.write_all(body)?;
         f.sync_data()?;
         drop(f);
@@ -138,11 +137,6 @@ impl SpoolWriter {
         }
         Ok(sealed)
     }
-}
-
-fn set_private(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 /// Bytes and segments waiting in `dir`.

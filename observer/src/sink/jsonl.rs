@@ -1,7 +1,6 @@
 //! One JSON object per line, with the row contract's field names.
 
 use std::{
-    fs::OpenOptions,
     io::{self, BufWriter, Write},
     path::Path,
 };
@@ -13,12 +12,13 @@ pub struct JsonlSink {
 }
 
 impl JsonlSink {
-    /// `-` is standard output; anything else a file opened for appending.
+    /// `-` is standard output; anything else a file opened for appending
+    /// (mode 0640; see [`crate::outfile`]).
     pub fn open(path: &Path) -> io::Result<Self> {
         let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
             Box::new(io::stdout())
         } else {
-            Box::new(OpenOptions::new().create(true).append(true).open(path)?)
+            Box::new(crate::outfile::append(path, 0o640)?)
         };
         Ok(Self {
             out: BufWriter::new(out),
