@@ -37,6 +37,19 @@ pub fn fields<'a, const N: usize>(
 /// Visits an object, keeping the members named in `.0`.
 struct Members<'k, const N: usize>(&'k [&'k str; N]);
 
+/// A JSON object nested in one being visited: the raw text of each of the
+/// members named in `.0`, as [`fields`] reads them (anything but an object
+/// fails).
+pub struct Object<'k, const N: usize>(pub &'k [&'k str; N]);
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Object<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(Members(self.0))
+    }
+}
+
 impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
     type Value = [Option<&'de RawValue>; N];
 
@@ -59,7 +72,7 @@ impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
 }
 
 /// A member name: its index in the wanted keys, if wanted.
-struct Key<'k, const N: usize>(&'k [&'k str; N]);
+pub struct Key<'k, const N: usize>(pub &'k [&'k str; N]);
 
 impl<'de, const N: usize> DeserializeSeed<'de> for Key<'_, N> {
     type Value = Option<usize>;

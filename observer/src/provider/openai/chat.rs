@@ -24,6 +24,8 @@ use crate::protocol::sse;
 use crate::provider::call::LlmCall;
 use crate::provider::json;
 
+use super::chunk;
+
 /// Reads a Chat Completions, Completions or Embeddings exchange.
 pub fn parse_chat(ex: &Exchange) -> LlmCall {
     super::parse_with(ex, read_completion, read_stream)
@@ -67,17 +69,6 @@ pub(super) fn read_completion(
 /// byte was kept (`partial` = bytes were lost, so a missing `[DONE]` proves
 /// nothing).
 pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<BodyError> {
-    /// The members of a chunk read; the rest (the generated text) is only
-    /// checked to be JSON, never copied.
-    const KEYS: [&str; 7] = [
-        "id",
-        "model",
-        "error",
-        "usage",
-        "x_groq",
-        "service_tier",
-        "choices",
-    ];
     let (events, stats) = sse::decode_all(&resp.body);
     add_sse_defects(call, &stats);
     let mut done = false;
@@ -88,31 +79,32 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
             done = true;
             continue;
         }
-        let Some([id, model, err, usage, x_groq, tier, choices]) = json::fields(data, KEYS) else {
+        let Some(chunk) = chunk::read(data, call.first_token_ns == 0) else {
             call.body_defects = call.body_defects.saturating_add(1);
             continue;
         };
-        if let Some(err) = err.and_then(json::raw_object) {
+        if let Some(err) = chunk.error.and_then(json::raw_object) {
             error.get_or_insert(api_error_type(&err));
             continue;
         }
         if call.response_id.is_empty() {
-            call.response_id = text(id).unwrap_or_default().into_owned();
+            call.response_id = text(chunk.id).unwrap_or_default().into_owned();
         }
         if call.response_model.is_empty() {
-            call.response_model = text(model).unwrap_or_default().into_owned();
+            call.response_model = text(chunk.model).unwrap_or_default().into_owned();
         }
-        if let Some(tier) = text(tier) {
+        if let Some(tier) = text(chunk.service_tier) {
             if tier != call.service_tier {
                 call.service_tier = tier.into_owned();
             }
         }
         // Usage is cumulative: the last one seen wins, never a sum.
         // Groq reports stream usage in `x_groq.usage` of the last chunk.
-        let groq = x_groq
+        let groq = chunk
+            .x_groq
             .and_then(|g| json::fields(g.get(), ["usage"]))
             .and_then(|[u]| u);
-        let found = [usage, groq]
+        let found = [chunk.usage, groq]
             .into_iter()
             .flatten()
             .filter_map(json::raw_object)
@@ -121,27 +113,14 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
             call.usage = usage;
             read_audio(&u, call);
         }
-        let choices = choices
-            .filter(|c| c.get().starts_with('['))
-            .and_then(|c| serde_json::from_str::<Vec<&RawValue>>(c.get()).ok());
-        for choice in choices.into_iter().flatten() {
-            let Some([index, finish, choice_text, delta]) =
-                json::fields(choice.get(), ["index", "finish_reason", "text", "delta"])
-            else {
-                continue; // not an object: nothing to read
-            };
-            let index = index.and_then(|i| serde_json::from_str::<u64>(i.get()).ok());
-            if index.unwrap_or(0) == 0 {
-                if let Some(reason) = text(finish) {
-                    call.finish_reason = reason.into_owned();
-                }
-            }
-            if call.first_token_ns == 0
-                && (text(choice_text).is_some()
-                    || delta_has_output(delta.and_then(json::raw_object).as_ref()))
-            {
-                call.first_token_ns = resp.ts_at(ev.end_offset.saturating_sub(1));
-            }
+        let Some(choices) = chunk.choices else {
+            continue;
+        };
+        if let Some(reason) = choices.finish {
+            call.finish_reason = reason.into_owned();
+        }
+        if call.first_token_ns == 0 && choices.output {
+            call.first_token_ns = resp.ts_at(ev.end_offset.saturating_sub(1));
         }
     }
     if let Some(t) = error {
@@ -155,11 +134,11 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
 
 /// A member's non-empty string value.
 fn text(raw: Option<&RawValue>) -> Option<std::borrow::Cow<'_, str>> {
-    raw.and_then(json::raw_str).filter(|s| !s.is_empty())
+    chunk::non_empty(raw)
 }
 
 /// Does a stream delta carry generated output (not just the role)?
-fn delta_has_output(delta: Option<&Value>) -> bool {
+pub(super) fn delta_has_output(delta: Option<&Value>) -> bool {
     let Some(delta) = delta else {
         return false;
     };

@@ -13,6 +13,7 @@
 //! tokens, so they map 1:1.
 
 pub mod chat;
+mod chunk;
 pub mod estimate;
 pub mod realtime;
 pub mod responses;
