@@ -112,29 +112,43 @@ impl SseDecoder {
             self.end_line(out);
         }
         while !bytes.is_empty() {
-            let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') else {
+            let Some(i) = memchr::memchr2(b'\r', b'\n', bytes) else {
                 self.append(bytes);
                 self.offset += bytes.len();
                 return;
             };
-            self.append(&bytes[..i]);
+            let line = &bytes[..i];
             self.offset += i + 1;
-            if bytes[i] == b'\r' {
+            let rest = if bytes[i] == b'\r' {
                 match bytes.get(i + 1) {
                     None => {
+                        self.append(line);
                         self.pending_cr = true;
                         return;
                     }
                     Some(b'\n') => {
                         self.offset += 1;
-                        bytes = &bytes[i + 2..];
+                        &bytes[i + 2..]
                     }
-                    Some(_) => bytes = &bytes[i + 1..],
+                    Some(_) => &bytes[i + 1..],
                 }
             } else {
-                bytes = &bytes[i + 1..];
+                &bytes[i + 1..]
+            };
+            if self.line.is_empty() && !self.line_too_long {
+                // The whole line is in `bytes`: read it there, uncopied.
+                if line.len() > self.max_line {
+                    self.line_too_long = true;
+                    self.stats.dropped_lines += 1;
+                    self.whole_line(&[], out);
+                } else {
+                    self.whole_line(line, out);
+                }
+            } else {
+                self.append(line);
+                self.end_line(out);
             }
-            self.end_line(out);
+            bytes = rest;
         }
     }
 
@@ -180,11 +194,22 @@ impl SseDecoder {
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) {
+        let line = std::mem::take(&mut self.line);
+        self.whole_line(&line, out);
+        let mut line = line;
+        line.clear();
+        if line.capacity() <= 64 << 10 {
+            self.line = line;
+        }
+    }
+
+    /// Ends the current line, whose bytes are `line` (the ones appended, or
+    /// all of it when none were).
+    fn whole_line(&mut self, mut line: &[u8], out: &mut Vec<SseEvent>) {
         let start = self.line_start;
         self.line_start = self.offset;
-        let mut line = std::mem::take(&mut self.line);
-        if std::mem::take(&mut self.first_line) && line.starts_with(BOM) {
-            line.drain(..BOM.len());
+        if std::mem::take(&mut self.first_line) {
+            line = line.strip_prefix(BOM).unwrap_or(line);
         }
         if std::mem::take(&mut self.line_too_long) {
             self.event_start.get_or_insert(start);
@@ -196,11 +221,7 @@ impl SseDecoder {
             if line[0] != b':' {
                 self.event_start.get_or_insert(start);
             }
-            self.field(&line);
-        }
-        line.clear();
-        if line.capacity() <= 64 << 10 {
-            self.line = line;
+            self.field(line);
         }
     }
 
@@ -227,8 +248,13 @@ impl SseDecoder {
                     self.data = String::new();
                     return;
                 }
-                let v = self.text(value);
-                self.data.push_str(&v);
+                match std::str::from_utf8(value) {
+                    Ok(v) => self.data.push_str(v),
+                    Err(_) => {
+                        self.stats.lossy_lines += 1;
+                        self.data.push_str(&String::from_utf8_lossy(value));
+                    }
+                }
                 self.data.push('\n');
             }
             b"id" if !value.contains(&0) => self.last_id = Some(self.text(value)),
