@@ -21,6 +21,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use foldhash::fast::RandomState;
+
 use super::{cgroup, redact, rootfs, tags};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,7 +118,7 @@ impl Reader {
 }
 
 pub struct ProcessCache {
-    by_pid: HashMap<u32, Entry>,
+    by_pid: HashMap<u32, Entry, RandomState>,
     tags: tags::TagConfig,
     /// Never read /proc (replay: identities come from the capture file).
     offline: bool,
@@ -143,7 +145,7 @@ impl Default for ProcessCache {
 impl ProcessCache {
     pub fn new(tags: tags::TagConfig) -> Self {
         Self {
-            by_pid: HashMap::new(),
+            by_pid: HashMap::default(),
             reader: Reader::spawn(tags.clone()),
             tags,
             offline: false,
@@ -163,7 +165,7 @@ impl ProcessCache {
     /// A cache that never reads /proc: unknown pids get an empty identity.
     pub fn offline() -> Self {
         Self {
-            by_pid: HashMap::new(),
+            by_pid: HashMap::default(),
             tags: tags::TagConfig::default(),
             offline: true,
             reader: None,

@@ -16,6 +16,8 @@
 
 use std::{collections::HashMap, net::SocketAddr};
 
+use foldhash::fast::RandomState;
+
 use observer_common::chunk::{ChunkHeader, Skip, SocketEvent, StreamKey};
 
 use crate::protocol::{
@@ -120,7 +122,7 @@ impl Conn {
 }
 
 pub struct ConnTrack {
-    conns: HashMap<ConnKey, Conn>,
+    conns: HashMap<ConnKey, Conn, RandomState>,
     max_conns: usize,
     idle_ns: u64,
     /// The kernel's capture cap per call (see `probes::ProbeConfig`).
@@ -135,7 +137,7 @@ pub struct ConnTrack {
 impl ConnTrack {
     pub fn new(max_conns: usize, idle_ns: u64, capture_max: u32) -> Self {
         Self {
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             max_conns,
             idle_ns,
             capture_max: u64::from(capture_max),
