@@ -248,6 +248,9 @@ impl SseDecoder {
                     self.data = String::new();
                     return;
                 }
+                // Room for the line and its '\n' at once: one allocation
+                // for an event of one data line.
+                self.data.reserve(value.len() + 1);
                 match std::str::from_utf8(value) {
                     Ok(v) => self.data.push_str(v),
                     Err(_) => {
