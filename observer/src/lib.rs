@@ -40,4 +40,5 @@ pub mod replay;
 pub mod report;
 pub mod sink;
 pub mod stats;
+pub mod text;
 pub mod tokenize;

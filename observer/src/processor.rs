@@ -276,7 +276,7 @@ impl<O: Outputs> Processor<O> {
                 self.stats.add("exchanges_non_llm", 1);
                 continue;
             }
-            let call = match provider::parse(&done.exchange) {
+            let mut call = match provider::parse(&done.exchange) {
                 Ok(call) => call,
                 Err(err) => {
                     self.stats.add("provider_errors", 1);
@@ -286,6 +286,7 @@ impl<O: Outputs> Processor<O> {
                     continue;
                 }
             };
+            call.bound();
             self.stats
                 .add("provider_body_defects", u64::from(call.body_defects));
             let who = self

@@ -132,17 +132,6 @@ pub fn host_port(host: &str) -> (String, u16) {
     }
 }
 
-/// Query parameters that carry secrets.
-const SECRET_PARAMS: &[&str] = &[
-    "key",
-    "api_key",
-    "api-key",
-    "apikey",
-    "access_token",
-    "token",
-    "sig",
-];
-
 /// The path with secret query values replaced by `REDACTED`.
 pub fn redact_path(path: &str) -> String {
     let Some((base, query)) = path.split_once('?') else {
@@ -151,7 +140,7 @@ pub fn redact_path(path: &str) -> String {
     let parts: Vec<String> = query
         .split('&')
         .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => {
+            Some((k, _)) if crate::attribution::redact::is_secret_name(k) => {
                 format!("{k}=REDACTED")
             }
             _ => kv.to_string(),

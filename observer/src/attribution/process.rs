@@ -47,6 +47,10 @@ const SA_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namesp
 /// Bytes read at most from /proc/PID/environ and /etc/passwd.
 const ENVIRON_MAX: usize = 256 << 10;
 const PASSWD_MAX: usize = 1 << 20;
+/// Bytes of /proc/PID/cmdline read (secrets are redacted in all of them)
+/// and kept in the row (a command line can be megabytes).
+const CMDLINE_READ: usize = 64 << 10;
+const CMDLINE_MAX: usize = 4096;
 /// A pid's start time is checked again after this long.
 const RECHECK_NS: u64 = 1_000_000_000;
 /// Past this many entries, those of processes gone (exit events lost) go.
@@ -398,11 +402,13 @@ fn read_proc(pid: u32, tag_cfg: &tags::TagConfig) -> ProcessInfo {
     let exe = fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = read_capped(&format!("/proc/{pid}/cmdline"), CMDLINE_READ);
     let cmdline = String::from_utf8_lossy(&cmdline)
         .trim_end_matches('\0')
         .replace('\0', " ");
     let cmdline = redact::shapes(&cmdline).unwrap_or(cmdline);
+    let mut cmdline = cmdline;
+    crate::text::cut(&mut cmdline, CMDLINE_MAX);
     let uid = fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| real_uid(&s))

@@ -20,66 +20,137 @@ pub fn exact(text: &str, secret: &str) -> Option<String> {
     Some(text.replace(secret, REDACTED))
 }
 
-/// Option and variable names whose value is a secret.
+/// Option, variable, header and parameter names whose value is a secret,
+/// normalised (lower case, `-` as `_`).
 const SECRET_NAMES: &[&str] = &[
-    "api-key",
     "api_key",
     "apikey",
-    "x-api-key",
-    "x-goog-api-key",
     "key",
     "token",
-    "access-token",
-    "access_token",
     "secret",
     "password",
     "passwd",
+    "pass",
     "authorization",
+    "sig",
+    "signature",
+    "credential",
+    "credentials",
+    "client_secret",
 ];
+
+/// Endings of names whose value is a secret (`--azure-openai-key`,
+/// `X-Amz-Security-Token`, `X-Amz-Signature`, `OPENAI_API_KEY`).
+const SECRET_SUFFIXES: &[&str] = &[
+    "_key",
+    "_token",
+    "_secret",
+    "_password",
+    "_passwd",
+    "_signature",
+    "_credential",
+    "_credentials",
+    "apikey",
+];
+
+/// Options whose next word is `user:password` (curl's `-u`, `--user`,
+/// `--proxy-user`).
+const USER_PASS_OPTIONS: &[&str] = &["-u", "--user", "-U", "--proxy-user"];
+
+/// Whether a name (as written: `--api-key`, `"api_key"`, `X-Api-Key:`,
+/// `OPENAI_API_KEY`) names a secret.
+pub fn is_secret_name(raw: &str) -> bool {
+    let name = raw
+        .trim_start_matches(['-', '{', '"', '\'', ',', '[', '$'])
+        .trim_end_matches([':', '"', '\'', '='])
+        .to_ascii_lowercase()
+        .replace('-', "_");
+    !name.is_empty()
+        && (SECRET_NAMES.contains(&name.as_str())
+            || SECRET_SUFFIXES.iter().any(|s| name.ends_with(s)))
+}
 
 /// `text` with secret-shaped words replaced (None when nothing was found).
 pub fn shapes(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut changed = false;
-    let mut redact_next = false;
+    let mut next = Next::Plain;
     for (i, word) in text.split(' ').enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        let (new, next) = redact_word(word, redact_next);
+        let (new, after) = redact_word(word, next);
         changed |= new != word;
-        redact_next = next;
+        next = after;
         out.push_str(&new);
     }
     changed.then_some(out)
 }
 
-/// One space-separated word → its redacted form, and whether the next word
-/// is a secret (`--api-key KEY`, `Bearer KEY`).
-fn redact_word(word: &str, is_secret: bool) -> (String, bool) {
+/// What the previous word says of this one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Plain,
+    /// A secret (`--api-key KEY`, `Bearer KEY`).
+    Secret,
+    /// `user:password` (`-u alice:pw`): the password goes.
+    UserPass,
+}
+
+/// A value with its quotes and JSON punctuation around it: the part to
+/// replace.
+fn core(value: &str) -> &str {
+    value
+        .trim_start_matches(['"', '\''])
+        .trim_end_matches(['"', '\'', '}', ']', ','])
+}
+
+/// One space-separated word → its redacted form, and what the next word is.
+fn redact_word(word: &str, this: Next) -> (String, Next) {
     let bare = word.trim_matches(|c| c == '"' || c == '\'');
     let lower = bare.to_ascii_lowercase();
+    // An auth scheme: the credential is the next word (`Authorization:
+    // Bearer KEY`).
     if lower == "basic" || lower.ends_with("bearer") {
-        return (word.to_string(), true);
+        return (word.to_string(), Next::Secret);
     }
-    if is_secret && !bare.is_empty() {
-        return (word.replace(bare, REDACTED), false);
-    }
-    let name = lower.trim_start_matches('-').trim_end_matches(':');
-    if SECRET_NAMES.contains(&name) && (lower.starts_with('-') || lower.ends_with(':')) {
-        return (word.to_string(), true);
-    }
-    // NAME=VALUE / NAME:VALUE with a secret name (`--api-key=…`, `OPENAI_API_KEY=…`).
-    if let Some(pos) = bare.find(['=', ':']) {
-        let key = lower[..pos].trim_start_matches('-');
-        let value = &bare[pos + 1..];
-        let secretish = SECRET_NAMES.contains(&key)
-            || SECRET_NAMES
-                .iter()
-                .any(|n| key.ends_with(&format!("_{}", n.replace('-', "_"))));
-        if secretish && !value.is_empty() {
-            return (word.replace(value, REDACTED), false);
+    match this {
+        Next::Secret if !core(bare).is_empty() => {
+            return (word.replace(core(bare), REDACTED), Next::Plain);
         }
+        Next::UserPass => {
+            let pass = core(bare).split_once(':').map_or(core(bare), |(_, p)| p);
+            if !pass.is_empty() {
+                return (word.replace(pass, REDACTED), Next::Plain);
+            }
+        }
+        _ => {}
+    }
+    if USER_PASS_OPTIONS.contains(&bare) {
+        return (word.to_string(), Next::UserPass);
+    }
+    // `--api-key VALUE`, `X-Api-Key: VALUE`, `"api_key": VALUE`.
+    let named = lower.starts_with('-') || lower.ends_with(':') || lower.ends_with("\":");
+    if named && !bare.contains('=') && is_secret_name(&lower) {
+        return (word.to_string(), Next::Secret);
+    }
+    // NAME=VALUE / NAME:VALUE pairs, also several in a query string
+    // (`?X-Amz-Signature=…&X-Amz-Credential=…`) or a JSON word
+    // (`{"api_key":"…"}`).
+    let mut out = word.to_string();
+    let mut found = false;
+    for pair in bare.split(['?', '&', ',', '{']) {
+        let Some(pos) = pair.find(['=', ':']) else {
+            continue;
+        };
+        let value = core(&pair[pos + 1..]);
+        if is_secret_name(&pair[..pos]) && !value.is_empty() && !value.starts_with("//") {
+            out = out.replace(value, REDACTED);
+            found = true;
+        }
+    }
+    if found {
+        return (out, Next::Plain);
     }
     // A well-known key shape anywhere in the word.
     for p in PREFIXES.iter().filter(|p| p.len() >= 3) {
@@ -89,11 +160,11 @@ fn redact_word(word: &str, is_secret: bool) -> (String, bool) {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
                 .unwrap_or(tail.len());
             if end >= 20 {
-                return (word.replace(&tail[..end], REDACTED), false);
+                return (word.replace(&tail[..end], REDACTED), Next::Plain);
             }
         }
     }
-    (word.to_string(), false)
+    (word.to_string(), Next::Plain)
 }
 
 #[cfg(test)]
@@ -137,6 +208,38 @@ mod tests {
                 "curl https://g/v1beta/m?key=REDACTED",
             ),
             (format!("worker {KEY}"), "worker REDACTED"),
+            (
+                "curl -u alice:pw0rd https://h".into(),
+                "curl -u alice:REDACTED https://h",
+            ),
+            (
+                "curl --proxy-user bob:hunter2 https://h".into(),
+                "curl --proxy-user bob:REDACTED https://h",
+            ),
+            (
+                r#"curl -d {"api_key":"abc123","model":"m"} https://h"#.into(),
+                r#"curl -d {"api_key":"REDACTED","model":"m"} https://h"#,
+            ),
+            (
+                r#"curl -d '{"api_key": "abc123"}'"#.into(),
+                r#"curl -d '{"api_key": "REDACTED"}'"#,
+            ),
+            (
+                "app --azure-openai-key 0123abcd --x 1".into(),
+                "app --azure-openai-key REDACTED --x 1",
+            ),
+            (
+                "curl -H X-Amz-Security-Token: FwoGZXIvYXdzE -H X-Amz-Date: 20260101".into(),
+                "curl -H X-Amz-Security-Token: REDACTED -H X-Amz-Date: 20260101",
+            ),
+            (
+                "curl https://b/m?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA/x&X-Amz-Signature=f00d".into(),
+                "curl https://b/m?X-Amz-Algorithm=AWS4&X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED",
+            ),
+            (
+                "env AZURE_OPENAI_API_KEY=k1 GITHUB_TOKEN=t2 app".into(),
+                "env AZURE_OPENAI_API_KEY=REDACTED GITHUB_TOKEN=REDACTED app",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(shapes(&input).as_deref(), Some(want), "{input}");
@@ -146,6 +249,8 @@ mod tests {
             "node server.js",
             "curl -sS https://api.openai.com/v1/models",
             "sk-short",
+            "python3 -m http.server --bind 127.0.0.1:8000",
+            "app --model gpt-4o --url https://api.openai.com/v1",
         ] {
             assert_eq!(shapes(clean), None, "{clean}");
         }

@@ -124,7 +124,7 @@ fn clickhouse_check(args: &DoctorArgs) -> Option<Verdict> {
     Some(match asked {
         Ok((version, exists)) => Verdict::Pass(format!(
             "{} answers (ClickHouse {version}); {table} {}",
-            conn.url,
+            conn.shown_url(),
             if exists == "1" {
                 "exists"
             } else {
@@ -134,7 +134,7 @@ fn clickhouse_check(args: &DoctorArgs) -> Option<Verdict> {
         Err(e) => {
             let p = crate::clickhouse::classify(&e);
             Verdict::Fail {
-                what: format!("{} ({}: {})", conn.url, p.kind(), p.detail()),
+                what: format!("{} ({}: {})", conn.shown_url(), p.kind(), p.detail()),
                 fix: p.fix().into(),
             }
         }

@@ -106,7 +106,7 @@ pub fn run(args: &ReportArgs) -> Result<(), ReportError> {
                 let p = classify(&e);
                 ReportError::ClickHouse(format!(
                     "cannot read the report from {} ({}): {}",
-                    conn.url,
+                    conn.shown_url(),
                     p.kind(),
                     p.detail()
                 ))

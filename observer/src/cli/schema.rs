@@ -65,7 +65,12 @@ pub fn run(cmd: &SchemaCmd) -> Result<(), SchemaError> {
         for s in &statements {
             client.query_raw(s).execute().await.map_err(|e| {
                 let p = classify(&e);
-                SchemaError::ClickHouse(format!("{} ({}) at {}", p.kind(), p.detail(), conn.url))
+                SchemaError::ClickHouse(format!(
+                    "{} ({}) at {}",
+                    p.kind(),
+                    p.detail(),
+                    conn.shown_url()
+                ))
             })?;
         }
         Ok::<_, SchemaError>(())
@@ -73,7 +78,7 @@ pub fn run(cmd: &SchemaCmd) -> Result<(), SchemaError> {
     println!(
         "applied {} statements to {} (database {})",
         statements.len(),
-        conn.url,
+        conn.shown_url(),
         options.database
     );
     Ok(())

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use schema::SchemaOptions;
 
-/// How to reach the server.
-#[derive(Clone, Debug)]
+/// How to reach the server. `Debug` and [`Connection::shown_url`] never
+/// show the password (nor credentials written into the URL).
+#[derive(Clone)]
 pub struct Connection {
     /// `http://host:8123` or `https://…`.
     pub url: String,
@@ -22,7 +23,31 @@ pub struct Connection {
     pub password: Option<String>,
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.shown_url())
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 impl Connection {
+    /// The URL as logs and messages show it: without `user:password@`.
+    pub fn shown_url(&self) -> String {
+        let url = self.url.as_str();
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+            return url.to_string();
+        };
+        let rest = &url[scheme_end..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+            None => url.to_string(),
+        }
+    }
+
     /// A client of the official crate; tables are always named with their
     /// database, so none is set here (the database may not exist yet).
     pub fn client(&self) -> clickhouse::Client {
@@ -96,7 +121,7 @@ impl Problem {
 
     /// The one line a user reads: what happened, where the rows are, the fix.
     pub fn line(&self, cfg: &ClickHouseConfig) -> String {
-        let url = &cfg.conn.url;
+        let url = cfg.conn.shown_url();
         let what = match self {
             Problem::Unreachable(_) => format!("cannot reach ClickHouse at {url}"),
             Problem::Auth(_) => {
@@ -153,4 +178,29 @@ fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or_default();
     let cut: String = line.chars().take(300).collect();
     cut.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_never_shown() {
+        let c = Connection {
+            url: "https://app:s3cret@ch.example:8443/?db=x".into(),
+            user: "app".into(),
+            password: Some("hunter2".into()),
+        };
+        assert_eq!(c.shown_url(), "https://ch.example:8443/?db=x");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+        let plain = Connection {
+            url: "http://127.0.0.1:8123".into(),
+            ..c
+        };
+        assert_eq!(plain.shown_url(), "http://127.0.0.1:8123");
+    }
 }

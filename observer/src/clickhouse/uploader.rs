@@ -146,7 +146,7 @@ pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, s
                 Ok(()) => {
                     d.schema_done = true;
                     d.metrics.down.store(0, Relaxed);
-                    tracing::info!(url = %cfg.conn.url, table = %cfg.schema.calls_table(), "ClickHouse ready");
+                    tracing::info!(url = %cfg.conn.shown_url(), table = %cfg.schema.calls_table(), "ClickHouse ready");
                 }
                 Err(err) => {
                     // Segments left by an earlier run are waiting: report
@@ -274,7 +274,7 @@ impl Delivery<'_> {
         m.down.store(0, Relaxed);
         self.backoff = Duration::from_millis(500);
         if self.last_problem.take().is_some() {
-            tracing::info!(url = %self.cfg.conn.url, "ClickHouse answers again: sending the spooled rows");
+            tracing::info!(url = %self.cfg.conn.shown_url(), "ClickHouse answers again: sending the spooled rows");
         }
     }
 

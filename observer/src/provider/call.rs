@@ -93,3 +93,45 @@ pub struct LlmCall {
     /// SSE lines dropped or decoded lossily). The caller adds it to a counter.
     pub body_defects: u32,
 }
+
+/// Bytes kept of each text field of a call (a model name or an id can be
+/// anything a local program sends; nothing real is longer).
+pub const TEXT_MAX: usize = 256;
+
+impl LlmCall {
+    /// Cuts every text field to [`TEXT_MAX`] bytes.
+    pub fn bound(&mut self) {
+        for s in [
+            &mut self.request_model,
+            &mut self.response_model,
+            &mut self.finish_reason,
+            &mut self.error_type,
+            &mut self.request_id,
+            &mut self.response_id,
+            &mut self.organization,
+            &mut self.project,
+            &mut self.region,
+            &mut self.service_tier,
+        ] {
+            crate::text::cut(s, TEXT_MAX);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_fields_are_bounded_in_bytes() {
+        let mut c = LlmCall {
+            request_model: "m".repeat(1 << 20),
+            response_id: "ü".repeat(1000),
+            finish_reason: "stop".into(),
+            ..LlmCall::default()
+        };
+        c.bound();
+        assert!(c.request_model.len() <= TEXT_MAX && c.response_id.len() <= TEXT_MAX);
+        assert_eq!(c.finish_reason, "stop");
+    }
+}
