@@ -191,6 +191,40 @@ fn a_resent_batch_is_stored_once_in_rows_and_rollup() {
     );
 }
 
+#[test]
+fn a_batch_clickhouse_cannot_read_is_set_aside_and_the_next_ones_go_on() {
+    let ch = LocalClickHouse::start("rejected");
+    let dir = TempDir::new("ch-rejected");
+    let spool_dir = dir.path().join("spool");
+    // A segment whose last row is cut short, then a good one.
+    let records: Vec<CallRecord> = (0..4).map(full_record).collect();
+    let mut body = Vec::new();
+    rowbinary::header(&mut body);
+    for r in &records[..2] {
+        rowbinary::row(r, &mut body);
+    }
+    body.truncate(body.len() - 40);
+    let mut w = spool::SpoolWriter::open(&spool_dir, 1 << 30).unwrap();
+    w.seal(&body, 2).unwrap();
+    let mut sink = ClickHouseSink::start(config(&ch, &spool_dir)).unwrap();
+    for r in &records[2..] {
+        sink.write(r).unwrap();
+    }
+    let metrics = sink.metrics.clone();
+    sink.close();
+    wait_for(&ch, "SELECT count() FROM llm_observer.llm_calls", "2\n");
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(metrics.segments_rejected.load(Relaxed), 1);
+    assert_eq!(metrics.rows_rejected.load(Relaxed), 2);
+    assert_eq!(spool::backlog(&spool_dir), (0, 0));
+    let kept: Vec<_> = std::fs::read_dir(spool_dir.join("rejected"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert_eq!(kept, [body], "the refused batch is kept as it was");
+}
+
 /// The agent binary: `LLM_OBSERVER_BIN`, else the one cargo built.
 fn agent_bin() -> String {
     std::env::var("LLM_OBSERVER_BIN")

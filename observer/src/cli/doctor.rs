@@ -102,11 +102,14 @@ fn clickhouse_check(args: &DoctorArgs) -> Option<Verdict> {
         let q = |sql: String| {
             let client = client.clone();
             async move {
-                let bytes = client
-                    .query_raw(&sql)
-                    .fetch_bytes("TabSeparated")?
-                    .collect()
-                    .await?;
+                let bytes = crate::clickhouse::bounded(async {
+                    client
+                        .query_raw(&sql)
+                        .fetch_bytes("TabSeparated")?
+                        .collect()
+                        .await
+                })
+                .await?;
                 Ok::<_, clickhouse::error::Error>(
                     String::from_utf8_lossy(&bytes).trim().to_string(),
                 )

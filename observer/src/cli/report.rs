@@ -94,14 +94,14 @@ pub fn run(args: &ReportArgs) -> Result<(), ReportError> {
     let rt = crate::clickhouse::runtime().map_err(|e| ReportError::ClickHouse(e.to_string()))?;
     let fetch = |sql: String, n: usize| -> Result<Vec<Group>, ReportError> {
         let bytes = rt
-            .block_on(async {
+            .block_on(crate::clickhouse::bounded(async {
                 client
                     .query_raw(&sql)
                     .with_setting("output_format_json_quote_64bit_integers", "0")
                     .fetch_bytes("JSONEachRow")?
                     .collect()
                     .await
-            })
+            }))
             .map_err(|e| {
                 let p = classify(&e);
                 ReportError::ClickHouse(format!(

@@ -63,15 +63,17 @@ pub fn run(cmd: &SchemaCmd) -> Result<(), SchemaError> {
     let rt = crate::clickhouse::runtime().map_err(|e| SchemaError::ClickHouse(e.to_string()))?;
     rt.block_on(async {
         for s in &statements {
-            client.query_raw(s).execute().await.map_err(|e| {
-                let p = classify(&e);
-                SchemaError::ClickHouse(format!(
-                    "{} ({}) at {}",
-                    p.kind(),
-                    p.detail(),
-                    conn.shown_url()
-                ))
-            })?;
+            crate::clickhouse::bounded(client.query_raw(s).execute())
+                .await
+                .map_err(|e| {
+                    let p = classify(&e);
+                    SchemaError::ClickHouse(format!(
+                        "{} ({}) at {}",
+                        p.kind(),
+                        p.detail(),
+                        conn.shown_url()
+                    ))
+                })?;
         }
         Ok::<_, SchemaError>(())
     })?;

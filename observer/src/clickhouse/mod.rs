@@ -86,6 +86,8 @@ pub enum Problem {
     Unreachable(String),
     Auth(String),
     MissingDatabase(String),
+    /// ClickHouse cannot read this batch's data (it would refuse it again).
+    Rejected(String),
     Other(String),
 }
 
@@ -95,6 +97,7 @@ impl Problem {
             Problem::Unreachable(_) => "unreachable",
             Problem::Auth(_) => "auth",
             Problem::MissingDatabase(_) => "missing_database",
+            Problem::Rejected(_) => "rejected",
             Problem::Other(_) => "other",
         }
     }
@@ -105,6 +108,7 @@ impl Problem {
             Problem::Unreachable(_) => "check --clickhouse-url: is the server up and reachable from this host?",
             Problem::Auth(_) => "fix --clickhouse-user or the password (LLM_OBSERVER_CLICKHOUSE_PASSWORD or --clickhouse-password-file)",
             Problem::MissingDatabase(_) => "run `llm-observer schema --apply`, or let the agent create it (--clickhouse-schema auto)",
+            Problem::Rejected(_) => "see ClickHouse's message; after three refusals the batch is moved to the spool's rejected/ directory",
             Problem::Other(_) => "see ClickHouse's message",
         }
     }
@@ -115,6 +119,7 @@ impl Problem {
             Problem::Unreachable(d)
             | Problem::Auth(d)
             | Problem::MissingDatabase(d)
+            | Problem::Rejected(d)
             | Problem::Other(d) => d,
         }
     }
@@ -130,6 +135,7 @@ impl Problem {
             Problem::MissingDatabase(_) => {
                 format!("database '{}' does not exist on {url}", cfg.schema.database)
             }
+            Problem::Rejected(_) => format!("ClickHouse at {url} cannot read a batch"),
             Problem::Other(_) => format!("ClickHouse at {url} did not take the rows"),
         };
         format!(
@@ -141,6 +147,20 @@ impl Problem {
     }
 }
 
+/// Longest wait for one query or statement (schema, report, doctor): a
+/// server that takes the connection and never answers must not hang the
+/// agent or a command. (INSERTs have their own send/end timeouts.)
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `f`, or [`clickhouse::error::Error::TimedOut`] after [`QUERY_TIMEOUT`].
+pub async fn bounded<T>(
+    f: impl std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+) -> Result<T, clickhouse::error::Error> {
+    tokio::time::timeout(QUERY_TIMEOUT, f)
+        .await
+        .unwrap_or(Err(clickhouse::error::Error::TimedOut))
+}
+
 /// The single-threaded runtime the official client runs on in the agent's
 /// own threads and commands (the agent has no async code of its own).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -148,6 +168,15 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
 }
+
+/// Codes of data ClickHouse cannot read (sent again, it fails again): 6
+/// CANNOT_PARSE_TEXT, 26 CANNOT_PARSE_QUOTED_STRING, 27
+/// CANNOT_PARSE_INPUT_ASSERTION_FAILED, 33 CANNOT_READ_ALL_DATA, 38/41
+/// CANNOT_PARSE_DATE/DATETIME, 53 TYPE_MISMATCH, 70 CANNOT_CONVERT_TYPE, 72
+/// CANNOT_PARSE_NUMBER, 117 INCORRECT_DATA, 131 TOO_LARGE_STRING_SIZE.
+const REJECTED_CODES: [&str; 11] = [
+    "6", "26", "27", "33", "38", "41", "53", "70", "72", "117", "131",
+];
 
 /// Sorts a client error into a [`Problem`] by ClickHouse's error codes.
 pub fn classify(err: &clickhouse::error::Error) -> Problem {
@@ -164,6 +193,8 @@ pub fn classify(err: &clickhouse::error::Error) -> Problem {
                 Problem::Auth(short)
             } else if code("81") {
                 Problem::MissingDatabase(short)
+            } else if REJECTED_CODES.into_iter().any(code) {
+                Problem::Rejected(short)
             } else {
                 Problem::Other(short)
             }

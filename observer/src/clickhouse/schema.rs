@@ -47,7 +47,7 @@ impl SchemaOptions {
         match self.cluster {
             Some(_) => format!(
                 "Replicated{kind}('/clickhouse/tables/{{shard}}/{}/{table}', '{{replica}}')",
-                self.database
+                in_literal(&self.database)
             ),
             None => kind.to_string(),
         }
@@ -69,6 +69,12 @@ impl SchemaOptions {
 }
 
 /// `name` as a ClickHouse identifier (backquoted when not plain).
+/// `s` inside a single-quoted string literal (a database name is the
+/// user's text: it must not end the literal).
+fn in_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
 pub fn ident(name: &str) -> String {
     let plain = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -196,5 +202,19 @@ mod tests {
         assert!(s.contains("FROM llm_observer.llm_calls_local\n"));
         assert_eq!(ident("my-db"), "`my-db`");
         assert_eq!(ident("llm_observer"), "llm_observer");
+    }
+
+    #[test]
+    fn a_database_name_cannot_end_the_replicated_path_literal() {
+        let o = SchemaOptions {
+            database: "x', 'r') SETTINGS a=1 --".into(),
+            ttl_days: 0,
+            cluster: Some("prod".into()),
+        };
+        let s = script(&o);
+        assert!(
+            s.contains("ReplicatedMergeTree('/clickhouse/tables/{shard}/x\\', \\'r\\') SETTINGS a=1 --/llm_calls_local', '{replica}')"),
+            "{s}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! naming the fix, repeats are rate-limited.
 
 use std::{
+    collections::HashMap,
     fs,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
@@ -37,6 +38,10 @@ pub struct SinkMetrics {
     pub spool_dropped_rows: AtomicU64,
     pub spool_write_errors: AtomicU64,
     pub rows_lost: AtomicU64,
+    /// Segments ClickHouse refused to read [`REFUSALS`] times, moved to the
+    /// spool's `rejected/` directory, and their rows.
+    pub segments_rejected: AtomicU64,
+    pub rows_rejected: AtomicU64,
     /// 1 while the last attempt failed.
     pub down: AtomicU64,
 }
@@ -61,6 +66,8 @@ impl SinkMetrics {
             ("clickhouse_spool_dropped_rows", &self.spool_dropped_rows),
             ("clickhouse_spool_write_errors", &self.spool_write_errors),
             ("clickhouse_rows_lost", &self.rows_lost),
+            ("clickhouse_segments_rejected", &self.segments_rejected),
+            ("clickhouse_rows_rejected", &self.rows_rejected),
             ("clickhouse_down", &self.down),
         ] {
             stats.set(name, v.load(Relaxed));
@@ -91,6 +98,10 @@ async fn insert(
     insert.end().await
 }
 
+/// A segment ClickHouse cannot read this many times in a row is set aside
+/// (`rejected/` in the spool, counted), so the segments after it go on.
+pub const REFUSALS: u32 = 3;
+
 /// How long a stopping agent keeps trying to deliver what is spooled.
 const DRAIN: Duration = Duration::from_secs(5);
 /// Retries come at least this often: a server back after a long outage gets
@@ -115,6 +126,7 @@ pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, s
         last_problem: None,
         backoff: Duration::from_millis(500),
         schema_done: false,
+        refusals: HashMap::new(),
     };
     let mut stopping_since: Option<Instant> = None;
     loop {
@@ -138,7 +150,7 @@ pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, s
             };
             let res = rt.block_on(async {
                 for s in &statements {
-                    client.query_raw(s).execute().await?;
+                    super::bounded(client.query_raw(s).execute()).await?;
                 }
                 Ok::<_, clickhouse::error::Error>(())
             });
@@ -201,6 +213,8 @@ struct Delivery<'a> {
     last_problem: Option<&'static str>,
     backoff: Duration,
     schema_done: bool,
+    /// Refusals of a segment's data so far, by sequence number.
+    refusals: HashMap<u64, u32>,
 }
 
 impl Delivery<'_> {
@@ -256,11 +270,48 @@ impl Delivery<'_> {
             match res {
                 Ok(()) => self.delivered(seg, took),
                 Err(err) => {
-                    first_problem.get_or_insert_with(|| classify(&err));
+                    let p = classify(&err);
+                    if matches!(p, Problem::Rejected(_)) && self.refused(seg, &p) {
+                        continue;
+                    }
+                    first_problem.get_or_insert(p);
                 }
             }
         }
         first_problem.map_or(Ok(()), Err)
+    }
+
+    /// Counts a refusal of `seg`'s data; at [`REFUSALS`] moves it to
+    /// `rejected/` (true: the segments after it may go on).
+    fn refused(&mut self, seg: &Segment, p: &Problem) -> bool {
+        let n = self.refusals.entry(seg.seq).or_default();
+        *n += 1;
+        if *n < REFUSALS {
+            return false;
+        }
+        self.refusals.remove(&seg.seq);
+        let dir = self.cfg.spool_dir.join("rejected");
+        let moved = crate::outfile::private_dir(&dir).and_then(|()| {
+            let name = seg.path.file_name().unwrap_or_default();
+            fs::rename(&seg.path, dir.join(name))
+        });
+        match moved {
+            Ok(()) => {
+                self.metrics.segments_rejected.fetch_add(1, Relaxed);
+                self.metrics.rows_rejected.fetch_add(seg.rows, Relaxed);
+                tracing::error!(
+                    rows = seg.rows,
+                    kept = %dir.display(),
+                    detail = p.detail(),
+                    "ClickHouse refused a batch {REFUSALS} times: set aside, the next ones go on"
+                );
+                true
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot set a refused batch aside: it is retried");
+                false
+            }
+        }
     }
 
     fn delivered(&mut self, seg: &Segment, took: Duration) {

@@ -22,6 +22,10 @@ use crate::{
     record::CallRecord,
 };
 
+/// A batch is sealed at this size whatever its row count (rows are bounded
+/// in bytes, not alike: one full of 4 KiB command lines is 100× another).
+const BATCH_MAX_BYTES: usize = 16 << 20;
+
 /// Rows kept in memory while the spool cannot be written, at most (bytes).
 const MAX_UNSPOOLED: usize = 64 << 20;
 
@@ -73,7 +77,7 @@ impl ClickHouseSink {
         rowbinary::row(record, &mut self.buf);
         self.rows += 1;
         self.first_at.get_or_insert_with(Instant::now);
-        if self.rows >= self.batch_rows {
+        if self.rows >= self.batch_rows || self.buf.len() >= BATCH_MAX_BYTES {
             self.seal();
         }
         Ok(())
