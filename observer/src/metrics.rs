@@ -9,11 +9,14 @@ use prometheus_client::{
     registry::Registry,
 };
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
+    io::{Read as _, Write as _},
     net::{TcpListener, TcpStream},
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering::Relaxed},
+        Arc, Mutex,
+    },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use crate::stats::Stats;
@@ -109,8 +112,25 @@ pub fn serve(addr: &str, stats: Arc<Mutex<Stats>>) -> Result<std::net::SocketAdd
     let spawned = thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
+            let busy = Arc::new(AtomicUsize::new(0));
             for conn in listener.incoming().flatten() {
-                let _ = answer(conn, &stats);
+                // A slow client holds one of a few answering threads for at
+                // most its deadline; past them, new connections are closed.
+                if busy.load(Relaxed) >= MAX_CLIENTS {
+                    continue;
+                }
+                busy.fetch_add(1, Relaxed);
+                let (stats, busy2) = (stats.clone(), busy.clone());
+                let spawned =
+                    thread::Builder::new()
+                        .name("metrics-client".into())
+                        .spawn(move || {
+                            let _ = answer(conn, &stats);
+                            busy2.fetch_sub(1, Relaxed);
+                        });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, Relaxed);
+                }
             }
         });
     if let Err(err) = spawned {
@@ -119,11 +139,15 @@ pub fn serve(addr: &str, stats: Arc<Mutex<Stats>>) -> Result<std::net::SocketAdd
     Ok(local)
 }
 
+/// Connections answered at once, at most.
+const MAX_CLIENTS: usize = 4;
+/// A client has this long to send its request line, and as long again to
+/// take the answer.
+const DEADLINE: Duration = Duration::from_secs(2);
+
 fn answer(mut conn: TcpStream, stats: &Mutex<Stats>) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
-    conn.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut line = String::new();
-    BufReader::new(&conn).take_line(&mut line)?;
+    conn.set_write_timeout(Some(DEADLINE))?;
+    let line = request_line(&mut conn, Instant::now() + DEADLINE)?;
     let path = line.split_whitespace().nth(1).unwrap_or_default();
     let (status, body) = if line.starts_with("GET ") && (path == "/metrics" || path == "/") {
         let text = stats.lock().map(|s| render(&s)).unwrap_or_default();
@@ -138,21 +162,30 @@ fn answer(mut conn: TcpStream, stats: &Mutex<Stats>) -> std::io::Result<()> {
     )
 }
 
-/// Reads one line of at most 8 KiB.
-trait TakeLine {
-    fn take_line(self, out: &mut String) -> std::io::Result<usize>;
-}
-
-impl<R: std::io::Read> TakeLine for BufReader<R> {
-    fn take_line(self, out: &mut String) -> std::io::Result<usize> {
-        std::io::Read::take(self, 8192).read_line(out)
+/// The first line of the request (at most 8 KiB), read by `deadline` in
+/// all: a client trickling a byte at a time gets no more time.
+fn request_line(conn: &mut TcpStream, deadline: Instant) -> std::io::Result<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.contains(&b'\n') && buf.len() < 8192 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        conn.set_read_timeout(Some(left))?;
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
+    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read as _;
 
     #[test]
     fn renders_and_serves() {
@@ -187,6 +220,12 @@ mod tests {
         shared.lock().unwrap().add("records", 1);
         assert!(get("/metrics").contains("llm_observer_records_total 4\n"));
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        // Clients that connect and send nothing do not stall the others.
+        let idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let t = Instant::now();
+        assert!(get("/metrics").starts_with("HTTP/1.1 200 OK"));
+        assert!(t.elapsed() < DEADLINE, "{:?}", t.elapsed());
+        drop(idle);
         let busy = serve(&addr.to_string(), shared).unwrap_err().to_string();
         assert!(busy.contains("--metrics-addr") && busy.contains(&addr.to_string()));
     }
