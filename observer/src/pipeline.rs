@@ -345,9 +345,9 @@ fn drain<O: Outputs>(
     let mut n = 0;
     while let Some(item) = ring.next() {
         n += 1;
-        p.handle(&item);
+        let lookup = p.handle(&item);
         if let Some(w) = writer {
-            w.record(&item, p.take_lookup(), |pid| (*p.process(pid)).clone());
+            w.record(&item, lookup, |pid| (*p.process(pid)).clone());
         }
     }
     n

@@ -74,8 +74,6 @@ pub struct Processor<O> {
     attr: Attributor,
     /// Socket peers: from /proc, or offline (replay) from the capture file.
     peers: Resolver,
-    /// The lookup the last record caused, for the capture file.
-    last_lookup: Option<(SocketId, Lookup)>,
     pricer: Pricer,
     pub stats: Stats,
     ctx: RecordContext,
@@ -107,7 +105,6 @@ impl<O: Outputs> Processor<O> {
             } else {
                 Resolver::default()
             },
-            last_lookup: None,
             attr,
             pricer: Pricer::new(cfg.prices),
             stats: Stats::default(),
@@ -140,11 +137,6 @@ impl<O: Outputs> Processor<O> {
         self.peers.record(id, lookup);
     }
 
-    /// The socket lookup the last handled record caused, if any (taken).
-    pub fn take_lookup(&mut self) -> Option<(SocketId, Lookup)> {
-        self.last_lookup.take()
-    }
-
     /// Latest event timestamp handled so far.
     pub fn last_ts_ns(&self) -> u64 {
         self.last_ts_ns
@@ -154,8 +146,9 @@ impl<O: Outputs> Processor<O> {
         self.out
     }
 
-    /// One ring-buffer record.
-    pub fn handle(&mut self, record: &[u8]) {
+    /// One ring-buffer record. Returns the socket lookup it caused, if any
+    /// (the capture file keeps it, so replay need not read /proc).
+    pub fn handle(&mut self, record: &[u8]) -> Option<(SocketId, Lookup)> {
         let event = match decode(record) {
             Ok(e) => e,
             Err(err) => {
@@ -163,7 +156,7 @@ impl<O: Outputs> Processor<O> {
                 if let Some(suppressed) = self.log.allow("decode") {
                     tracing::warn!(%err, suppressed, "undecodable ring record skipped");
                 }
-                return;
+                return None;
             }
         };
         match event {
@@ -218,24 +211,24 @@ impl<O: Outputs> Processor<O> {
             CaptureEvent::Socket(e) => {
                 self.seen(e.event.ts_ns);
                 self.stats.add("events_socket", 1);
-                self.socket(&e);
+                return self.socket(&e);
             }
         }
+        None
     }
 
     /// A connection's fd, reported from inside one of its SSL calls: the
     /// process is alive and the fd open, so the peer is looked up now.
-    fn socket(&mut self, e: &SocketEvent) {
+    fn socket(&mut self, e: &SocketEvent) -> Option<(SocketId, Lookup)> {
         let key = ConnKey {
             pid: e.event.pid,
             conn: e.conn,
         };
         if self.conntrack.socket(key).is_some_and(|s| s.fd == e.fd) {
-            return;
+            return None;
         }
         let id = (e.event.pid, e.conn, e.fd);
         let lookup = self.peers.resolve(id);
-        self.last_lookup = Some((id, lookup));
         let peer = match lookup {
             Lookup::Peer(addr) => {
                 self.stats.add("peer_resolved", 1);
@@ -249,7 +242,7 @@ impl<O: Outputs> Processor<O> {
             // keeps what it had.
             Lookup::NotSocket => {
                 self.stats.add("peer_not_socket", 1);
-                return;
+                return Some((id, lookup));
             }
             Lookup::Unresolved => {
                 self.stats.add("peer_unresolved", 1);
@@ -258,6 +251,7 @@ impl<O: Outputs> Processor<O> {
         };
         self.conntrack.on_socket(e, peer, &mut self.done);
         self.flush_done();
+        Some((id, lookup))
     }
 
     fn seen(&mut self, ts_ns: u64) {

@@ -178,7 +178,10 @@ pub fn replay<R: Read, O: Outputs>(
         };
         entries += 1;
         match entry {
-            Entry::Record(rec) => p.handle(&rec),
+            // The lookups are the file's own (`Entry::Socket`).
+            Entry::Record(rec) => {
+                p.handle(&rec);
+            }
             Entry::Process { pid, info } => p.set_process(pid, *info),
             Entry::Socket { id, lookup } => p.record_lookup(id, lookup),
             Entry::Tick { now_ns, kernel } => {
