@@ -226,7 +226,16 @@ pub struct PendingCall {
     /// rustls `EVP_AEAD_CTX_open`: the record's version and type as the
     /// entry saw them (`observer-ebpf` `aead.rs`); 0 for every other call.
     pub record: u32,
+    /// Chunk flags the attachment gives its records
+    /// ([`crate::counters::FLAG_ENDS_SEEN`]).
+    pub flags: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
 }
+
+/// Attach cookie: bits 0–15 the library id ([`lib`]); this bit set when the
+/// target's connection-end probe is attached.
+pub const COOKIE_ENDS_SEEN: u64 = 1 << 16;
 
 /// Key of the per-connection, per-direction stream position map.
 #[repr(C)]
@@ -334,7 +343,7 @@ pub const AEAD_NO_DIRECTION: u8 = 2;
 /// Bit 63 marks a rustls connection id (never a user-space pointer).
 pub const AEAD_CONN_BIT: u64 = 1 << 63;
 
-const _: () = assert!(size_of::<PendingCall>() == 32);
+const _: () = assert!(size_of::<PendingCall>() == 40);
 const _: () = assert!(size_of::<AeadCtxKey>() == 16);
 const _: () = assert!(size_of::<AeadThread>() == 32);
 const _: () = assert!(size_of::<GoPendingRead>() == 24);

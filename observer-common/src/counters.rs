@@ -73,3 +73,8 @@ pub const COUNT: u32 = NAMES.len() as u32;
 
 /// Chunk flag: `bpf_probe_read_user` failed; the data is zeros.
 pub const FLAG_READ_FAULT: u32 = 1;
+/// Chunk flag: the probe that sees this connection end (`SSL_free`, Go's
+/// `Close`, …) is attached in its target, so the kernel forgets the
+/// connection's state at its end: it may get verdicts (attach cookie
+/// [`crate::chunk::COOKIE_ENDS_SEEN`]).
+pub const FLAG_ENDS_SEEN: u32 = 2;

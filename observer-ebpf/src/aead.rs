@@ -28,6 +28,7 @@ use observer_common::{
 use crate::{
     emit,
     maps::{count, self_pid, AEAD_CONNS, AEAD_NEXT_ID, AEAD_THREADS, PENDING},
+    openssl,
 };
 
 const APPLICATION_DATA: u8 = 0x17;
@@ -262,6 +263,8 @@ pub fn on_seal(ctx: &ProbeContext, scatter: bool) -> u32 {
         dir: dir::WRITE,
         lib: lib::RUSTLS,
         record: kind,
+        flags: openssl::cookie(ctx).1,
+        _pad: 0,
     };
     emit::advance(&call, pid, len);
     0
@@ -289,6 +292,8 @@ pub fn on_open(ctx: &ProbeContext) -> u32 {
         dir: dir::READ,
         lib: lib::RUSTLS,
         record: kind,
+        flags: openssl::cookie(ctx).1,
+        _pad: 0,
     };
     if PENDING.insert(&pid_tgid, &call, 0).is_err() {
         count(counters::PENDING_FULL, 1);

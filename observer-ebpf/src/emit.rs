@@ -166,7 +166,7 @@ fn chunk_in<const D: usize>(call: &PendingCall, pos: u64, len: u64, off: u64, n:
             captured: size as u32,
             dir: call.dir,
             lib: call.lib,
-            flags,
+            flags: flags | call.flags,
         });
     }
     entry.submit(data_wakeup());

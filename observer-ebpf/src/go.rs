@@ -40,6 +40,8 @@ pub fn on_write(ctx: &ProbeContext) -> u32 {
         dir: dir::WRITE,
         lib: lib::GO,
         record: 0,
+        flags: openssl::cookie(ctx).1,
+        _pad: 0,
     };
     emit::advance(&call, pid, len);
     0
@@ -93,6 +95,8 @@ pub fn on_read_ret(ctx: &ProbeContext) -> u32 {
         dir: dir::READ,
         lib: lib::GO,
         record: 0,
+        flags: openssl::cookie(ctx).1,
+        _pad: 0,
     };
     emit::advance(&call, pid, n as u64);
     0

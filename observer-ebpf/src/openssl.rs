@@ -11,7 +11,7 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use observer_common::{
-    chunk::{kind, ConnEvent, PendingCall, SocketKey, StreamKey},
+    chunk::{kind, ConnEvent, PendingCall, SocketKey, StreamKey, COOKIE_ENDS_SEEN},
     counters,
 };
 
@@ -39,12 +39,24 @@ pub fn on_entry(ctx: &ProbeContext, dir: u16, ex: bool) -> u32 {
     0
 }
 
+/// The attach cookie: the library id, and the chunk flags of the target
+/// (`FLAG_ENDS_SEEN` when its connection-end probe is attached).
+pub fn cookie(ctx: &ProbeContext) -> (u16, u32) {
+    // SAFETY: helper valid in uprobes.
+    let c = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
+    let flags = if c & COOKIE_ENDS_SEEN != 0 {
+        counters::FLAG_ENDS_SEEN
+    } else {
+        0
+    };
+    (c as u16, flags)
+}
+
 /// Saves a call's arguments for its return probe: `ssl` identifies the
 /// connection, `buf` the plaintext, `count_ptr` (if not 0) where the byte
 /// count will be (else the return value is the count).
 pub fn save(ctx: &ProbeContext, pid_tgid: u64, ssl: u64, buf: u64, count_ptr: u64, dir: u16) {
-    // SAFETY: helper valid in uprobes; the cookie is the library id.
-    let lib = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u16;
+    let (lib, flags) = cookie(ctx);
     let call = PendingCall {
         ssl,
         buf,
@@ -52,6 +64,8 @@ pub fn save(ctx: &ProbeContext, pid_tgid: u64, ssl: u64, buf: u64, count_ptr: u6
         dir,
         lib,
         record: 0,
+        flags,
+        _pad: 0,
     };
     if PENDING.insert(pid_tgid, call, 0).is_err() {
         count(counters::PENDING_FULL, 1);

@@ -18,7 +18,10 @@ use std::{collections::HashMap, net::SocketAddr};
 
 use foldhash::fast::RandomState;
 
-use observer_common::chunk::{ChunkHeader, Skip, SocketEvent, StreamKey};
+use observer_common::{
+    chunk::{ChunkHeader, Skip, SocketEvent, StreamKey},
+    counters,
+};
 
 use crate::protocol::{
     conn::ProtocolConn,
@@ -104,6 +107,9 @@ struct Conn {
     skip: [u64; 2],
     last_ns: u64,
     lib: u16,
+    /// The kernel sees this connection end (its target's end probe is
+    /// attached: `FLAG_ENDS_SEEN` on its records), so it may get verdicts.
+    ends_seen: bool,
     uid: u32,
     socket: Option<Socket>,
 }
@@ -177,6 +183,7 @@ impl ConnTrack {
             return;
         };
         conn.last_ns = h.event.ts_ns;
+        conn.ends_seen = h.flags & counters::FLAG_ENDS_SEEN != 0;
         if conn.http.role() == Some(Role::Server) {
             // Left whole to the kernel once the role was known (below):
             // these were copied before it read the verdict.
@@ -303,6 +310,7 @@ impl ConnTrack {
                 skip: [0, 0],
                 last_ns: 0,
                 lib,
+                ends_seen: false,
                 uid,
                 socket: None,
             },
@@ -370,15 +378,6 @@ impl ConnTrack {
     }
 }
 
-/// Whether the kernel sees every connection of `lib` end (`SSL_free`,
-/// `gnutls_deinit`, `PR_Close`, BoringSSL's handshake; rustls ids are never
-/// reused), which forgets its verdicts. Go's `Close` may be missing from a
-/// build, and a `tls.Conn` allocated where a closed one was would inherit a
-/// verdict made for the old one: Go connections get none.
-fn ends_seen(lib: u16) -> bool {
-    lib != observer_common::chunk::lib::GO
-}
-
 /// Tells the kernel (through `skips`) not to copy `side`'s bytes of `conn`
 /// before `until`, unless it was told as much already. The verdict is made
 /// on record `h`: it holds for the stream the kernel had then, not for a
@@ -392,7 +391,10 @@ fn verdict(
     until: u64,
     h: &ChunkHeader,
 ) {
-    if until <= conn.skip[side] || !ends_seen(conn.lib) {
+    // Without an end probe (a Go build without `Close`, an OpenSSL without
+    // `SSL_free`), a connection allocated where a closed one was would
+    // inherit the old one's verdict: none is given.
+    if until <= conn.skip[side] || !conn.ends_seen {
         return;
     }
     conn.skip[side] = until;

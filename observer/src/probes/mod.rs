@@ -156,36 +156,65 @@ impl Probes {
         attachments: &[Attachment],
         lib: u16,
     ) -> Result<usize, ProbeError> {
+        // The connection-end probes first: whether one of them is attached
+        // goes to every other probe of the file in its cookie, and only
+        // connections whose end the kernel sees get verdicts (a verdict on
+        // an address a new connection reuses would blind it). rustls' ids
+        // are never reused.
+        let (end_probes, others): (Vec<&Attachment>, Vec<&Attachment>) = attachments
+            .iter()
+            .partition(|a| table::END_PROGRAMS.contains(&a.program));
         let mut links = Vec::new();
-        for a in attachments {
-            let program = uprobe(&mut self.ebpf, a.program)?;
-            let point = UProbeAttachPoint {
-                location: UProbeAttachLocation::AbsoluteOffset(a.offset),
-                cookie: Some(u64::from(lib)),
-            };
-            let attached = program
-                .attach(point, path, UProbeScope::AllProcesses)
-                .and_then(|id| program.take_link(id));
-            match attached {
-                Ok(link) => links.push(link),
-                Err(source) if a.required => {
+        let mut cookie = u64::from(lib);
+        for (i, group) in [end_probes, others].into_iter().enumerate() {
+            if i == 1 && (!links.is_empty() || lib == chunk::lib::RUSTLS) {
+                cookie |= chunk::COOKIE_ENDS_SEEN;
+            }
+            for a in group {
+                if let Err(err) = self.attach_one(path, a, cookie, &mut links) {
                     detach_all(links);
-                    return Err(ProbeError::Attach {
-                        program: a.program,
-                        symbol: a.symbol,
-                        offset: a.offset,
-                        path: path.display().to_string(),
-                        source: Box::new(source),
-                    });
-                }
-                Err(err) => {
-                    tracing::debug!(symbol = a.symbol, path = %path.display(), %err, "optional probe not attached")
+                    return Err(err);
                 }
             }
         }
         let n = links.len();
         self.links.extend(links);
         Ok(n)
+    }
+
+    /// Attaches `a` with `cookie` into `links`; a failure is an error only
+    /// for a required probe.
+    fn attach_one(
+        &mut self,
+        path: &Path,
+        a: &Attachment,
+        cookie: u64,
+        links: &mut Vec<UProbeLink>,
+    ) -> Result<(), ProbeError> {
+        let program = uprobe(&mut self.ebpf, a.program)?;
+        let point = UProbeAttachPoint {
+            location: UProbeAttachLocation::AbsoluteOffset(a.offset),
+            cookie: Some(cookie),
+        };
+        let attached = program
+            .attach(point, path, UProbeScope::AllProcesses)
+            .and_then(|id| program.take_link(id));
+        match attached {
+            Ok(link) => links.push(link),
+            Err(source) if a.required => {
+                return Err(ProbeError::Attach {
+                    program: a.program,
+                    symbol: a.symbol,
+                    offset: a.offset,
+                    path: path.display().to_string(),
+                    source: Box::new(source),
+                });
+            }
+            Err(err) => {
+                tracing::debug!(symbol = a.symbol, path = %path.display(), %err, "optional probe not attached")
+            }
+        }
+        Ok(())
     }
 
     /// The switch of the exec hold (taken out: the discovery thread turns it

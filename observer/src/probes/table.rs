@@ -231,6 +231,11 @@ pub const GO: &[ProbeSpec] = &[
 ];
 
 /// Every uprobe program, each loaded once.
+/// Programs that see a connection end (`SSL_free`, BoringSSL's handshake,
+/// `gnutls_deinit`, `PR_Close`, Go's `Close`): the kernel forgets the
+/// connection there, so its others may carry verdicts.
+pub const END_PROGRAMS: &[&str] = &[names::PROG_SSL_FREE, names::PROG_GO_CLOSE];
+
 pub const UPROBE_PROGRAMS: &[&str] = &[
     names::PROG_SSL_WRITE_ENTRY,
     names::PROG_SSL_READ_ENTRY,
