@@ -156,7 +156,7 @@ impl Pricer {
                 stats.add("price_unknown", 1);
                 stats.add_labeled("price_unknown_models", &key, 1);
                 if self.warned.len() < MAX_WARNED && self.warned.insert(key.clone()) {
-                    tracing::warn!(model = %key, "no price for this model: its rows get price_known = false; add it with --prices FILE");
+                    tracing::warn!(model = %crate::text::printable(&key), "no price for this model: its rows get price_known = false; add it with --prices FILE");
                 }
                 Priced::default()
             }
@@ -168,7 +168,7 @@ impl Pricer {
                     stats.add("price_tier_unpriced", 1);
                     let key = format!("{}/{}", res.model.id, call.service_tier);
                     if self.warned.len() < MAX_WARNED && self.warned.insert(key.clone()) {
-                        tracing::warn!(tier = %key, "no price for this service tier: standard prices used");
+                        tracing::warn!(tier = %crate::text::printable(&key), "no price for this service tier: standard prices used");
                     }
                 }
                 Priced {

@@ -39,12 +39,12 @@ fn cells(f: &Figures) -> Vec<String> {
     ]
 }
 
-/// Shows an empty dimension value as `(none)`.
-fn key(k: &str) -> &str {
+/// Shows an empty dimension value as `(none)`, control characters escaped.
+fn key(k: &str) -> String {
     if k.is_empty() {
-        "(none)"
+        "(none)".into()
     } else {
-        k
+        crate::text::printable(k)
     }
 }
 
@@ -54,7 +54,7 @@ pub fn table(dims: &[String], groups: &[Group], total: &Figures, window: &str) -
     head.extend(COLUMNS.iter().map(|c| c.to_uppercase()));
     rows.push(head);
     for g in groups {
-        let mut r: Vec<String> = g.keys.iter().map(|k| key(k).to_string()).collect();
+        let mut r: Vec<String> = g.keys.iter().map(|k| key(k)).collect();
         r.extend(cells(&g.figures));
         rows.push(r);
     }
@@ -124,11 +124,18 @@ pub fn json(dims: &[String], groups: &[Group], total: &Figures, from: i64, to: i
     format!("{out:#}\n")
 }
 
+/// One CSV cell: control characters escaped, a value a spreadsheet would
+/// take for a formula (`=`, `+`, `-`, `@` first) prefixed with `'` (a model
+/// name or a tag is anyone's text), quoted when it must be.
 fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    let mut s = crate::text::printable(s);
+    if s.starts_with(['=', '+', '-', '@']) {
+        s.insert(0, '\'');
+    }
+    if s.contains([',', '"']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -194,5 +201,15 @@ mod tests {
         assert!(c.starts_with("model,calls,cost_usd,"));
         assert!(c.contains("\n\"a,b\",1,1.000000,"));
         assert!(c.trim_end().ends_with("0.0"));
+    }
+
+    #[test]
+    fn hostile_keys_are_neither_formulas_nor_terminal_codes() {
+        let dims = vec!["model".to_string()];
+        let total = Figures::default();
+        let c = csv(&dims, &[g("=HYPERLINK(\"x\")", 1, 1.0)], &total);
+        assert!(c.contains("\n\"'=HYPERLINK(\"\"x\"\")\",1,"), "{c}");
+        let t = table(&dims, &[g("m\x1b[31m", 1, 1.0)], &total, "w");
+        assert!(!t.contains('\x1b') && t.contains("m\\u{1b}[31m"), "{t}");
     }
 }

@@ -76,24 +76,7 @@ pub fn summary(r: &CallRecord) -> String {
     if r.partial {
         line.push_str(" partial");
     }
-    printable(&line)
-}
-
-/// The line with control characters escaped (`\u{1b}`): comm, model names
-/// and paths are anyone's text, and a terminal would obey them.
-fn printable(line: &str) -> String {
-    if !line.chars().any(char::is_control) {
-        return line.to_string();
-    }
-    line.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::text::printable(&line)
 }
 
 #[cfg(test)]
