@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
-use crate::{clickhouse::rowbinary::Column, protocol::exchange::Role, provider::call::UsageSource};
+use crate::{
+    clickhouse::rowbinary::Column,
+    protocol::exchange::Role,
+    provider::call::{ErrorType, UsageSource},
+};
 
 /// Declares the row: `name: RustType => "ClickHouse type",` per column.
 macro_rules! row {
@@ -55,7 +59,7 @@ row! {
         path: String => "String",
         http_version: &'static str => "LowCardinality(String)",
         status_code: u16 => "UInt16",
-        error_type: String => "LowCardinality(String)",
+        error_type: ErrorType => "LowCardinality(String)",
         /// Wait the provider asked for before a retry (`retry-after`), ms; 0 if none.
         retry_after_ms: u64 => "UInt64",
         request_model: String => "LowCardinality(String)",

@@ -5,7 +5,7 @@ use crate::{
     conntrack::Done,
     pricing::Priced,
     protocol::exchange::{header, Role},
-    provider::call::LlmCall,
+    provider::call::{ErrorType, LlmCall},
     record::{CallRecord, UnixMicros},
 };
 use observer_common::chunk::lib;
@@ -63,7 +63,7 @@ pub fn build(
         path: redact_path(&req.path),
         http_version: req.version,
         status_code: call.status_code,
-        error_type: call.error_type.clone(),
+        error_type: call.error_type,
         retry_after_ms: call.retry_after_ms,
         request_model: call.request_model.clone(),
         response_model: call.response_model.clone(),
@@ -106,7 +106,7 @@ pub fn build(
         response_id: call.response_id.clone(),
         tls_library: lib::name(done.lib),
         role: done.role.unwrap_or(Role::Client),
-        partial: done.exchange.partial || call.error_type == "incomplete",
+        partial: done.exchange.partial || call.error_type == ErrorType::Incomplete,
         peer_address: done.peer.map_or(String::new(), |p| p.ip().to_string()),
         peer_port: done.peer.map_or(0, |p| p.port()),
         input_audio_tokens: call.input_audio_tokens,

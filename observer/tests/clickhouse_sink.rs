@@ -12,7 +12,7 @@ use e2e::{clickhouse::LocalClickHouse, util::TempDir};
 use observer::{
     clickhouse::{rowbinary, schema::SchemaOptions, spool, ClickHouseConfig, Connection},
     protocol::exchange::Role,
-    provider::call::UsageSource,
+    provider::call::{ErrorType, UsageSource},
     record::{CallRecord, UnixMicros},
     sink::clickhouse::ClickHouseSink,
 };
@@ -59,7 +59,7 @@ fn full_record(i: u32) -> CallRecord {
         path: "/v1/messages?beta=true".into(),
         http_version: "1.1",
         status_code: 200,
-        error_type: "incomplete".into(),
+        error_type: ErrorType::Incomplete,
         retry_after_ms: 20_000,
         request_model: "claude-sonnet-4-5".into(),
         response_model: "claude-sonnet-4-5-20250929".into(),
@@ -265,9 +265,9 @@ fn report_totals_equal_direct_sql_sums() {
                 ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash"][i as usize % 3].into();
             r.tags = BTreeMap::from([("team".into(), ["a", "b"][i as usize % 2].into())]);
             r.error_type = if i % 9 == 0 {
-                "rate_limited".into()
+                ErrorType::RateLimited
             } else {
-                String::new()
+                ErrorType::None
             };
             r
         })

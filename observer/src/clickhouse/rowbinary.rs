@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     protocol::exchange::Role,
-    provider::call::UsageSource,
+    provider::call::{ErrorType, UsageSource},
     record::{CallRecord, UnixMicros},
 };
 
@@ -59,6 +59,15 @@ impl Column for &'static str {
 }
 
 impl Column for UsageSource {
+    fn encode(&self, out: &mut Vec<u8>) {
+        string(out, self.as_str());
+    }
+    fn fits(ty: &str) -> bool {
+        is_string(ty)
+    }
+}
+
+impl Column for ErrorType {
     fn encode(&self, out: &mut Vec<u8>) {
         string(out, self.as_str());
     }

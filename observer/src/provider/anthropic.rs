@@ -19,6 +19,7 @@
 //! and 1-hour cache writes by `usage.cache_creation`; without that object (older
 //! API versions, where 1-hour caching did not exist) all writes are 5-minute.
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::call::{LlmCall, Usage, UsageSource};
@@ -70,7 +71,7 @@ fn parse_messages(ex: &Exchange) -> LlmCall {
     };
     let Some(resp) = &ex.response else {
         call.stream = req_stream.unwrap_or(false);
-        call.error_type = error_type_for_status(0).to_owned();
+        call.error_type = error_type_for_status(0);
         return call;
     };
     call.status_code = resp.status;
@@ -95,18 +96,18 @@ fn parse_messages(ex: &Exchange) -> LlmCall {
         read_message(resp, success, &mut call)
     };
     call.error_type = match (success, body_error) {
-        (_, Some(BodyError::Api(t))) => t.to_owned(),
-        (false, _) => status_error_type(resp.status).to_owned(),
-        (true, Some(BodyError::Incomplete)) => "incomplete".to_owned(),
-        (true, None) => String::new(),
+        (_, Some(BodyError::Api(t))) => t,
+        (false, _) => status_error_type(resp.status),
+        (true, Some(BodyError::Incomplete)) => ErrorType::Incomplete,
+        (true, None) => ErrorType::None,
     };
     call
 }
 
 /// Row error type for a status without a readable error body.
-fn status_error_type(status: u16) -> &'static str {
+fn status_error_type(status: u16) -> ErrorType {
     match status {
-        529 => "overloaded",
+        529 => ErrorType::Overloaded,
         s => error_type_for_status(s),
     }
 }
@@ -115,7 +116,7 @@ fn status_error_type(status: u16) -> &'static str {
 #[derive(Debug, PartialEq, Eq)]
 enum BodyError {
     /// An error object, mapped to a row error type.
-    Api(&'static str),
+    Api(ErrorType),
     /// The body (or stream) did not end.
     Incomplete,
 }
@@ -189,7 +190,7 @@ fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<Bod
             }
             "message_stop" => done = true,
             "error" => {
-                let t = ev.get("error").map_or("api_error", api_error_type);
+                let t = ev.get("error").map_or(ErrorType::ApiError, api_error_type);
                 error.get_or_insert(t);
             }
             _ => {} // ping, content_block_start/stop, unknown future events
@@ -226,17 +227,17 @@ fn error_object(v: &Value) -> Option<&Value> {
 }
 
 /// Row error type for an Anthropic error object (`{"type", "message"}`).
-fn api_error_type(err: &Value) -> &'static str {
+fn api_error_type(err: &Value) -> ErrorType {
     match json::str_at(err, &["type"]).unwrap_or_default() {
-        "invalid_request_error" | "request_too_large" => "invalid_request",
-        "authentication_error" | "permission_error" => "auth_error",
-        "not_found_error" => "not_found",
-        "rate_limit_error" => "rate_limited",
-        "billing_error" => "quota_exceeded",
-        "api_error" => "server_error",
-        "overloaded_error" => "overloaded",
-        "timeout_error" => "timeout",
-        _ => "api_error",
+        "invalid_request_error" | "request_too_large" => ErrorType::InvalidRequest,
+        "authentication_error" | "permission_error" => ErrorType::AuthError,
+        "not_found_error" => ErrorType::NotFound,
+        "rate_limit_error" => ErrorType::RateLimited,
+        "billing_error" => ErrorType::QuotaExceeded,
+        "api_error" => ErrorType::ServerError,
+        "overloaded_error" => ErrorType::Overloaded,
+        "timeout_error" => ErrorType::Timeout,
+        _ => ErrorType::ApiError,
     }
 }
 

@@ -28,6 +28,67 @@ impl serde::Serialize for UsageSource {
     }
 }
 
+/// The row's `error_type`: why a call failed, one closed set across
+/// providers (README, "The row"). `None` is a success (empty in the row).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorType {
+    #[default]
+    None,
+    NoResponse,
+    InvalidRequest,
+    AuthError,
+    NotFound,
+    RateLimited,
+    QuotaExceeded,
+    ClientError,
+    ServerError,
+    Overloaded,
+    Timeout,
+    ApiError,
+    Incomplete,
+    UnexpectedStatus,
+}
+
+impl ErrorType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::None => "",
+            ErrorType::NoResponse => "no_response",
+            ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::AuthError => "auth_error",
+            ErrorType::NotFound => "not_found",
+            ErrorType::RateLimited => "rate_limited",
+            ErrorType::QuotaExceeded => "quota_exceeded",
+            ErrorType::ClientError => "client_error",
+            ErrorType::ServerError => "server_error",
+            ErrorType::Overloaded => "overloaded",
+            ErrorType::Timeout => "timeout",
+            ErrorType::ApiError => "api_error",
+            ErrorType::Incomplete => "incomplete",
+            ErrorType::UnexpectedStatus => "unexpected_status",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the row's text (tests, filters).
+impl PartialEq<&str> for ErrorType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for ErrorType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Token usage normalised to the row's rules (design.md): `input_tokens` includes
 /// cache reads and writes; `output_tokens` includes reasoning.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,9 +115,8 @@ pub struct LlmCall {
     pub usage: Usage,
     /// 0 when no response was seen.
     pub status_code: u16,
-    /// Empty on success; `rate_limited`, `server_error`, `invalid_request`,
-    /// `incomplete`, …
-    pub error_type: String,
+    /// `ErrorType::None` on success.
+    pub error_type: ErrorType,
     /// Provider request id header (`x-request-id`, …).
     pub request_id: String,
     /// Id in the body (`chatcmpl-…`).
@@ -105,7 +165,6 @@ impl LlmCall {
             &mut self.request_model,
             &mut self.response_model,
             &mut self.finish_reason,
-            &mut self.error_type,
             &mut self.request_id,
             &mut self.response_id,
             &mut self.organization,

@@ -22,6 +22,7 @@
 //! Errors: `{"error": {"code": 429, "message", "status": "RESOURCE_EXHAUSTED"}}`
 //! (in streams too, also as an array element).
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::call::{LlmCall, Usage, UsageSource};
@@ -150,7 +151,7 @@ fn parse(ex: &Exchange) -> LlmCall {
         ..LlmCall::default()
     };
     let Some(resp) = &ex.response else {
-        call.error_type = error_type_for_status(0).to_owned();
+        call.error_type = error_type_for_status(0);
         return call;
     };
     call.status_code = resp.status;
@@ -206,12 +207,12 @@ fn parse(ex: &Exchange) -> LlmCall {
     }
     let complete = ended || finished || (resp.complete && ex.partial);
     call.error_type = match (success, error) {
-        (_, Some(t)) => t.to_owned(),
-        (false, None) => error_type_for_status(resp.status).to_owned(),
+        (_, Some(t)) => t,
+        (false, None) => error_type_for_status(resp.status),
         (true, None) if (call.stream && !complete) || (!call.stream && !resp.complete) => {
-            "incomplete".to_owned()
+            ErrorType::Incomplete
         }
-        (true, None) => String::new(),
+        (true, None) => ErrorType::None,
     };
     call
 }
@@ -255,19 +256,19 @@ fn has_output(v: &Value) -> bool {
 }
 
 /// Row error type for a Google error object (`{"code", "message", "status"}`).
-fn api_error_type(err: &Value) -> &'static str {
+fn api_error_type(err: &Value) -> ErrorType {
     match json::str_at(err, &["status"]).unwrap_or_default() {
-        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => "invalid_request",
-        "UNAUTHENTICATED" | "PERMISSION_DENIED" => "auth_error",
-        "NOT_FOUND" => "not_found",
-        "RESOURCE_EXHAUSTED" => "rate_limited",
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => ErrorType::InvalidRequest,
+        "UNAUTHENTICATED" | "PERMISSION_DENIED" => ErrorType::AuthError,
+        "NOT_FOUND" => ErrorType::NotFound,
+        "RESOURCE_EXHAUSTED" => ErrorType::RateLimited,
         // 503 "The model is overloaded. Please try again later."
-        "UNAVAILABLE" => "overloaded",
-        "DEADLINE_EXCEEDED" => "timeout",
-        "INTERNAL" | "UNKNOWN" | "DATA_LOSS" => "server_error",
+        "UNAVAILABLE" => ErrorType::Overloaded,
+        "DEADLINE_EXCEEDED" => ErrorType::Timeout,
+        "INTERNAL" | "UNKNOWN" | "DATA_LOSS" => ErrorType::ServerError,
         _ => match json::u64_at(err, &["code"]).and_then(|c| u16::try_from(c).ok()) {
             Some(code) if code >= 400 => error_type_for_status(code),
-            _ => "api_error",
+            _ => ErrorType::ApiError,
         },
     }
 }

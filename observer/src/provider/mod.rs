@@ -19,6 +19,7 @@ pub mod wire;
 
 use crate::protocol::exchange::{header, Exchange, Headers};
 use crate::protocol::stream::Stitch;
+use crate::provider::call::ErrorType;
 use call::{LlmCall, UsageSource};
 
 /// The registry, tried in order; the first adapter that matches wins.
@@ -179,17 +180,17 @@ pub fn parse(exchange: &Exchange) -> Result<LlmCall, ProviderError> {
 }
 
 /// Row `error_type` for an HTTP status (empty for 2xx).
-pub fn error_type_for_status(status: u16) -> &'static str {
+pub fn error_type_for_status(status: u16) -> ErrorType {
     match status {
-        0 => "no_response",
-        200..=299 => "",
-        400 => "invalid_request",
-        401 | 403 => "auth_error",
-        404 => "not_found",
-        429 => "rate_limited",
-        402 | 405..=428 | 430..=499 => "client_error",
-        500..=599 => "server_error",
-        _ => "unexpected_status",
+        0 => ErrorType::NoResponse,
+        200..=299 => ErrorType::None,
+        400 => ErrorType::InvalidRequest,
+        401 | 403 => ErrorType::AuthError,
+        404 => ErrorType::NotFound,
+        429 => ErrorType::RateLimited,
+        402 | 405..=428 | 430..=499 => ErrorType::ClientError,
+        500..=599 => ErrorType::ServerError,
+        _ => ErrorType::UnexpectedStatus,
     }
 }
 

@@ -11,6 +11,7 @@
 //! Tokens: no cache or reasoning counts are reported (thinking is in
 //! `eval_count`).
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::call::{LlmCall, Usage, UsageSource};
@@ -93,7 +94,7 @@ fn parse_native(ex: &Exchange) -> LlmCall {
     };
     let Some(resp) = &ex.response else {
         call.stream = req_stream.unwrap_or(true);
-        call.error_type = error_type_for_status(0).to_owned();
+        call.error_type = error_type_for_status(0);
         return call;
     };
     call.status_code = resp.status;
@@ -106,10 +107,10 @@ fn parse_native(ex: &Exchange) -> LlmCall {
         read_body(resp, is_nd, &mut call)
     };
     call.error_type = match error {
-        Some(t) => t.to_owned(),
-        None if !success => error_type_for_status(resp.status).to_owned(),
-        None if !done && (!resp.complete || !ex.partial) => "incomplete".to_owned(),
-        None => String::new(),
+        Some(t) => t,
+        None if !success => error_type_for_status(resp.status),
+        None if !done && (!resp.complete || !ex.partial) => ErrorType::Incomplete,
+        None => ErrorType::None,
     };
     call
 }
@@ -128,7 +129,7 @@ fn has_output(v: &Value) -> bool {
 /// The body's objects (NDJSON lines or one JSON value) read into the call.
 /// Returns the error type an `{"error"}` object gives and whether a `done`
 /// object arrived.
-fn read_body(resp: &Response, is_nd: bool, call: &mut LlmCall) -> (Option<&'static str>, bool) {
+fn read_body(resp: &Response, is_nd: bool, call: &mut LlmCall) -> (Option<ErrorType>, bool) {
     let objects: Vec<(Value, usize)> = if is_nd {
         let (lines, _, _) = ndjson::decode_all(&resp.body);
         lines
@@ -155,8 +156,8 @@ fn read_body(resp: &Response, is_nd: bool, call: &mut LlmCall) -> (Option<&'stat
     for (v, end) in &objects {
         if v.get("error").is_some() {
             let status_type = error_type_for_status(resp.status);
-            error.get_or_insert(if status_type.is_empty() {
-                "server_error"
+            error.get_or_insert(if status_type == ErrorType::None {
+                ErrorType::ServerError
             } else {
                 status_type
             });

@@ -57,9 +57,9 @@ pub fn summary(r: &CallRecord) -> String {
         r.duration_us as f64 / 1000.0,
         r.status_code,
     );
-    if !r.error_type.is_empty() {
+    if r.error_type != crate::provider::call::ErrorType::None {
         line.push(' ');
-        line.push_str(&r.error_type);
+        line.push_str(r.error_type.as_str());
     }
     // Whose: the pod, else the container; the key's hint.
     if !r.pod_name.is_empty() {

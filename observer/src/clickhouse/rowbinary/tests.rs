@@ -44,6 +44,7 @@ fn distinct_record() -> CallRecord {
         record_id: uuid::Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff),
         ts: UnixMicros(1_709_210_096_789_012),
         usage_source: UsageSource::Estimated,
+        error_type: ErrorType::Timeout,
         role: Role::Server,
         provider: "p-provider",
         operation: "p-operation",
@@ -81,7 +82,7 @@ fn fill(r: &mut CallRecord, obj: &serde_json::Map<String, Value>) {
         (str: $($f:ident),*) => {$( r.$f = s(stringify!($f)); )*};
         (num $t:ty: $($f:ident),*) => {$( r.$f = n(stringify!($f)) as $t; )*};
     }
-    set!(str: host, server_address, method, path, error_type, request_model, response_model,
+    set!(str: host, server_address, method, path, request_model, response_model,
         finish_reason, price_version, service_tier, comm, exe, cmdline, container_id, pod_uid,
         pod_name, namespace, api_key_id, organization, project, request_id, response_id,
         user_name, peer_address);

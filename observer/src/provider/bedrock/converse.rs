@@ -7,6 +7,7 @@
 //! `delta.toolUse.input`, `delta.reasoningContent.text`), `contentBlockStop`,
 //! `messageStop` (`stopReason`), `metadata` (`usage`, `metrics`).
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::{decode_events, finish_error, message_error, payload_json, start, Counts, LlmCall, Op};
@@ -44,7 +45,7 @@ pub(super) fn read_usage(u: &Value) -> Counts {
 }
 
 /// A JSON body: a Converse response, or an error `{"message": …}`.
-fn read_json(resp: &Response, call: &mut LlmCall) -> (Option<&'static str>, bool) {
+fn read_json(resp: &Response, call: &mut LlmCall) -> (Option<ErrorType>, bool) {
     let success = (200..300).contains(&resp.status);
     let Some(v) = json::parse(&resp.body) else {
         wire::add_defects(call, u64::from(!resp.body.is_empty() && resp.complete));
@@ -78,7 +79,7 @@ fn delta_has_output(ev: &Value) -> bool {
 
 /// A ConverseStream body. Done once `metadata` (or `messageStop`) arrived;
 /// otherwise done only when the body ended cleanly and no byte was lost.
-fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> (Option<&'static str>, bool) {
+fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> (Option<ErrorType>, bool) {
     let (msgs, clean) = decode_events(&resp.body, call);
     let mut done = false;
     let mut error = None;

@@ -9,6 +9,7 @@
 //! anthropic adapter reads them), Nova (`usage.inputTokens`), Llama
 //! (`prompt_token_count`, `generation_token_count`).
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::{
@@ -106,7 +107,7 @@ fn native_ids(v: &Value, call: &mut LlmCall) {
     }
 }
 
-fn read_json(resp: &Response, call: &mut LlmCall) -> (Option<&'static str>, bool) {
+fn read_json(resp: &Response, call: &mut LlmCall) -> (Option<ErrorType>, bool) {
     let success = (200..300).contains(&resp.status);
     let Some(v) = json::parse(&resp.body) else {
         wire::add_defects(call, u64::from(!resp.body.is_empty() && resp.complete));
@@ -145,7 +146,7 @@ fn chunk_has_output(v: &Value) -> bool {
     }
 }
 
-fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> (Option<&'static str>, bool) {
+fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) -> (Option<ErrorType>, bool) {
     let (msgs, clean) = decode_events(&resp.body, call);
     let (mut native, mut metrics) = (Counts::default(), None);
     let mut done = false;

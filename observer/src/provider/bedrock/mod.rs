@@ -27,6 +27,7 @@ use super::call::{LlmCall, Usage, UsageSource};
 use super::{error_type_for_status, json, wire, Adapter, RequestHead};
 use crate::protocol::eventstream::{EsMessage, EventStreamDecoder};
 use crate::protocol::exchange::{header, Exchange, Response};
+use crate::provider::call::ErrorType;
 
 /// Converse and ConverseStream.
 pub const CONVERSE: Adapter = Adapter {
@@ -124,7 +125,7 @@ fn start(ex: &Exchange, call: &mut LlmCall) -> Option<Op> {
     call.stream = op.stream();
     call.region = runtime_region(head.host).unwrap_or_default().to_owned();
     let Some(resp) = &ex.response else {
-        call.error_type = error_type_for_status(0).to_owned();
+        call.error_type = error_type_for_status(0);
         return None;
     };
     call.status_code = resp.status;
@@ -136,30 +137,29 @@ fn start(ex: &Exchange, call: &mut LlmCall) -> Option<Op> {
 
 /// Row error type for a Bedrock exception name (`ThrottlingException`,
 /// `throttlingException`, `ThrottlingException:http://…`).
-pub fn exception_error_type(name: &str) -> &'static str {
+pub fn exception_error_type(name: &str) -> ErrorType {
     let name = name.split(':').next().unwrap_or_default().trim();
     let name = name.strip_suffix("Exception").unwrap_or(name);
     match name.to_ascii_lowercase().as_str() {
-        "throttling" => "rate_limited",
-        "validation" => "invalid_request",
-        "accessdenied" | "unrecognizedclient" | "expiredtoken" => "auth_error",
-        "resourcenotfound" => "not_found",
-        "servicequotaexceeded" => "quota_exceeded",
-        "serviceunavailable" | "modelnotready" => "overloaded",
-        "modeltimeout" => "timeout",
-        "internalserver" | "modelstreamerror" | "modelerror" => "server_error",
-        _ => "api_error",
+        "throttling" => ErrorType::RateLimited,
+        "validation" => ErrorType::InvalidRequest,
+        "accessdenied" | "unrecognizedclient" | "expiredtoken" => ErrorType::AuthError,
+        "resourcenotfound" => ErrorType::NotFound,
+        "servicequotaexceeded" => ErrorType::QuotaExceeded,
+        "serviceunavailable" | "modelnotready" => ErrorType::Overloaded,
+        "modeltimeout" => ErrorType::Timeout,
+        "internalserver" | "modelstreamerror" | "modelerror" => ErrorType::ServerError,
+        _ => ErrorType::ApiError,
     }
 }
 
 /// Error type of a non-2xx response: the `x-amzn-ErrorType` header, else the
 /// status.
-fn status_error(resp: &Response) -> String {
+fn status_error(resp: &Response) -> ErrorType {
     header(&resp.headers, "x-amzn-errortype")
         .map(exception_error_type)
-        .filter(|t| *t != "api_error")
+        .filter(|t| *t != ErrorType::ApiError)
         .unwrap_or_else(|| error_type_for_status(resp.status))
-        .to_owned()
 }
 
 /// Token counts as Bedrock reports them (input excluding cache reads/writes).
@@ -210,7 +210,7 @@ fn decode_events(body: &[u8], call: &mut LlmCall) -> (Vec<EsMessage>, bool) {
 }
 
 /// The error type of an `exception` or `error` message, if it is one.
-fn message_error(m: &EsMessage) -> Option<&'static str> {
+fn message_error(m: &EsMessage) -> Option<ErrorType> {
     match m.message_type() {
         Some("exception") => Some(exception_error_type(m.exception_type().unwrap_or(""))),
         Some("error") => Some(exception_error_type(m.error_code().unwrap_or(""))),
@@ -220,13 +220,13 @@ fn message_error(m: &EsMessage) -> Option<&'static str> {
 
 /// Final error type of a call: body error first, then the status, then a
 /// stream that did not end.
-fn finish_error(call: &mut LlmCall, resp: &Response, body_error: Option<&str>, done: bool) {
+fn finish_error(call: &mut LlmCall, resp: &Response, body_error: Option<ErrorType>, done: bool) {
     let success = (200..300).contains(&resp.status);
     call.error_type = match body_error {
-        Some(t) => t.to_owned(),
+        Some(t) => t,
         None if !success => status_error(resp),
-        None if !done => "incomplete".to_owned(),
-        None => String::new(),
+        None if !done => ErrorType::Incomplete,
+        None => ErrorType::None,
     };
 }
 

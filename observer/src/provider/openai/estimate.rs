@@ -18,6 +18,7 @@
 //! cut short is estimated), get an estimate; everything else keeps
 //! `usage_source = none`.
 
+use crate::provider::call::ErrorType;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -69,7 +70,7 @@ pub fn fill(ex: &Exchange, call: &mut LlmCall) {
         && OPENAI_FAMILY.contains(&call.provider)
         && ex.bodies_kept
         && (200..300).contains(&resp.status)
-        && matches!(call.error_type.as_str(), "" | "incomplete")
+        && matches!(call.error_type, ErrorType::None | ErrorType::Incomplete)
         && matches!(op, "chat" | "completions" | "responses")
         && is_event_stream(resp);
     if !qualifies {

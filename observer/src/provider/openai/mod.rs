@@ -19,6 +19,7 @@ pub mod realtime;
 pub mod responses;
 pub mod ws;
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::call::{LlmCall, Usage, UsageSource};
@@ -105,7 +106,7 @@ pub(super) type BodyReader = fn(&Response, bool, &mut LlmCall) -> Option<BodyErr
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyError {
     /// An error object (`{"error": {…}}`), mapped to a row error type.
-    Api(&'static str),
+    Api(ErrorType),
     /// The body (or stream) did not end.
     Incomplete,
 }
@@ -173,7 +174,7 @@ pub(super) fn parse_with(ex: &Exchange, read_json: BodyReader, read_stream: Body
     };
     let Some(resp) = &ex.response else {
         call.stream = api.stream.unwrap_or(false);
-        call.error_type = error_type_for_status(0).to_owned();
+        call.error_type = error_type_for_status(0);
         return call;
     };
     if let Some(org) = header(&resp.headers, "openai-organization").filter(|s| !s.is_empty()) {
@@ -205,11 +206,11 @@ pub(super) fn parse_with(ex: &Exchange, read_json: BodyReader, read_stream: Body
         read_json(resp, success, &mut call)
     };
     call.error_type = match (success, body_error) {
-        (false, Some(BodyError::Api(t))) if t == "quota_exceeded" => t.to_owned(),
-        (false, _) => error_type_for_status(resp.status).to_owned(),
-        (true, Some(BodyError::Api(t))) => t.to_owned(),
-        (true, Some(BodyError::Incomplete)) => "incomplete".to_owned(),
-        (true, None) => String::new(),
+        (false, Some(BodyError::Api(t))) if t == ErrorType::QuotaExceeded => t,
+        (false, _) => error_type_for_status(resp.status),
+        (true, Some(BodyError::Api(t))) => t,
+        (true, Some(BodyError::Incomplete)) => ErrorType::Incomplete,
+        (true, None) => ErrorType::None,
     };
     call
 }
@@ -252,7 +253,7 @@ pub(super) fn scan_unparsed(
     }
     let quota = json::scan_str(&resp.body, "code").as_deref() == Some("insufficient_quota");
     if quota {
-        Some(BodyError::Api("quota_exceeded"))
+        Some(BodyError::Api(ErrorType::QuotaExceeded))
     } else if !resp.complete || !success {
         Some(BodyError::Incomplete)
     } else {
@@ -307,14 +308,14 @@ pub(super) fn read_service_tier(v: &Value, call: &mut LlmCall) {
 }
 
 /// Row error type for an OpenAI error object (`{"type", "code", …}`).
-pub fn api_error_type(err: &Value) -> &'static str {
+pub fn api_error_type(err: &Value) -> ErrorType {
     let field = |k: &str| json::str_at(err, &[k]).unwrap_or_default();
     match (field("type"), field("code")) {
-        ("insufficient_quota", _) | (_, "insufficient_quota") => "quota_exceeded",
-        (_, "rate_limit_exceeded") | ("requests" | "tokens", _) => "rate_limited",
-        ("server_error", _) | (_, "server_error") => "server_error",
-        ("invalid_request_error", _) | (_, "invalid_prompt") => "invalid_request",
-        ("authentication_error" | "permission_error", _) => "auth_error",
-        _ => "api_error",
+        ("insufficient_quota", _) | (_, "insufficient_quota") => ErrorType::QuotaExceeded,
+        (_, "rate_limit_exceeded") | ("requests" | "tokens", _) => ErrorType::RateLimited,
+        ("server_error", _) | (_, "server_error") => ErrorType::ServerError,
+        ("invalid_request_error", _) | (_, "invalid_prompt") => ErrorType::InvalidRequest,
+        ("authentication_error" | "permission_error", _) => ErrorType::AuthError,
+        _ => ErrorType::ApiError,
     }
 }

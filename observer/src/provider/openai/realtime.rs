@@ -33,6 +33,7 @@
 //! without `response.done` (connection closed, bytes lost) has no usage and
 //! is `incomplete`. A refused upgrade (no `101`) is an HTTP error.
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::{add_sse_defects, api_error_type, ws};
@@ -68,7 +69,7 @@ pub fn parse_realtime(ex: &Exchange, model_param: &str) -> LlmCall {
         ..LlmCall::default()
     };
     let Some(resp) = &ex.response else {
-        call.error_type = error_type_for_status(0).to_owned();
+        call.error_type = error_type_for_status(0);
         return call;
     };
     call.status_code = resp.status;
@@ -86,22 +87,22 @@ pub fn parse_realtime(ex: &Exchange, model_param: &str) -> LlmCall {
     let error = if ex.bodies_kept {
         read_events(resp, ex.partial, &mut call)
     } else {
-        (!resp.complete).then_some("incomplete")
+        (!resp.complete).then_some(ErrorType::Incomplete)
     };
-    call.error_type = error.unwrap_or_default().to_owned();
+    call.error_type = error.unwrap_or_default();
     call
 }
 
 /// The error type of an upgrade the server answered without switching: the
 /// status's, or `quota_exceeded` when the JSON error body says so.
-fn refused(resp: &Response) -> &'static str {
+fn refused(resp: &Response) -> ErrorType {
     let quota = json::parse(&resp.body)
         .and_then(|v| v.get("error").filter(|e| e.is_object()).map(api_error_type))
-        == Some("quota_exceeded");
+        == Some(ErrorType::QuotaExceeded);
     match resp.status {
-        _ if quota => "quota_exceeded",
+        _ if quota => ErrorType::QuotaExceeded,
         // A success that is not a switch is no session either.
-        200..=299 => "unexpected_status",
+        200..=299 => ErrorType::UnexpectedStatus,
         s => error_type_for_status(s),
     }
 }
@@ -127,7 +128,7 @@ fn is_content_delta(ty: &str) -> bool {
 }
 
 /// Reads the answer's events into `call`; returns the row error type, if any.
-fn read_events(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<&'static str> {
+fn read_events(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<ErrorType> {
     let (events, stats) = sse::decode_all(&resp.body);
     add_sse_defects(call, &stats);
     let mut terminal = false;
@@ -176,7 +177,7 @@ fn read_events(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<&'s
     } else if !terminal && (!resp.complete || !partial) {
         // No `response.done`: cut short. When bytes were lost (`partial`)
         // and the answer still ended, its end may be what was lost.
-        Some("incomplete")
+        Some(ErrorType::Incomplete)
     } else {
         None
     }
@@ -184,7 +185,7 @@ fn read_events(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<&'s
 
 /// Copies the final `response` object of `response.done` into the call;
 /// returns the error type of a failed response.
-fn apply_done(r: &Value, call: &mut LlmCall) -> Option<&'static str> {
+fn apply_done(r: &Value, call: &mut LlmCall) -> Option<ErrorType> {
     if let Some(id) = json::str_at(r, &["id"]) {
         call.response_id = id.to_owned();
     }
@@ -203,7 +204,7 @@ fn apply_done(r: &Value, call: &mut LlmCall) -> Option<&'static str> {
         details
             .and_then(|d| d.get("error"))
             .filter(|e| e.is_object())
-            .map_or("api_error", api_error_type)
+            .map_or(ErrorType::ApiError, api_error_type)
     })
 }
 

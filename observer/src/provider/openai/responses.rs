@@ -21,6 +21,7 @@
 //! is not an error (like `finish_reason: length` in chat); a failed one gets the
 //! error type of its `error.code`.
 
+use crate::provider::call::ErrorType;
 use serde_json::Value;
 
 use super::{
@@ -59,7 +60,7 @@ pub(super) fn read_object(resp: &Response, success: bool, call: &mut LlmCall) ->
 /// Copies the fields of a `response` object into the call; returns the error
 /// type when its status is `failed`. Only a `last` (final) object sets
 /// `finish_reason`: `in_progress` is not a reason.
-fn apply_response(r: &Value, last: bool, call: &mut LlmCall) -> Option<&'static str> {
+fn apply_response(r: &Value, last: bool, call: &mut LlmCall) -> Option<ErrorType> {
     if let Some(id) = json::str_at(r, &["id"]) {
         call.response_id = id.to_owned();
     }
@@ -79,7 +80,7 @@ fn apply_response(r: &Value, last: bool, call: &mut LlmCall) -> Option<&'static 
     let error = r.get("error").filter(|e| e.is_object());
     match (status, error) {
         (Some("failed"), Some(e)) => Some(api_error_type(e)),
-        (Some("failed"), None) => Some("api_error"),
+        (Some("failed"), None) => Some(ErrorType::ApiError),
         _ => None,
     }
 }
@@ -124,7 +125,7 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
                     }
                 }
                 if ty == "response.failed" {
-                    error.get_or_insert("api_error");
+                    error.get_or_insert(ErrorType::ApiError);
                 }
             }
             _ if ty.starts_with("response.") && data.get("response").is_some() => {
