@@ -428,6 +428,10 @@ pub struct GoChat<'a> {
     pub http1: bool,
     /// Sleep before the first call.
     pub delay_ms: u64,
+    /// HTTP/1.1 on one connection, call i's request written by one
+    /// `tls.Conn.Write` from a fresh goroutine i frames deep (the `chat`
+    /// program's `-grow`): some Write then grows its stack and restarts.
+    pub grow: bool,
 }
 
 impl<'a> GoChat<'a> {
@@ -443,6 +447,7 @@ impl<'a> GoChat<'a> {
             max_tokens: 0,
             http1: false,
             delay_ms: 0,
+            grow: false,
         }
     }
 
@@ -472,12 +477,15 @@ impl<'a> GoChat<'a> {
         if self.http1 {
             a.push("-http1".into());
         }
+        if self.grow {
+            a.push("-grow".into());
+        }
         a
     }
 
     /// `resp.Proto` the client must report: `HTTP/1.1` or `HTTP/2.0`.
     pub fn expected_proto(&self) -> &'static str {
-        if self.http1 {
+        if self.http1 || self.grow {
             "HTTP/1.1"
         } else {
             "HTTP/2.0"
@@ -536,6 +544,8 @@ impl Clients<'_> {
         cmd.arg(format!("OPENAI_BASE_URL=https://{API_HOST}/v1"))
             .arg(format!("OPENAI_API_KEY={API_KEY}"))
             .arg(format!("SSL_CERT_FILE={}", self.ca.ca_pem.display()))
+            // Every goroutine starts with the same stack (-grow's depths).
+            .arg("GODEBUG=adaptivestackstart=0")
             .arg(bin)
             .args(a.args());
         cmd

@@ -96,6 +96,50 @@ fn go_clients_of_every_build_are_recorded_exactly() {
 }
 
 #[test]
+fn a_write_that_grows_its_stack_is_recorded_once() {
+    // Go's Write restarts from its entry when its prologue grows the
+    // goroutine's stack; the probe sits past that check, so each request
+    // is seen once. Calls from goroutines 0..N frames deep put that check
+    // at the stack's end for some of them, with each toolchain's frames.
+    let Some(scene) = Scene::start("go_e2e_grow", "gogrow", &[]) else {
+        return;
+    };
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
+    let c = Clients { ns: &ns, ca: &ca };
+    let mut seen = Vec::new();
+    for tc in [GoToolchain::Debian119, GoToolchain::PyPiNewest] {
+        let bin = build("chat", &GoBuild::plain(tc));
+        let mut a = GoChat::new(400, Mode::NonStream);
+        a.grow = true;
+        a.max_tokens = 7;
+        seen.extend(c.go_chat(&bin, &a));
+        agent.assert_alive(tc.label());
+    }
+    let calls = go_calls(&seen);
+    let pairs = pair_with_mock(&calls, &mock.calls());
+    assert_eq!(pairs.len(), 800, "every call reached the mock once");
+    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(60));
+    let mut pids: Vec<u32> = calls.iter().map(|s| s.pid).collect();
+    pids.dedup();
+    pids.push(mock.pid());
+    let ids: Vec<&str> = calls.iter().map(|s| s.request_id.as_str()).collect();
+    let ours = our_rows(&rows, &pids, &ids);
+    // Exactly one row per call: no request seen twice (a phantom
+    // `no_response` row, or a misframed next call).
+    assert_rows_match(&ours, &pairs, &[mock.pid()]);
+    let go_rows = rows.iter().filter(|r| r["tls_library"] == "go").count();
+    assert_eq!(go_rows, 800, "no row beyond the calls");
+    agent.stop();
+}
+
+#[test]
 fn a_go_binary_new_to_the_agent_is_recorded_from_its_first_call() {
     let Some(scene) = Scene::start("go_e2e_new", "gonew", &[]) else {
         return;

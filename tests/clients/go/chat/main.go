@@ -10,6 +10,14 @@
 // (tests/src/clients.rs): same keys, same order (sorted, as serde_json
 // writes them), same bytes.
 //
+// With -grow (HTTP/1.1, one connection, calls one after another), call i
+// writes its request with one tls.Conn.Write from a fresh goroutine i
+// frames deep: as i grows, one of the depths puts Write's own stack check
+// at the end of the goroutine's first stack, so that Write grows the stack
+// and restarts from its entry (what made the agent record a request twice
+// when its probe sat on the entry). Run with GODEBUG=adaptivestackstart=0
+// so every goroutine starts with the same stack.
+//
 // Prints one JSON line per call to stdout (the fields of the Python SDK
 // client, tests/clients/python/openai_client.py, plus "proto", "index",
 // "goroutine", "local_port", "reused"). Exits 1 if any call failed at the
@@ -59,7 +67,7 @@ type result struct {
 type options struct {
 	n, c, words, maxTokens, delayMs int
 	mode, model                     string
-	http1, vary                     bool
+	http1, vary, grow               bool
 }
 
 // body is the request body of call i (call i has words+i words with -vary).
@@ -196,6 +204,7 @@ func main() {
 	flag.IntVar(&o.maxTokens, "max-tokens", 0, "max_tokens (omitted when 0)")
 	flag.IntVar(&o.delayMs, "delay-ms", 0, "sleep before the first call")
 	flag.BoolVar(&o.http1, "http1", false, "force HTTP/1.1 (no h2 in ALPN)")
+	flag.BoolVar(&o.grow, "grow", false, "HTTP/1.1 on one tls.Conn, call i's Write from a goroutine i frames deep")
 	dump := flag.Bool("dump-body", false, "print the body of call 0 and exit")
 	flag.Parse()
 	if o.mode != "stream" && o.mode != "nonstream" {
@@ -236,6 +245,13 @@ func main() {
 	if o.delayMs > 0 {
 		time.Sleep(time.Duration(o.delayMs) * time.Millisecond)
 	}
+	if o.grow {
+		if err := grow(&o, url, key, pid, comm); err != nil {
+			fmt.Fprintf(os.Stderr, "grow: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var mu sync.Mutex
 	failed := 0
 	out := json.NewEncoder(os.Stdout)
@@ -267,4 +283,86 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%d of %d calls failed\n", failed, o.n)
 		os.Exit(1)
 	}
+}
+
+// deep calls f from n frames down this goroutine's stack.
+//
+//go:noinline
+func deep(n int, f func() error) error {
+	var pad [4]uint64
+	pad[n&3] = uint64(n)
+	if n == 0 {
+		return f()
+	}
+	err := deep(n-1, f)
+	if pad[0] == 1<<63 {
+		return fmt.Errorf("unreachable")
+	}
+	return err
+}
+
+// grow makes the -grow calls (see the package comment).
+func grow(o *options, url, key string, pid int, comm string) error {
+	host := strings.TrimPrefix(url, "https://")
+	host = host[:strings.Index(host, "/")]
+	addr := host
+	if !strings.Contains(addr, ":") {
+		addr += ":443"
+	}
+	conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: strings.Split(host, ":")[0]})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	rd := bufio.NewReader(conn)
+	out := json.NewEncoder(os.Stdout)
+	for i := 0; i < o.n; i++ {
+		r := result{Client: "go", Pid: pid, Comm: comm, Model: o.model, Mode: o.mode, Index: i,
+			Reused: i > 0}
+		if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+			r.LocalPort = a.Port
+		}
+		t0 := time.Now()
+		r.StartUnixUs = t0.UnixMicro()
+		req, err := http.NewRequest("POST", url, bytes.NewReader(body(o, i)))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		var wire bytes.Buffer
+		if err := req.Write(&wire); err != nil {
+			return err
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- deep(i, func() error {
+				_, err := conn.Write(wire.Bytes())
+				return err
+			})
+		}()
+		if err := <-done; err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(rd, req)
+		if err != nil {
+			return err
+		}
+		r.Status = resp.StatusCode
+		r.Proto = resp.Proto
+		r.RequestID = resp.Header.Get("x-request-id")
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		var obj map[string]interface{}
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return fmt.Errorf("response body %q: %v", raw, err)
+		}
+		absorb(&r, obj)
+		r.ElapsedMs = float64(time.Since(t0).Microseconds()) / 1000
+		out.Encode(&r)
+	}
+	return nil
 }
