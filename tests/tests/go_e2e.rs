@@ -15,6 +15,7 @@ use e2e::clients::{Clients, Mode};
 use e2e::go_clients::{build, go_calls, run_safety, GoBuild, GoChat, GoSeen, GoToolchain};
 use e2e::scene::Scene;
 use e2e::util::{privileged_or_skip, serial_guard, TempDir};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// The four ways each build calls: HTTP/2 and HTTP/1.1, stream and not.
@@ -29,18 +30,13 @@ fn modes() -> [(bool, Mode); 4] {
 
 #[test]
 fn go_clients_of_every_build_are_recorded_exactly() {
-    let Some(scene) = Scene::start("go_e2e", "go", &[]) else {
+    let Some(mut scene) = Scene::start("go_e2e", "go", &[]) else {
         return;
     };
-    let Scene {
-        serial: _serial,
-        tmp: _tmp,
-        mut agent,
-        ns,
-        ca,
-        mock,
-    } = scene;
-    let c = Clients { ns: &ns, ca: &ca };
+    let c = Clients {
+        ns: &scene.ns,
+        ca: &scene.ca,
+    };
     let mut builds = Vec::new();
     for tc in [GoToolchain::Debian119, GoToolchain::PyPiNewest] {
         for (pie, stripped) in [(false, false), (false, true), (true, false), (true, true)] {
@@ -67,7 +63,9 @@ fn go_clients_of_every_build_are_recorded_exactly() {
             assert_eq!(comm, "chat", "{b:?}");
             seen.extend(got);
         }
-        agent.assert_alive(&format!("after {} {}", b.toolchain.label(), b.variant()));
+        scene
+            .agent
+            .assert_alive(&format!("after {} {}", b.toolchain.label(), b.variant()));
     }
     let calls = go_calls(&seen);
     println!(
@@ -76,23 +74,16 @@ fn go_clients_of_every_build_are_recorded_exactly() {
         builds.len(),
         t0.elapsed()
     );
-    let pairs = pair_with_mock(&calls, &mock.calls());
-    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(60));
-    let mut pids: Vec<u32> = calls.iter().map(|s| s.pid).collect();
-    pids.dedup();
-    pids.push(mock.pid());
-    let ids: Vec<&str> = calls.iter().map(|s| s.request_id.as_str()).collect();
-    let ours = our_rows(&rows, &pids, &ids);
-    assert_rows_match(&ours, &pairs, &[mock.pid()]);
+    let (ours, _) = assert_go_rows(&scene, &seen);
     for r in &ours {
         let v = r["http_version"].as_str().unwrap_or_default();
         assert!(v == "2" || v == "1.1", "{r}");
     }
     let h2 = ours.iter().filter(|r| r["http_version"] == "2").count();
     assert_eq!(h2, calls.len() / 2, "half the calls over HTTP/2");
-    let stats = agent.stats();
+    let stats = scene.agent.stats();
     println!("go_e2e: {} rows exact; stats {stats:?}", ours.len());
-    agent.stop();
+    scene.agent.stop();
 }
 
 #[test]
@@ -101,18 +92,13 @@ fn a_write_that_grows_its_stack_is_recorded_once() {
     // goroutine's stack; the probe sits past that check, so each request
     // is seen once. Calls from goroutines 0..N frames deep put that check
     // at the stack's end for some of them, with each toolchain's frames.
-    let Some(scene) = Scene::start("go_e2e_grow", "gogrow", &[]) else {
+    let Some(mut scene) = Scene::start("go_e2e_grow", "gogrow", &[]) else {
         return;
     };
-    let Scene {
-        serial: _serial,
-        tmp: _tmp,
-        mut agent,
-        ns,
-        ca,
-        mock,
-    } = scene;
-    let c = Clients { ns: &ns, ca: &ca };
+    let c = Clients {
+        ns: &scene.ns,
+        ca: &scene.ca,
+    };
     let mut seen = Vec::new();
     for tc in [GoToolchain::Debian119, GoToolchain::PyPiNewest] {
         let bin = build("chat", &GoBuild::plain(tc));
@@ -120,23 +106,30 @@ fn a_write_that_grows_its_stack_is_recorded_once() {
         a.grow = true;
         a.max_tokens = 7;
         seen.extend(c.go_chat(&bin, &a));
-        agent.assert_alive(tc.label());
+        scene.agent.assert_alive(tc.label());
     }
-    let calls = go_calls(&seen);
-    let pairs = pair_with_mock(&calls, &mock.calls());
-    assert_eq!(pairs.len(), 800, "every call reached the mock once");
-    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(60));
-    let mut pids: Vec<u32> = calls.iter().map(|s| s.pid).collect();
-    pids.dedup();
-    pids.push(mock.pid());
-    let ids: Vec<&str> = calls.iter().map(|s| s.request_id.as_str()).collect();
-    let ours = our_rows(&rows, &pids, &ids);
     // Exactly one row per call: no request seen twice (a phantom
     // `no_response` row, or a misframed next call).
-    assert_rows_match(&ours, &pairs, &[mock.pid()]);
+    let (ours, rows) = assert_go_rows(&scene, &seen);
+    assert_eq!(ours.len(), 800);
     let go_rows = rows.iter().filter(|r| r["tls_library"] == "go").count();
     assert_eq!(go_rows, 800, "no row beyond the calls");
-    agent.stop();
+    scene.agent.stop();
+}
+
+/// The agent's rows of the Go calls `seen`: one per call, each matching
+/// what the client and the mock saw. Returns them and all the rows.
+fn assert_go_rows(scene: &Scene, seen: &[GoSeen]) -> (Vec<Value>, Vec<Value>) {
+    let calls = go_calls(seen);
+    let pairs = pair_with_mock(&calls, &scene.mock.calls());
+    let rows = scene.agent.wait_rows(pairs.len(), Duration::from_secs(60));
+    let mut pids: Vec<u32> = calls.iter().map(|s| s.pid).collect();
+    pids.dedup();
+    pids.push(scene.mock.pid());
+    let ids: Vec<&str> = calls.iter().map(|s| s.request_id.as_str()).collect();
+    let ours = our_rows(&rows, &pids, &ids);
+    assert_rows_match(&ours, &pairs, &[scene.mock.pid()]);
+    (ours, rows)
 }
 
 #[test]

@@ -58,32 +58,20 @@ impl Column for &'static str {
     }
 }
 
-impl Column for UsageSource {
-    fn encode(&self, out: &mut Vec<u8>) {
-        string(out, self.as_str());
-    }
-    fn fits(ty: &str) -> bool {
-        is_string(ty)
-    }
+/// Enums written as their row text (`as_str`).
+macro_rules! text_enum {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            fn encode(&self, out: &mut Vec<u8>) {
+                string(out, self.as_str());
+            }
+            fn fits(ty: &str) -> bool {
+                is_string(ty)
+            }
+        }
+    )*};
 }
-
-impl Column for ErrorType {
-    fn encode(&self, out: &mut Vec<u8>) {
-        string(out, self.as_str());
-    }
-    fn fits(ty: &str) -> bool {
-        is_string(ty)
-    }
-}
-
-impl Column for Role {
-    fn encode(&self, out: &mut Vec<u8>) {
-        string(out, self.as_str());
-    }
-    fn fits(ty: &str) -> bool {
-        is_string(ty)
-    }
-}
+text_enum!(UsageSource, ErrorType, Role);
 
 macro_rules! fixed {
     ($($t:ty => $ch:literal),*) => {$(
