@@ -359,6 +359,9 @@ impl ProcessCache {
         if self.by_pid.len() >= PRUNE_AT && !self.offline {
             self.by_pid
                 .retain(|pid, _| fs::exists(format!("/proc/{pid}")).unwrap_or(true));
+            // All alive (an exec storm): the least recently checked go, so
+            // the next pass is PRUNE_AT / 4 new pids away, not one.
+            self.keep_newest(PRUNE_AT * 3 / 4);
         }
         let info = Arc::new(info);
         let entry = Entry {
@@ -370,6 +373,22 @@ impl ProcessCache {
         };
         self.by_pid.insert(pid, entry);
         info
+    }
+
+    /// Drops the least recently checked entries beyond `keep`.
+    fn keep_newest(&mut self, keep: usize) {
+        let Some(cut) = self.by_pid.len().checked_sub(keep).filter(|&c| c > 0) else {
+            return;
+        };
+        let mut ages: Vec<(u64, u32)> = self
+            .by_pid
+            .iter()
+            .map(|(p, e)| (e.checked_ns, *p))
+            .collect();
+        ages.select_nth_unstable(cut - 1);
+        for (_, pid) in &ages[..cut] {
+            self.by_pid.remove(pid);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -635,6 +654,21 @@ mod tests {
         cache.touch(41, 9);
         assert_eq!(cache.by_pid[&41].info.comm, "python3");
         assert!(cache.by_pid[&41].pending.is_some());
+    }
+
+    #[test]
+    fn a_full_table_of_live_processes_keeps_the_newest() {
+        let mut cache = ProcessCache::offline();
+        for pid in 0..100u32 {
+            cache.insert(pid, ProcessInfo::default());
+            cache.by_pid.get_mut(&pid).unwrap().checked_ns = u64::from(1000 - pid);
+        }
+        cache.keep_newest(75);
+        assert_eq!(cache.len(), 75);
+        // The highest pids were checked longest ago.
+        assert!((0..75).all(|p| cache.by_pid.contains_key(&p)));
+        cache.keep_newest(80);
+        assert_eq!(cache.len(), 75);
     }
 
     #[test]

@@ -352,9 +352,18 @@ impl ConnTrack {
         }
     }
 
+    /// Ends the oldest sixteenth of the table (at least one connection): a
+    /// flood of new connections costs one pass over the table per batch,
+    /// not per connection.
     fn evict_oldest(&mut self, out: &mut Vec<Done>) {
-        if let Some((&key, conn)) = self.conns.iter().min_by_key(|(_, c)| c.last_ns) {
-            let ts = conn.last_ns;
+        let batch = (self.max_conns / 16).max(1);
+        let mut ages: Vec<(u64, ConnKey)> =
+            self.conns.iter().map(|(k, c)| (c.last_ns, *k)).collect();
+        if ages.len() > batch {
+            ages.select_nth_unstable_by_key(batch - 1, |a| a.0);
+            ages.truncate(batch);
+        }
+        for (ts, key) in ages {
             self.stats.evicted_full += 1;
             self.on_close(key, ts, out);
         }

@@ -177,6 +177,21 @@ fn close_exit_and_idle_end_connections() {
 }
 
 #[test]
+fn a_full_table_ends_its_oldest_sixteenth_at_once() {
+    let mut t = ConnTrack::new(64, u64::MAX, CAP);
+    let mut out = Vec::new();
+    for i in 0..65u64 {
+        let mut h = chunk(dir::WRITE, 0, 0, REQ, 100 + i);
+        h.conn = 0x1000 + i;
+        t.on_data(&h, REQ, &keep, &mut out);
+    }
+    // The 65th found the table full: the four oldest ended together.
+    assert_eq!((t.len(), t.stats.evicted_full), (61, 4));
+    // Their requests end with them (no response: partial exchanges).
+    assert_eq!(out.len(), 4);
+}
+
+#[test]
 fn the_oldest_connection_is_evicted_when_full() {
     let mut t = ConnTrack::new(1, u64::MAX, CAP);
     let mut out = Vec::new();
