@@ -53,7 +53,10 @@ pub fn on_syscall(ctx: &TracePointContext) -> u32 {
         lib: call.lib,
         _pad: 0,
     });
-    entry.submit(0);
+    // A new connection wakes the agent at once (one wakeup per connection):
+    // its peer and its process are looked up while the process surely
+    // lives — a short-lived client (curl) may be gone by the next poll.
+    entry.submit(u64::from(aya_ebpf::bindings::BPF_RB_FORCE_WAKEUP));
     count(counters::SOCKET_EVENTS, 1);
     0
 }

@@ -211,6 +211,8 @@ impl<O: Outputs> Processor<O> {
             CaptureEvent::Socket(e) => {
                 self.seen(e.event.ts_ns);
                 self.stats.add("events_socket", 1);
+                // The kernel woke us for it: the process is alive now.
+                self.attr.procs.touch(e.event.pid, e.event.ts_ns);
                 return self.socket(&e);
             }
         }
