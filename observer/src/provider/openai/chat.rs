@@ -13,6 +13,7 @@
 //! parts in `usage.prompt_tokens_details.audio_tokens` and
 //! `usage.completion_tokens_details.audio_tokens`.
 
+use crate::provider::call::ErrorType;
 use serde_json::{value::RawValue, Value};
 
 use super::{
@@ -24,7 +25,7 @@ use crate::protocol::sse;
 use crate::provider::call::LlmCall;
 use crate::provider::json;
 
-use super::chunk;
+use super::{chunk, skim};
 
 /// Reads a Chat Completions, Completions or Embeddings exchange.
 pub fn parse_chat(ex: &Exchange) -> LlmCall {
@@ -73,55 +74,18 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
     add_sse_defects(call, &stats);
     let mut done = false;
     let mut error = None;
+    let mut skimmer = skim::Skimmer::default();
     for ev in &events {
         let data = ev.data.trim();
         if data == "[DONE]" {
             done = true;
             continue;
         }
-        let Some(chunk) = chunk::read(data, call.first_token_ns == 0) else {
-            call.body_defects = call.body_defects.saturating_add(1);
-            continue;
-        };
-        if let Some(err) = chunk.error.and_then(json::raw_object) {
-            error.get_or_insert(api_error_type(&err));
+        if settled(call) && skimmer.idle(data, &call.service_tier) {
             continue;
         }
-        if call.response_id.is_empty() {
-            call.response_id = text(chunk.id).unwrap_or_default().into_owned();
-        }
-        if call.response_model.is_empty() {
-            call.response_model = text(chunk.model).unwrap_or_default().into_owned();
-        }
-        if let Some(tier) = text(chunk.service_tier) {
-            if tier != call.service_tier {
-                call.service_tier = tier.into_owned();
-            }
-        }
-        // Usage is cumulative: the last one seen wins, never a sum.
-        // Groq reports stream usage in `x_groq.usage` of the last chunk.
-        let groq = chunk
-            .x_groq
-            .and_then(|g| json::fields(g.get(), ["usage"]))
-            .and_then(|[u]| u);
-        let found = [chunk.usage, groq]
-            .into_iter()
-            .flatten()
-            .filter_map(json::raw_object)
-            .find_map(|u| read_usage(&u).map(|usage| (usage, u)));
-        if let Some((usage, u)) = found {
-            call.usage = usage;
-            read_audio(&u, call);
-        }
-        let Some(choices) = chunk.choices else {
-            continue;
-        };
-        if let Some(reason) = choices.finish {
-            call.finish_reason = reason.into_owned();
-        }
-        if call.first_token_ns == 0 && choices.output {
-            call.first_token_ns = resp.ts_at(ev.end_offset.saturating_sub(1));
-        }
+        skimmer.forget();
+        read_event(resp, data, ev.end_offset, call, &mut error);
     }
     if let Some(t) = error {
         Some(BodyError::Api(t))
@@ -129,6 +93,66 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
         Some(BodyError::Incomplete)
     } else {
         None
+    }
+}
+
+/// Has the call all a stream's first events give (id, model, first token),
+/// so that an event without usage, finish, tier or error changes nothing?
+fn settled(call: &LlmCall) -> bool {
+    call.first_token_ns != 0 && !call.response_id.is_empty() && !call.response_model.is_empty()
+}
+
+/// One chunk event `data`, which ended at body offset `end`, read in full;
+/// the first error object it carries goes to `error`.
+pub(super) fn read_event(
+    resp: &Response,
+    data: &str,
+    end: usize,
+    call: &mut LlmCall,
+    error: &mut Option<ErrorType>,
+) {
+    let Some(chunk) = chunk::read(data, call.first_token_ns == 0) else {
+        call.body_defects = call.body_defects.saturating_add(1);
+        return;
+    };
+    if let Some(err) = chunk.error.and_then(json::raw_object) {
+        error.get_or_insert(api_error_type(&err));
+        return;
+    }
+    if call.response_id.is_empty() {
+        call.response_id = text(chunk.id).unwrap_or_default().into_owned();
+    }
+    if call.response_model.is_empty() {
+        call.response_model = text(chunk.model).unwrap_or_default().into_owned();
+    }
+    if let Some(tier) = text(chunk.service_tier) {
+        if tier != call.service_tier {
+            call.service_tier = tier.into_owned();
+        }
+    }
+    // Usage is cumulative: the last one seen wins, never a sum.
+    // Groq reports stream usage in `x_groq.usage` of the last chunk.
+    let groq = chunk
+        .x_groq
+        .and_then(|g| json::fields(g.get(), ["usage"]))
+        .and_then(|[u]| u);
+    let found = [chunk.usage, groq]
+        .into_iter()
+        .flatten()
+        .filter_map(json::raw_object)
+        .find_map(|u| read_usage(&u).map(|usage| (usage, u)));
+    if let Some((usage, u)) = found {
+        call.usage = usage;
+        read_audio(&u, call);
+    }
+    let Some(choices) = chunk.choices else {
+        return;
+    };
+    if let Some(reason) = choices.finish {
+        call.finish_reason = reason.into_owned();
+    }
+    if call.first_token_ns == 0 && choices.output {
+        call.first_token_ns = resp.ts_at(end.saturating_sub(1));
     }
 }
 

@@ -17,6 +17,7 @@ mod chunk;
 pub mod estimate;
 pub mod realtime;
 pub mod responses;
+mod skim;
 pub mod ws;
 
 use crate::provider::call::ErrorType;
