@@ -30,8 +30,8 @@ use e2e::{
     ca::TestCa,
     netns::{Netns, API_HOST},
     util::{
-        cpu_ns, is_root, peak_rss_kib, poll_until, run_bounded, wait_bounded, workspace_root,
-        TempDir,
+        cpu_ns, cpu_ns_by_thread, is_root, peak_rss_kib, poll_until, run_bounded, wait_bounded,
+        workspace_root, TempDir,
     },
 };
 use observer::{discovery, probes::floor::Floor};
@@ -200,8 +200,15 @@ fn workloads(ns: &Netns, ca: &TestCa, agent: Option<&Agent>) -> Figures {
             .arg(&ca.ca_pem)
             .args([mode, &n.to_string()]);
         let cpu = || agent.map_or(0, |a| cpu_ns(a.pid()));
+        let threads = || agent.map(|a| cpu_ns_by_thread(a.pid())).unwrap_or_default();
         let mut before = 0;
-        let stdout = gated(cmd, || before = cpu());
+        let mut threads_before = Default::default();
+        let mut perf = None;
+        let stdout = gated(cmd, || {
+            before = cpu();
+            threads_before = threads();
+            perf = agent.and_then(|a| perf_record(a.pid(), mode));
+        });
         if let Some(a) = agent {
             // Calls: until their rows (and the warm-up's) are written.
             // Other traffic: what the agent still drains after the client.
@@ -215,10 +222,48 @@ fn workloads(ns: &Netns, ca: &TestCa, agent: Option<&Agent>) -> Figures {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        if let Some(mut p) = perf {
+            // SAFETY: kill(2) on our own child; SIGINT makes perf write its file.
+            unsafe { libc::kill(p.id() as i32, libc::SIGINT) };
+            let _ = p.wait();
+        }
+        if agent.is_some() {
+            let after = threads();
+            let per: Vec<String> = after
+                .iter()
+                .map(|(name, ns)| {
+                    let was = threads_before.get(name).copied().unwrap_or(0);
+                    format!(
+                        "{name} {:.1}",
+                        (ns - was.min(*ns)) as f64 / 1000.0 / f64::from(n)
+                    )
+                })
+                .collect();
+            println!(
+                "overhead: {mode}: agent µs per unit by thread: {}",
+                per.join(", ")
+            );
+        }
         let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("client JSON");
         out.insert(mode, (v, cpu() - before));
     }
     out
+}
+
+/// With `OVERHEAD_PERF=DIR`, a `perf record` (cpu-clock, call graphs) of the
+/// agent over each workload, into `DIR/<mode>.perf` (the last block's).
+fn perf_record(pid: u32, mode: &str) -> Option<Child> {
+    let dir = std::env::var_os("OVERHEAD_PERF")?;
+    let file = Path::new(&dir).join(format!("{mode}.perf"));
+    Command::new("perf")
+        .args(["record", "-q", "-e", "cpu-clock", "-F", "4999", "-g", "-p"])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 /// Runs the client; once it prints `ready`, calls `at_go` and lets it go.

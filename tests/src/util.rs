@@ -207,6 +207,24 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// CPU time (ns, schedstat) of each thread of `pid`, by thread name
+/// (threads of one name summed).
+pub fn cpu_ns_by_thread(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let name = fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let ns = fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        *out.entry(name.trim().to_string()).or_default() += ns;
+    }
+    out
+}
+
 /// Peak resident set of `pid` (KiB, `VmHWM`).
 pub fn peak_rss_kib(pid: u32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
