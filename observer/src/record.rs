@@ -141,7 +141,12 @@ impl std::fmt::Display for UnixMicros {
         } else {
             jiff::Timestamp::MAX
         });
-        write!(f, "{}", t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ"))
+        // RFC 3339 in UTC (`Z`), always six fractional digits.
+        const PRINTER: jiff::fmt::temporal::DateTimePrinter =
+            jiff::fmt::temporal::DateTimePrinter::new().precision(Some(6));
+        PRINTER
+            .print_timestamp(&t, jiff::fmt::StdFmtWrite(f))
+            .map_err(|_| std::fmt::Error)
     }
 }
 
