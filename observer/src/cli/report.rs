@@ -56,6 +56,12 @@ pub enum ReportError {
     Args(#[from] ArgsError),
     #[error("{0}")]
     Bad(String),
+    #[error(transparent)]
+    Time(#[from] time::TimeError),
+    #[error(transparent)]
+    Dim(#[from] crate::report::UnknownDim),
+    #[error(transparent)]
+    Row(#[from] crate::report::BadRow),
     #[error("{0}")]
     ClickHouse(String),
 }
@@ -72,19 +78,18 @@ pub fn run(args: &ReportArgs) -> Result<(), ReportError> {
         args.by
             .iter()
             .map(|s| Dim::parse(s.trim()))
-            .collect::<Result<_, _>>()
-            .map_err(ReportError::Bad)?
+            .collect::<Result<_, _>>()?
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let to = match &args.to {
-        Some(t) => time::parse_time(t).map_err(ReportError::Bad)?,
+        Some(t) => time::parse_time(t)?,
         None => now + 1,
     };
     let from = match &args.from {
-        Some(f) => time::parse_time(f).map_err(ReportError::Bad)?,
-        None => to - time::parse_duration(&args.since).map_err(ReportError::Bad)?,
+        Some(f) => time::parse_time(f)?,
+        None => to - time::parse_duration(&args.since)?,
     };
     if from >= to {
         return Err(ReportError::Bad("--from must be before --to".into()));
@@ -114,7 +119,7 @@ pub fn run(args: &ReportArgs) -> Result<(), ReportError> {
         String::from_utf8_lossy(&bytes)
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| parse_line(l, n).map_err(ReportError::ClickHouse))
+            .map(|l| parse_line(l, n).map_err(ReportError::from))
             .collect()
     };
     let groups = fetch(

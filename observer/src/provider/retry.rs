@@ -30,45 +30,11 @@ fn clamp_ms(ms: f64) -> u64 {
     }
 }
 
-/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Seconds since the epoch of an HTTP date (IMF-fixdate, `Sun, 06 Nov 1994
+/// 08:49:37 GMT`, read as RFC 2822 by jiff); None before the epoch.
 fn http_date(s: &str) -> Option<u64> {
-    let mut f = s.split_whitespace();
-    let _weekday = f.next()?;
-    let day: u64 = f.next()?.parse().ok()?;
-    let month = match f.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = f.next()?.parse().ok()?;
-    let mut hms = f.next()?.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if f.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day)?;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
-}
-
-/// Days since 1970-01-01 (H. Hinnant's algorithm); None before the epoch.
-fn days_from_civil(y: i64, m: u64, d: u64) -> Option<u64> {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp as i64 + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    u64::try_from(era * 146_097 + doe - 719_468).ok()
+    let t = jiff::fmt::rfc2822::parse(s.trim()).ok()?;
+    u64::try_from(t.timestamp().as_second()).ok()
 }
 
 #[cfg(test)]

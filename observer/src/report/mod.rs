@@ -25,8 +25,19 @@ pub enum Dim {
     Tag(String),
 }
 
+/// A `--by` that names no dimension.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown --by {0:?}: use model, provider, process, container, pod, namespace, api_key, host or tag:NAME")]
+pub struct UnknownDim(String);
+
+/// A row of the report query that does not read (a server of another
+/// version, a proxy in between).
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected report row: {0}")]
+pub struct BadRow(#[from] serde_json::Error);
+
 impl Dim {
-    pub fn parse(s: &str) -> Result<Dim, String> {
+    pub fn parse(s: &str) -> Result<Dim, UnknownDim> {
         Ok(match s {
             "model" => Dim::Model,
             "provider" => Dim::Provider,
@@ -38,11 +49,7 @@ impl Dim {
             "host" => Dim::Host,
             _ => match s.strip_prefix("tag:") {
                 Some(name) if !name.is_empty() => Dim::Tag(name.to_string()),
-                _ => {
-                    return Err(format!(
-                        "unknown --by {s:?}: use model, provider, process, container, pod, namespace, api_key, host or tag:NAME"
-                    ))
-                }
+                _ => return Err(UnknownDim(s.to_string())),
             },
         })
     }
@@ -113,9 +120,8 @@ pub struct Group {
 
 /// Reads one JSONEachRow line of the report query (`d0`, `d1`, … then the
 /// figures).
-pub fn parse_line(line: &str, dims: usize) -> Result<Group, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("unexpected report row: {e}"))?;
+pub fn parse_line(line: &str, dims: usize) -> Result<Group, BadRow> {
+    let v: serde_json::Value = serde_json::from_str(line)?;
     let keys = (0..dims)
         .map(|i| {
             v.get(format!("d{i}"))
@@ -126,7 +132,7 @@ pub fn parse_line(line: &str, dims: usize) -> Result<Group, String> {
                 .unwrap_or_default()
         })
         .collect();
-    let figures = serde_json::from_value(v).map_err(|e| format!("unexpected report row: {e}"))?;
+    let figures = serde_json::from_value(v)?;
     Ok(Group { keys, figures })
 }
 
