@@ -152,9 +152,12 @@ fn run(records: &[Vec<u8>], ctx: &RecordContext, who: &mut Who) -> usize {
                 let price = pricer.price(&call, &mut stats);
                 let attribution = match who {
                     Who::Fixed(a) => a.clone(),
-                    Who::Live(a) => {
-                        a.attribute(d.key.pid, d.exchange.request.start_ns, &d.exchange.request)
-                    }
+                    Who::Live(a) => a.attribute(
+                        d.key.pid,
+                        d.exchange.request.start_ns,
+                        &d.exchange.request,
+                        (200..300).contains(&call.status_code),
+                    ),
                 };
                 black_box(build(ctx, &d, &call, price, attribution));
                 rows += 1;

@@ -285,9 +285,12 @@ impl<O: Outputs> Processor<O> {
             call.bound();
             self.stats
                 .add("provider_body_defects", u64::from(call.body_defects));
-            let who = self
-                .attr
-                .attribute(done.key.pid, self.last_ts_ns, &done.exchange.request);
+            let who = self.attr.attribute(
+                done.key.pid,
+                self.last_ts_ns,
+                &done.exchange.request,
+                (200..300).contains(&call.status_code),
+            );
             if !self.selected(done.key.pid, &who.process.comm) {
                 self.stats.add("records_filtered", 1);
                 continue;

@@ -142,16 +142,21 @@ impl Fingerprinter {
         }
     }
 
-    /// The id of `key`.
-    pub fn id(&mut self, key: &str) -> String {
+    /// The id of `key`. A JWT's claims are anyone's to write: its principal
+    /// keys the id only when the provider `accepted` the token (it checked
+    /// the signature); a refused one is keyed on the whole token, shown as
+    /// `jwt?…`, so a forged token never takes a real principal's id.
+    pub fn id(&mut self, key: &str, accepted: bool) -> String {
         let mut h = self.hasher.build_hasher();
         h.write(key.as_bytes());
+        h.write_u8(u8::from(accepted));
         let slot = h.finish();
         if let Some(id) = self.cache.get(&slot) {
             return id.clone();
         }
         let (keyed, shown) = match jwt_principal(key) {
-            Some((principal, who)) => (principal, format!("jwt…{}", last4(&who))),
+            Some((principal, who)) if accepted => (principal, format!("jwt…{}", last4(&who))),
+            Some(_) => (key.to_string(), format!("jwt?…{}", last4(key))),
             None => (key.to_string(), hint(key)),
         };
         let mut mac = self.mac.clone();
@@ -260,7 +265,7 @@ mod tests {
     fn ids_are_keyed_stable_and_distinct() {
         let key = "sk-proj-4f9aB7cD1eF2gH3iJ4kL5mN6oP7qR8sT9uV0wX1yZ2x9Qa";
         let mut f = Fingerprinter::new(b"0123456789abcdef0123456789abcdef");
-        let id = f.id(key);
+        let id = f.id(key, true);
         // The id equals RFC 2104 HMAC-SHA256 built by hand below, not by the hmac crate.
         assert_eq!(
             id,
@@ -269,17 +274,20 @@ mod tests {
                 &hmac_hex(b"0123456789abcdef0123456789abcdef", key)[..12]
             )
         );
-        assert_eq!(f.id(key), id, "cached");
+        assert_eq!(f.id(key, true), id, "cached");
         assert_eq!(
-            Fingerprinter::new(b"0123456789abcdef0123456789abcdef").id(key),
+            Fingerprinter::new(b"0123456789abcdef0123456789abcdef").id(key, true),
             id
         );
         assert_ne!(
-            Fingerprinter::new(b"another secret, another deployment").id(key),
+            Fingerprinter::new(b"another secret, another deployment").id(key, true),
             id
         );
         assert_ne!(
-            f.id("sk-proj-4f9aB7cD1eF2gH3iJ4kL5mN6oP7qR8sT9uV0wX1yZ2x9Qb"),
+            f.id(
+                "sk-proj-4f9aB7cD1eF2gH3iJ4kL5mN6oP7qR8sT9uV0wX1yZ2x9Qb",
+                true
+            ),
             id
         );
         assert!(!id.contains("4f9aB7"));
@@ -318,8 +326,8 @@ mod tests {
                 r#"{{"aud":"https://cognitiveservices.azure.com","tid":"72f988bf-86f1-41af-91ab-2d7cd011db47","oid":"5d2a3c1e-0000-4000-8000-00000000beef","appid":"a1b2c3d4-1111-2222-3333-444455556666","exp":{exp}}}"#
             )
         };
-        let first = f.id(&jwt(&claims(1_700_000_000), "sig-one"));
-        let next_hour = f.id(&jwt(&claims(1_700_003_600), "sig-two"));
+        let first = f.id(&jwt(&claims(1_700_000_000), "sig-one"), true);
+        let next_hour = f.id(&jwt(&claims(1_700_003_600), "sig-two"), true);
         assert_eq!(first, next_hour, "re-issued token, same principal");
         let principal = [
             "jwt",
@@ -333,11 +341,16 @@ mod tests {
             format!("jwt…beef:{}", &hmac_hex(secret, &principal)[..12])
         );
         let other_app = claims(1).replace("a1b2c3d4", "ffffffff");
-        assert_ne!(f.id(&jwt(&other_app, "s")), first, "another app");
+        assert_ne!(f.id(&jwt(&other_app, "s"), true), first, "another app");
         // Not a JWT, or one without a subject: the token itself is keyed.
         let no_subject = jwt(r#"{"aud":"x"}"#, "s");
-        assert!(f.id(&no_subject).starts_with("eyJ…"));
-        assert!(f.id("eyJnot.a.jwt!").starts_with("eyJ…:"));
+        assert!(f.id(&no_subject, true).starts_with("eyJ…"));
+        assert!(f.id("eyJnot.a.jwt!", true).starts_with("eyJ…:"));
+        // The same claims in a token the provider refused (a forgery): not
+        // the principal's id.
+        let forged = f.id(&jwt(&claims(1_700_000_000), "forged"), false);
+        assert_ne!(forged, first);
+        assert!(forged.starts_with("jwt?…rged:"), "{forged}");
     }
 
     /// Test-only HMAC by the textbook construction (RFC 2104) over sha2.

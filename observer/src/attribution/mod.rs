@@ -48,13 +48,20 @@ impl Attributor {
         self.procs.get(pid, now_ns)
     }
 
-    /// The attribution of a request made by `pid`.
-    pub fn attribute(&mut self, pid: u32, now_ns: u64, req: &Request) -> Attribution {
+    /// The attribution of a request made by `pid`; `accepted`: the provider
+    /// answered 2xx (it took the credential).
+    pub fn attribute(
+        &mut self,
+        pid: u32,
+        now_ns: u64,
+        req: &Request,
+        accepted: bool,
+    ) -> Attribution {
         let process = self.procs.get(pid, now_ns);
         let credential = apikey::credential(&req.headers, &req.path);
         let api_key_id = credential
             .as_ref()
-            .map_or(String::new(), |c| self.keys.id(c.value));
+            .map_or(String::new(), |c| self.keys.id(c.value, accepted));
         // Secret shapes went at read time; the call's own key goes here.
         let cmdline = credential
             .and_then(|c| redact::exact(&process.cmdline, c.value))

@@ -283,7 +283,7 @@ fn expected_row(stream: bool) -> Value {
         "user_name": "app", "container_id": CONTAINER,
         "pod_uid": "1d3c4b2a-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "pod_name": "chat-7d9f-x2x9q",
         "namespace": "search",
-        "api_key_id": Fingerprinter::new(SECRET).id("sk-proj-FIXTURE-not-a-real-key-0000"),
+        "api_key_id": Fingerprinter::new(SECRET).id("sk-proj-FIXTURE-not-a-real-key-0000", true),
         "organization": "org-fixture7f3a9c", "project": "proj_Fixture2b81",
         "request_id": req, "response_id": resp,
         "tls_library": "openssl", "role": "client", "partial": false,
