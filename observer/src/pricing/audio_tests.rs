@@ -261,7 +261,11 @@ fn audio_defaults() {
     // A typo is an error, a negative price too.
     assert!(toml::from_str::<ModelEntry>("input = 1.0\noutput = 1.0\ninput_audoi = 3.0").is_err());
     let bad = parse("input = 1.0\noutput = 1.0\noutput_audio = -3.0");
-    assert!(bad.check().unwrap_err().contains("output_audio"));
+    assert!(bad
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("output_audio"));
 }
 
 #[test]

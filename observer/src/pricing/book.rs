@@ -4,6 +4,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
+    error::TableError,
     names::{candidates, NameFacts},
     table::{check_multiplier, ModelEntry, PriceFile, ProviderTable},
 };
@@ -61,14 +62,14 @@ pub struct PriceBook {
 impl PriceBook {
     /// Adds `file` over what is there: its models replace models of the same
     /// provider and name; its provider settings replace those it sets.
-    pub fn merge(&mut self, file: PriceFile) -> Result<(), String> {
+    pub fn merge(&mut self, file: PriceFile) -> Result<(), TableError> {
         if file.version.trim().is_empty() {
-            return Err("`version` must not be empty".into());
+            return Err(TableError::NoVersion);
         }
         let version: Arc<str> = Arc::from(file.version.as_str());
         for (pname, table) in file.providers {
             self.merge_provider(&pname.to_ascii_lowercase(), table, &version)
-                .map_err(|e| format!("providers.{pname}: {e}"))?;
+                .map_err(|e| e.at(format!("providers.{pname}")))?;
         }
         self.versions.push(file.version);
         Ok(())
@@ -79,7 +80,7 @@ impl PriceBook {
         pname: &str,
         table: ProviderTable,
         version: &Arc<str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), TableError> {
         let p = self.providers.entry(pname.to_string()).or_default();
         if !table.fallback.is_empty() {
             p.fallback = table
@@ -100,7 +101,9 @@ impl PriceBook {
             p.source = table.source;
         }
         for (id, entry) in table.models {
-            entry.check().map_err(|e| format!("models.\"{id}\": {e}"))?;
+            entry
+                .check()
+                .map_err(|e| e.at(format!("models.\"{id}\"")))?;
             let key = id.to_ascii_lowercase();
             // A model listed again replaces the old one, aliases included.
             p.models.retain(|_, m| !m.id.eq_ignore_ascii_case(&id));
@@ -122,10 +125,11 @@ impl PriceBook {
                     if Arc::ptr_eq(&other.version, version)
                         && !other.id.eq_ignore_ascii_case(&model.id) =>
                 {
-                    Err(format!(
-                        "\"{name}\" names both \"{}\" and \"{}\"",
-                        other.id, model.id
-                    ))
+                    Err(TableError::Clash {
+                        name: name.to_string(),
+                        first: other.id.clone(),
+                        second: model.id.clone(),
+                    })
                 }
                 _ => Ok(()),
             };

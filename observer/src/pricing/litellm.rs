@@ -1,6 +1,7 @@
 //! LiteLLM's `model_prices_and_context_window.json` as an override source:
 //! per-token costs keyed by `[provider/]model`, turned into our table.
 
+use super::error::TableError;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -53,9 +54,8 @@ const KEY_PREFIXES: &[&str] = &[
 
 /// Converts the JSON text. Entries without token prices (images, audio
 /// seconds, `sample_spec`) and providers we do not capture are skipped.
-pub fn convert(text: &str) -> Result<PriceFile, String> {
-    let root: Map<String, Value> =
-        serde_json::from_str(text).map_err(|e| format!("not LiteLLM price JSON: {e}"))?;
+pub fn convert(text: &str) -> Result<PriceFile, TableError> {
+    let root: Map<String, Value> = serde_json::from_str(text)?;
     let mut providers: BTreeMap<String, ProviderTable> = BTreeMap::new();
     for (key, v) in &root {
         let Some(obj) = v.as_object() else { continue };
@@ -67,7 +67,7 @@ pub fn convert(text: &str) -> Result<PriceFile, String> {
             continue;
         };
         let Some(entry) = entry(obj) else { continue };
-        entry.check().map_err(|e| format!("\"{key}\": {e}"))?;
+        entry.check().map_err(|e| e.at(format!("\"{key}\"")))?;
         let id = model_id(key, p);
         providers
             .entry(p.to_string())
@@ -76,7 +76,7 @@ pub fn convert(text: &str) -> Result<PriceFile, String> {
             .insert(id, entry);
     }
     if providers.is_empty() {
-        return Err("no model with token prices found (is this LiteLLM's model_prices_and_context_window.json?)".into());
+        return Err(TableError::NoModels);
     }
     Ok(PriceFile {
         version: format!("litellm-{:012x}", fnv1a(text.as_bytes()) >> 16),

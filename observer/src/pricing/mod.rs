@@ -6,6 +6,7 @@
 
 pub mod book;
 pub mod cost;
+pub mod error;
 pub mod litellm;
 pub mod names;
 pub mod table;
@@ -25,6 +26,7 @@ use std::{
 use crate::{provider::call::LlmCall, stats::Stats};
 use book::{Lookup, PriceBook};
 use cost::Billed;
+use error::TableError;
 use table::PriceFile;
 
 /// The bundled table, compiled in.
@@ -34,8 +36,8 @@ pub const BUNDLED: &str = include_str!("../../../prices/prices.toml");
 pub enum PriceError {
     #[error("cannot read the price file {path}: {err}")]
     Read { path: String, err: std::io::Error },
-    #[error("price file {path}: {msg}")]
-    Invalid { path: String, msg: String },
+    #[error("price file {path}: {source}")]
+    Invalid { path: String, source: TableError },
 }
 
 impl PriceBook {
@@ -43,14 +45,12 @@ impl PriceBook {
     /// our format, or LiteLLM's `model_prices_and_context_window.json`).
     pub fn load(overrides: &[impl AsRef<Path>]) -> Result<PriceBook, PriceError> {
         let mut book = PriceBook::default();
-        let bundled = parse_toml(BUNDLED).map_err(|msg| PriceError::Invalid {
+        let bundled = |source| PriceError::Invalid {
             path: "(bundled)".into(),
-            msg,
-        })?;
-        book.merge(bundled).map_err(|msg| PriceError::Invalid {
-            path: "(bundled)".into(),
-            msg,
-        })?;
+            source,
+        };
+        book.merge(parse_toml(BUNDLED).map_err(bundled)?)
+            .map_err(bundled)?;
         for path in overrides {
             let path = path.as_ref();
             let shown = path.display().to_string();
@@ -58,19 +58,16 @@ impl PriceBook {
                 path: shown.clone(),
                 err,
             })?;
-            let invalid = |msg| PriceError::Invalid {
+            let invalid = |source| PriceError::Invalid {
                 path: shown.clone(),
-                msg,
+                source,
             };
             let file = if text.trim_start().starts_with('{') {
                 litellm::convert(&text).map_err(invalid)?
             } else {
                 parse_toml(&text).map_err(invalid)?
             };
-            book.merge(file).map_err(|msg| PriceError::Invalid {
-                path: shown.clone(),
-                msg,
-            })?;
+            book.merge(file).map_err(invalid)?;
         }
         Ok(book)
     }
@@ -89,8 +86,8 @@ pub fn bundled() -> Arc<PriceBook> {
     .clone()
 }
 
-fn parse_toml(text: &str) -> Result<PriceFile, String> {
-    toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+fn parse_toml(text: &str) -> Result<PriceFile, TableError> {
+    Ok(toml::from_str(text)?)
 }
 
 /// What pricing a call gave.

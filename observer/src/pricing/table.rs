@@ -2,6 +2,7 @@
 //! per million tokens per model, grouped by provider. `prices/README.md`
 //! documents it for users.
 
+use super::error::TableError;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -223,11 +224,11 @@ impl ModelEntry {
     }
 
     /// What is wrong with the entry's numbers, if anything.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), TableError> {
         check_rates("", &self.base())?;
         if let Some((threshold, rates)) = self.long_context() {
             if threshold == 0 {
-                return Err("above.input_tokens must be > 0".into());
+                return Err(TableError::Threshold);
             }
             check_rates("above.", &rates)?;
         }
@@ -241,10 +242,7 @@ impl ModelEntry {
             }
         }
         if !(0.0..=10.0).contains(&self.geo_premium) {
-            return Err(format!(
-                "geo_premium {} is not a fraction (0.1 = 10 %)",
-                self.geo_premium
-            ));
+            return Err(TableError::GeoPremium(self.geo_premium));
         }
         Ok(())
     }
@@ -254,7 +252,7 @@ impl ModelEntry {
 /// (a per-token price written per million, say).
 const MAX_PRICE: f64 = 10_000.0;
 
-fn check_rates(prefix: &str, r: &Rates) -> Result<(), String> {
+fn check_rates(prefix: &str, r: &Rates) -> Result<(), TableError> {
     let names = [
         "input",
         "output",
@@ -267,18 +265,23 @@ fn check_rates(prefix: &str, r: &Rates) -> Result<(), String> {
     ];
     for (name, v) in names.iter().zip(r.all()) {
         if !v.is_finite() || !(0.0..=MAX_PRICE).contains(&v) {
-            return Err(format!(
-                "{prefix}{name} = {v} is not a price per million tokens (0 to {MAX_PRICE})"
-            ));
+            return Err(TableError::Price {
+                name: format!("{prefix}{name}"),
+                value: v,
+                max: MAX_PRICE,
+            });
         }
     }
     Ok(())
 }
 
-pub fn check_multiplier(name: &str, k: f64) -> Result<(), String> {
+pub fn check_multiplier(name: &str, k: f64) -> Result<(), TableError> {
     if k.is_finite() && k > 0.0 && k <= 100.0 {
         Ok(())
     } else {
-        Err(format!("{name} = {k} is not a multiplier (0 < k ≤ 100)"))
+        Err(TableError::Multiplier {
+            name: name.to_string(),
+            value: k,
+        })
     }
 }
