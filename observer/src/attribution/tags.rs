@@ -145,11 +145,16 @@ fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// A `--tag` that is not `KEY=VALUE`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected KEY=VALUE")]
+pub struct BadTag(String);
+
 /// `key=value` (a `--tag` flag).
-pub fn parse_tag(s: &str) -> Result<(String, String), String> {
+pub fn parse_tag(s: &str) -> Result<(String, String), BadTag> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("{s:?}: expected KEY=VALUE")),
+        _ => Err(BadTag(s.to_string())),
     }
 }
 

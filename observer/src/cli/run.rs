@@ -124,13 +124,16 @@ fn tune_malloc() {
     }
 }
 
-fn parse_ring_mib(s: &str) -> Result<u32, String> {
-    let v: u32 = s.parse().map_err(|e| format!("{e}"))?;
-    if v.is_power_of_two() && (1..=1024).contains(&v) {
-        Ok(v)
-    } else {
-        Err("must be a power of two between 1 and 1024".into())
-    }
+/// A `--ring-mib` the kernel would refuse.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} must be a power of two between 1 and 1024")]
+pub struct BadRingSize(String);
+
+fn parse_ring_mib(s: &str) -> Result<u32, BadRingSize> {
+    s.parse::<u32>()
+        .ok()
+        .filter(|v| v.is_power_of_two() && (1..=1024).contains(v))
+        .ok_or_else(|| BadRingSize(s.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]
