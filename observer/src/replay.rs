@@ -181,6 +181,7 @@ pub fn replay<R: Read, O: Outputs>(
             // The lookups are the file's own (`Entry::Socket`).
             Entry::Record(rec) => {
                 p.handle(&rec);
+                reader.recycle(rec);
             }
             Entry::Process { pid, info } => p.set_process(pid, *info),
             Entry::Socket { id, lookup } => p.record_lookup(id, lookup),

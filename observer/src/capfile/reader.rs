@@ -48,6 +48,8 @@ pub struct CaptureReader<R> {
     pub skipped_corrupt: u64,
     /// Entries skipped: unknown tag (a newer writer).
     pub skipped_unknown: u64,
+    /// A payload buffer handed back with [`Self::recycle`], read into next.
+    spare: Vec<u8>,
 }
 
 impl<R: Read> CaptureReader<R> {
@@ -86,11 +88,21 @@ impl<R: Read> CaptureReader<R> {
             offset: (fixed.len() + host_len) as u64,
             skipped_corrupt: 0,
             skipped_unknown: 0,
+            spare: Vec::new(),
         })
     }
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Hands back a record's buffer (`Entry::Record`) once read, so that
+    /// the next payload is read into it instead of a new allocation.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= MAX_RECYCLED {
+            buf.clear();
+            self.spare = buf;
+        }
     }
 
     /// The next entry; skipped entries are counted, not returned.
@@ -113,7 +125,9 @@ impl<R: Read> CaptureReader<R> {
             if len > MAX_ENTRY {
                 return Ok(Next::Corrupt { offset: start, len });
             }
-            let mut payload = vec![0u8; len as usize];
+            let mut payload = std::mem::take(&mut self.spare);
+            payload.clear();
+            payload.resize(len as usize, 0);
             let n = fill(&mut self.input, &mut payload)?;
             self.offset += n as u64;
             if n < payload.len() {
@@ -121,10 +135,13 @@ impl<R: Read> CaptureReader<R> {
             }
             if checksum(t, len_bytes, &payload) != crc {
                 self.skipped_corrupt += 1;
+                self.recycle(payload);
                 continue;
             }
+            if t == tag::RECORD {
+                return Ok(Next::Entry(Entry::Record(payload)));
+            }
             let entry = match t {
-                tag::RECORD => Some(Entry::Record(payload)),
                 tag::PROCESS => parse_process(&payload).map(|(pid, info)| Entry::Process {
                     pid,
                     info: Box::new(info),
@@ -138,9 +155,11 @@ impl<R: Read> CaptureReader<R> {
                 }
                 _ => {
                     self.skipped_unknown += 1;
+                    self.recycle(payload);
                     continue;
                 }
             };
+            self.recycle(payload);
             match entry {
                 Some(e) => return Ok(Next::Entry(e)),
                 None => self.skipped_corrupt += 1,
@@ -150,6 +169,9 @@ impl<R: Read> CaptureReader<R> {
 }
 
 const _: () = assert!(MAX_ENTRY as u64 <= usize::MAX as u64);
+
+/// Largest buffer kept for reuse (a ring record is at most 16 KiB).
+const MAX_RECYCLED: usize = 64 << 10;
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
 fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

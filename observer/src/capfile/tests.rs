@@ -474,3 +474,23 @@ fn replay_filters_by_comm_and_pid() {
     assert_eq!(r.outputs.len(), 2);
     std::fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn recycled_buffers_read_each_payload_whole() {
+    let mut file = Header::default().encode();
+    let long = vec![7u8; 300];
+    let mut bad = frame(tag::RECORD, b"damaged");
+    bad[5] ^= 1; // the checksum
+    for part in [frame(tag::RECORD, &long), bad, frame(tag::RECORD, b"short")] {
+        file.extend_from_slice(&part);
+    }
+    file.extend_from_slice(&frame(tag::RECORD, &[]));
+    let mut r = CaptureReader::open(&file[..]).unwrap();
+    let mut got = Vec::new();
+    while let Next::Entry(Entry::Record(rec)) = r.next_entry().unwrap() {
+        got.push(rec.clone());
+        r.recycle(rec);
+    }
+    assert_eq!(got, [long, b"short".to_vec(), Vec::new()]);
+    assert_eq!(r.skipped_corrupt, 1);
+}
