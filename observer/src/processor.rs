@@ -262,6 +262,9 @@ impl<O: Outputs> Processor<O> {
 
     /// Turns finished exchanges into records.
     fn flush_done(&mut self) {
+        if self.done.is_empty() {
+            return; // most records end no exchange
+        }
         for done in std::mem::take(&mut self.done) {
             self.stats.add("exchanges", 1);
             if done.role == Some(Role::Server) {

@@ -178,10 +178,8 @@ impl ConnTrack {
             pid: h.event.pid,
             conn: h.conn,
         };
-        self.start(key, h.lib, h.event.uid, out);
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
+        self.make_room(key, out);
+        let conn = open(&mut self.conns, &mut self.stats, key, h.lib, h.event.uid);
         conn.last_ns = h.event.ts_ns;
         conn.ends_seen = h.flags & counters::FLAG_ENDS_SEEN != 0;
         if conn.http.role() == Some(Role::Server) {
@@ -251,11 +249,13 @@ impl ConnTrack {
                 &mut exchanges,
             );
         }
-        out.extend(
-            exchanges
-                .into_iter()
-                .map(|exchange| conn.done(key, exchange)),
-        );
+        if !exchanges.is_empty() {
+            out.extend(
+                exchanges
+                    .into_iter()
+                    .map(|exchange| conn.done(key, exchange)),
+            );
+        }
         let server = conn.http.role() == Some(Role::Server);
         for (side, direction) in Direction::BOTH.into_iter().enumerate() {
             let until = if server {
@@ -285,36 +285,18 @@ impl ConnTrack {
             pid: e.event.pid,
             conn: e.conn,
         };
-        self.start(key, e.lib, e.event.uid, out);
-        if let Some(conn) = self.conns.get_mut(&key) {
-            conn.last_ns = conn.last_ns.max(e.event.ts_ns);
-            conn.socket = Some(Socket { fd: e.fd, peer });
-        }
+        self.make_room(key, out);
+        let conn = open(&mut self.conns, &mut self.stats, key, e.lib, e.event.uid);
+        conn.last_ns = conn.last_ns.max(e.event.ts_ns);
+        conn.socket = Some(Socket { fd: e.fd, peer });
     }
 
-    /// Starts (and counts) connection `key` unless it exists; the oldest one
-    /// ends first when the table is full.
-    fn start(&mut self, key: ConnKey, lib: u16, uid: u32, out: &mut Vec<Done>) {
-        if self.conns.contains_key(&key) {
-            return;
-        }
-        if self.conns.len() >= self.max_conns {
+    /// When `key` is new and the table full, the oldest connections end
+    /// first (see [`open`]).
+    fn make_room(&mut self, key: ConnKey, out: &mut Vec<Done>) {
+        if self.conns.len() >= self.max_conns && !self.conns.contains_key(&key) {
             self.evict_oldest(out);
         }
-        self.stats.connections += 1;
-        self.conns.insert(
-            key,
-            Conn {
-                http: ProtocolConn::new(Limits::default()),
-                next: [None, None],
-                skip: [0, 0],
-                last_ns: 0,
-                lib,
-                ends_seen: false,
-                uid,
-                socket: None,
-            },
-        );
     }
 
     /// The SSL object was freed.
@@ -385,6 +367,30 @@ impl ConnTrack {
             self.on_close(key, ts_ns, out);
         }
     }
+}
+
+/// Connection `key`, started (and counted) unless it exists: one lookup.
+/// Room for a new one is made first ([`ConnTrack::make_room`]).
+fn open<'a>(
+    conns: &'a mut HashMap<ConnKey, Conn, RandomState>,
+    stats: &mut ConnStats,
+    key: ConnKey,
+    lib: u16,
+    uid: u32,
+) -> &'a mut Conn {
+    conns.entry(key).or_insert_with(|| {
+        stats.connections += 1;
+        Conn {
+            http: ProtocolConn::new(Limits::default()),
+            next: [None, None],
+            skip: [0, 0],
+            last_ns: 0,
+            lib,
+            ends_seen: false,
+            uid,
+            socket: None,
+        }
+    })
 }
 
 /// Tells the kernel (through `skips`) not to copy `side`'s bytes of `conn`
