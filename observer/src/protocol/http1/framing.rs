@@ -145,7 +145,7 @@ impl Framer {
                 }
                 Chunk::Size | Chunk::Trailer => {
                     let rest = &bytes[i..];
-                    let nl = rest.iter().position(|&c| c == b'\n');
+                    let nl = memchr::memchr(b'\n', rest);
                     let take = nl.map_or(rest.len(), |p| p + 1);
                     let limit = if *state == Chunk::Size {
                         MAX_SIZE_LINE
@@ -155,12 +155,19 @@ impl Framer {
                     if line.len() + take > limit {
                         return Err("chunk line too long");
                     }
-                    line.extend_from_slice(&rest[..take]);
                     i += take;
                     if nl.is_none() {
+                        line.extend_from_slice(rest);
                         break;
                     }
-                    let text = trim_eol(line);
+                    // A line wholly in `bytes` is read there, uncopied.
+                    let whole: &[u8] = if line.is_empty() {
+                        &rest[..take]
+                    } else {
+                        line.extend_from_slice(&rest[..take]);
+                        line
+                    };
+                    let text = trim_eol(whole);
                     if *state == Chunk::Size {
                         *state = match chunk_size(text)? {
                             0 => Chunk::Trailer,
@@ -168,9 +175,10 @@ impl Framer {
                         };
                     } else if text.is_empty() {
                         *state = Chunk::End;
+                        line.clear();
                         return Ok(i);
                     } else {
-                        *trailer_bytes += line.len();
+                        *trailer_bytes += whole.len();
                         trailers.push(trailer_field(text)?);
                     }
                     line.clear();
@@ -241,8 +249,9 @@ fn chunk_size(line: &[u8]) -> Result<u64, &'static str> {
     if !rest.is_empty() && rest[0] != b';' {
         return Err("bad chunk size");
     }
-    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| "bad chunk size")?;
-    u64::from_str_radix(hex, 16).map_err(|_| "bad chunk size")
+    // At most 15 hex digits: 60 bits, no overflow.
+    let hex = |c: u8| u64::from(char::from(c).to_digit(16).unwrap_or(0));
+    Ok(line[..digits].iter().fold(0, |n, &c| n << 4 | hex(c)))
 }
 
 fn trailer_field(line: &[u8]) -> Result<(String, String), &'static str> {

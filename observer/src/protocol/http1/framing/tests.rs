@@ -48,6 +48,25 @@ fn chunked_errors() {
 }
 
 #[test]
+fn chunk_sizes_in_hex() {
+    for (line, size) in [
+        (&b"a\r\n"[..], 10),
+        (b"Ff ;ext\r\n", 255),
+        (b"00010\n", 16),
+        (b"fffffffffffffff\r\n", (1 << 60) - 1),
+    ] {
+        let mut whole = Framer::chunked(64);
+        assert_eq!(whole.feed(line, &mut |_| {}), Ok(line.len()));
+        assert_eq!(whole.raw_remaining(), Some(size));
+        // A line in pieces: kept until its end, the same size.
+        let mut split = Framer::chunked(64);
+        let parts: Vec<&[u8]> = line.chunks(1).collect();
+        assert_eq!(run(&mut split, &parts).map(|r| r.1), Ok(line.len()));
+        assert_eq!(split.raw_remaining(), Some(size));
+    }
+}
+
+#[test]
 fn length_and_gaps() {
     let mut f = Framer::length(10);
     assert_eq!(run(&mut f, &[b"abcd"]).unwrap().1, 4);
