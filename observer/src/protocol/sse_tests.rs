@@ -1,9 +1,9 @@
 use super::*;
 
-fn ev(event: &str, data: &str, id: Option<&str>, start: usize, end: usize) -> SseEvent {
+fn ev(event: &str, data: &str, id: Option<&str>, start: usize, end: usize) -> SseEvent<'static> {
     SseEvent {
-        event: event.to_owned(),
-        data: data.to_owned(),
+        event: event.to_owned().into(),
+        data: data.to_owned().into(),
         id: id.map(str::to_owned),
         start_offset: start,
         end_offset: end,
@@ -11,7 +11,7 @@ fn ev(event: &str, data: &str, id: Option<&str>, start: usize, end: usize) -> Ss
 }
 
 /// Feeds `pieces` then finishes.
-fn run(max_line: usize, pieces: &[&[u8]]) -> (Vec<SseEvent>, SseStats) {
+fn run<'a>(max_line: usize, pieces: &[&'a [u8]]) -> (Vec<SseEvent<'a>>, SseStats) {
     let mut dec = SseDecoder::with_max_line(max_line);
     let mut out = Vec::new();
     for p in pieces {
@@ -23,7 +23,7 @@ fn run(max_line: usize, pieces: &[&[u8]]) -> (Vec<SseEvent>, SseStats) {
 
 /// The same stream split in two at every index, and one byte at a time, must
 /// decode to the same events and stats as the whole.
-fn assert_split_invariant(max_line: usize, stream: &[u8]) -> Vec<SseEvent> {
+fn assert_split_invariant(max_line: usize, stream: &[u8]) -> Vec<SseEvent<'_>> {
     let whole = run(max_line, &[stream]);
     for i in 0..=stream.len() {
         let (a, b) = stream.split_at(i);
@@ -62,7 +62,7 @@ fn fields_event_id_retry_comments() {
     let events = assert_split_invariant(DEFAULT_MAX_LINE, s);
     let got: Vec<_> = events
         .iter()
-        .map(|e| (e.event.as_str(), e.data.as_str(), e.id.as_deref()))
+        .map(|e| (&*e.event, &*e.data, e.id.as_deref()))
         .collect();
     assert_eq!(
         got,
@@ -104,7 +104,7 @@ fn all_line_endings_decode_alike() {
         let events = assert_split_invariant(DEFAULT_MAX_LINE, s.as_bytes());
         let got: Vec<_> = events
             .iter()
-            .map(|e| (e.event.clone(), e.data.clone()))
+            .map(|e| (e.event.to_string(), e.data.to_string()))
             .collect();
         assert_eq!(got, expect, "eol {eol:?}");
         assert_eq!(events[1].end_offset, s.len(), "eol {eol:?}");
@@ -112,7 +112,7 @@ fn all_line_endings_decode_alike() {
     // Mixed: CR, then LF, then CRLF, a lone CR before a CRLF.
     let s = b"data: 1\rdata: 2\n\r\ndata: 3\r\r\n";
     let events = assert_split_invariant(DEFAULT_MAX_LINE, s);
-    let got: Vec<_> = events.iter().map(|e| e.data.as_str()).collect();
+    let got: Vec<_> = events.iter().map(|e| &*e.data).collect();
     assert_eq!(got, vec!["1\n2", "3"]);
     assert_eq!(events[0].end_offset, 18);
     assert_eq!(events[1].end_offset, s.len());
@@ -135,7 +135,7 @@ fn bom_only_at_start() {
         DEFAULT_MAX_LINE,
         b"\xEF\xBB\xBFdata: a\n\n\xEF\xBB\xBFdata: b\n\ndata: c\n\n",
     );
-    let got: Vec<_> = events.iter().map(|e| e.data.as_str()).collect();
+    let got: Vec<_> = events.iter().map(|e| &*e.data).collect();
     // The second BOM makes the field name "\u{feff}data": ignored.
     assert_eq!(got, vec!["a", "c"]);
 }
@@ -153,7 +153,7 @@ fn invalid_utf8_is_lossy_and_counted() {
 fn long_lines_and_long_events_are_dropped() {
     let s = b"data: short\n\ndata: this line is far too long\n\ndata: ok\n\ndata: 0123456\ndata: 0123456\ndata: 0123456\n\ndata: z\n\n";
     let events = assert_split_invariant(20, s);
-    let got: Vec<_> = events.iter().map(|e| e.data.as_str()).collect();
+    let got: Vec<_> = events.iter().map(|e| &*e.data).collect();
     assert_eq!(got, vec!["short", "ok", "z"]);
     let (_, stats) = run(20, &[s]);
     assert_eq!(stats.dropped_lines, 1);
@@ -177,4 +177,26 @@ fn garbage_never_panics() {
     }
     assert_split_invariant(32, &s[..300]);
     let _ = run(32, &[&s]);
+}
+
+#[test]
+fn whole_lines_are_borrowed() {
+    let s = b"data: one\n\nevent: named\ndata: a\ndata: b\n\ndata: a\xFFb\n\n";
+    let (events, stats) = decode_all(s);
+    assert!(matches!(events[0].event, Cow::Borrowed("message")));
+    assert!(matches!(events[0].data, Cow::Borrowed("one")));
+    assert!(matches!(events[1].event, Cow::Borrowed("named")));
+    assert!(matches!(&events[1].data, Cow::Owned(d) if d == "a\nb"));
+    assert!(matches!(&events[2].data, Cow::Owned(d) if d == "a\u{FFFD}b"));
+    assert_eq!(stats.lossy_lines, 1);
+    // Lines an earlier push left under way are kept past its bytes.
+    let mut dec = SseDecoder::new();
+    let first = b"event: e\ndata: x\n".to_vec();
+    let mut none = Vec::new();
+    dec.push(&first, &mut none);
+    assert!(none.is_empty());
+    drop(first);
+    let mut out = Vec::new();
+    dec.push(b"\n", &mut out);
+    assert_eq!(out, vec![ev("e", "x", None, 0, 18)]);
 }

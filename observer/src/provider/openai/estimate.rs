@@ -116,7 +116,7 @@ pub fn fill(ex: &Exchange, call: &mut LlmCall) {
 }
 
 /// The JSON `data` of every event of an SSE body (`[DONE]` and junk skipped).
-fn events(body: &[u8]) -> impl Iterator<Item = Value> {
+fn events(body: &[u8]) -> impl Iterator<Item = Value> + '_ {
     let (events, _) = sse::decode_all(body);
     events
         .into_iter()

@@ -15,7 +15,7 @@ fn strip_usage(mut ex: Exchange) -> Exchange {
     for ev in events {
         let mut data: Value = match serde_json::from_str(ev.data.trim()) {
             Ok(v) => v,
-            Err(_) => Value::String(ev.data.clone()),
+            Err(_) => Value::String(ev.data.to_string()),
         };
         let line = if let Value::String(raw) = &data {
             raw.clone()

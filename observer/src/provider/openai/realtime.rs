@@ -140,7 +140,7 @@ fn read_events(resp: &Response, partial: bool, call: &mut LlmCall) -> Option<Err
         };
         // The WebSocket layer writes no `event:` lines; an SSE-shaped body
         // that has them is read the same way.
-        let ty = json::str_at(&data, &["type"]).unwrap_or(ev.event.as_str());
+        let ty = json::str_at(&data, &["type"]).unwrap_or(&ev.event);
         match ty {
             "session.created" | "session.updated" => {
                 if let Some(model) = json::str_at(&data, &["session", "model"]) {

@@ -106,7 +106,7 @@ pub(super) fn read_stream(resp: &Response, partial: bool, call: &mut LlmCall) ->
             call.body_defects = call.body_defects.saturating_add(1);
             continue;
         };
-        let ty = json::str_at(&data, &["type"]).unwrap_or(ev.event.as_str());
+        let ty = json::str_at(&data, &["type"]).unwrap_or(&ev.event);
         let bare_error =
             data.get("type").is_none() && data.get("error").is_some_and(Value::is_object);
         match ty {
