@@ -395,6 +395,9 @@ impl StreamProtocol for Http1Conn {
         out: &mut Vec<Exchange>,
     ) -> Option<Upgrade> {
         self.feed(dir, seg, interest, out);
+        // Checked first: taking moves the whole (large) `Option`, on every
+        // segment.
+        self.switch.as_ref()?;
         self.take_upgrade()
     }
 
