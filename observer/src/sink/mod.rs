@@ -13,10 +13,12 @@ use std::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use crate::{clickhouse::uploader::SinkMetrics, record::CallRecord, stats::Stats};
+use crate::{
+    clickhouse::uploader::SinkMetrics, ratelimit::LogLimit, record::CallRecord, stats::Stats,
+};
 
 /// The `--jsonl` file could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +63,8 @@ pub struct SinkHealth {
 struct Entry {
     sink: Box<dyn Sink>,
     health: Arc<SinkHealth>,
-    /// When this sink's last error was logged (one line per second at most).
-    logged_at: Option<Instant>,
+    /// Its errors are logged one line per second at most.
+    log: LogLimit,
 }
 
 impl Entry {
@@ -81,12 +83,8 @@ impl Entry {
                 "panicked".to_string()
             }
         };
-        if self
-            .logged_at
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
-        {
-            self.logged_at = Some(Instant::now());
-            tracing::warn!(sink = self.sink.name(), what, %err, "sink failed; the other sinks go on");
+        if let Some(suppressed) = self.log.allow("sink") {
+            tracing::warn!(sink = self.sink.name(), what, %err, suppressed, "sink failed; the other sinks go on");
         }
         false
     }
@@ -139,7 +137,7 @@ impl Sinks {
         self.entries.push(Entry {
             sink,
             health: Arc::default(),
-            logged_at: None,
+            log: LogLimit::new(Duration::from_secs(1)),
         });
     }
 
