@@ -155,42 +155,41 @@ impl<'a> Skim<'a, '_> {
     /// An object (after whitespace) whose member names are plain strings;
     /// `member` reads each value (whitespace before it skipped).
     fn members(&mut self, mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
-        self.ws();
-        self.eat(b'{')?;
-        self.ws();
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            let name = self.name()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            member(self, name)?;
-            self.ws();
-            match self.next()? {
-                b',' => self.ws(),
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
+        self.seq(b'{', b'}', |s| {
+            let name = s.name()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            member(s, name)
+        })
     }
 
     /// An array (after whitespace); `item` reads each element (whitespace
     /// before it skipped).
-    fn items(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+    fn items(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.seq(b'[', b']', item)
+    }
+
+    /// `open`, elements read by `each` (whitespace before each skipped)
+    /// separated by commas, `close` — the shape objects and arrays share.
+    fn seq(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut each: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
         self.ws();
-        self.eat(b'[')?;
+        self.eat(open)?;
         self.ws();
-        if self.eat(b']').is_some() {
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
-            item(self)?;
+            each(self)?;
             self.ws();
             match self.next()? {
                 b',' => self.ws(),
-                b']' => return Some(()),
+                c if c == close => return Some(()),
                 _ => return None,
             }
         }
