@@ -47,8 +47,14 @@ pub const CALLS_SKIPPED: u32 = 17;
 /// The bytes of those calls.
 pub const BYTES_SKIPPED: u32 = 18;
 
+/// SSL calls not copied: their principal's fair share of the ring was
+/// spent (`share`; also counted per process in the `LOSSES` map).
+pub const CALLS_THROTTLED: u32 = 19;
+/// The bytes of those calls.
+pub const BYTES_THROTTLED: u32 = 20;
+
 /// Counter names, indexed by the constants above.
-pub const NAMES: [&str; 19] = [
+pub const NAMES: [&str; 21] = [
     "kernel_chunks",
     "kernel_bytes",
     "kernel_chunks_lost",
@@ -68,6 +74,8 @@ pub const NAMES: [&str; 19] = [
     "kernel_aead_key_updates",
     "kernel_calls_skipped",
     "kernel_bytes_skipped",
+    "kernel_calls_throttled",
+    "kernel_bytes_throttled",
 ];
 pub const COUNT: u32 = NAMES.len() as u32;
 

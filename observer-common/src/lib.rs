@@ -8,3 +8,4 @@
 pub mod chunk;
 pub mod counters;
 pub mod names;
+pub mod share;

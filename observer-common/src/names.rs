@@ -57,6 +57,10 @@ pub const MAP_AEAD_THREADS: &str = "AEAD_THREADS";
 pub const MAP_KNOWN_FILES: &str = "KNOWN_FILES";
 /// Slot 0 set to 1 when the agent starts serving held processes.
 pub const MAP_HOLD_READY: &str = "HOLD_READY";
+/// Fair shares of the ring, by principal (`share::Share`).
+pub const MAP_SHARES: &str = "SHARES";
+/// What each process lost, by tgid (`share::Loss`).
+pub const MAP_LOSSES: &str = "LOSSES";
 /// Processes stopped at exec and not yet continued (pid → exec time).
 pub const MAP_HELD_PIDS: &str = "HELD_PIDS";
 
@@ -65,6 +69,10 @@ pub const GLOBAL_CAPTURE_MAX: &str = "CAPTURE_MAX";
 /// `u64` global: bytes waiting in the ring past which a data record wakes
 /// the agent (below, the agent's poll interval bounds the wait).
 pub const GLOBAL_WAKE_BYTES: &str = "WAKE_BYTES";
+/// `u64` globals: a principal's fair share of the ring, refill in bytes per
+/// second (0: no limit) and depth in bytes (`share`).
+pub const GLOBAL_SHARE_RATE: &str = "SHARE_RATE";
+pub const GLOBAL_SHARE_BURST: &str = "SHARE_BURST";
 /// `u32` global: the agent's own pid, whose calls are ignored.
 pub const GLOBAL_SELF_PID: &str = "SELF_PID";
 /// `u32` global: which new processes may be held at exec (`chunk::hold`).

@@ -7,17 +7,22 @@ use observer_common::{
         kind, ChunkHeader, PendingCall, StreamKey, StreamPos, CHUNK_DATA_LEN, MAX_CHUNKS_PER_CALL,
     },
     counters,
+    share::{NEW_STREAM_COST, RECORD_COST},
 };
 
 use crate::{
     maps::{capture_max, count, data_wakeup, EVENTS, POSITIONS, SKIPS},
     process::header,
+    share::{self, Cause},
 };
 
 /// Takes the next `len` bytes of the call's direction of its connection (in
 /// process `pid`) and emits them, unless the agent said it discards them
 /// (`chunk::Skip`): a call ending at or before the verdict's end, on the
-/// stream the verdict was made for, is counted and not copied.
+/// stream the verdict was made for, is counted and not copied. A call its
+/// principal's fair share cannot pay for (`share`) is counted against the
+/// process and not copied; its stream still advances (the agent sees a gap),
+/// except a new stream, which is not entered at all.
 pub fn advance(call: &PendingCall, pid: u32, len: u64) {
     let key = StreamKey {
         ssl: call.ssl,
@@ -25,7 +30,8 @@ pub fn advance(call: &PendingCall, pid: u32, len: u64) {
         dir: u32::from(call.dir),
     };
     // SAFETY: the value is copied out immediately.
-    let stream = match unsafe { POSITIONS.get(&key) }.copied() {
+    let known = unsafe { POSITIONS.get(&key) }.copied();
+    let stream = match known {
         Some(s) => s,
         None => StreamPos {
             next: 0,
@@ -34,23 +40,32 @@ pub fn advance(call: &PendingCall, pid: u32, len: u64) {
     };
     let pos = stream.next;
     let end = pos.saturating_add(len);
-    let _ = POSITIONS.insert(
-        &key,
-        &StreamPos {
-            next: end,
-            born_ns: stream.born_ns,
-        },
-        0,
-    );
+    let moved = StreamPos {
+        next: end,
+        born_ns: stream.born_ns,
+    };
     // SAFETY: as above.
     if let Some(skip) = unsafe { SKIPS.get(&key) } {
         if end <= skip.until && stream.born_ns <= skip.decided_ns {
+            let _ = POSITIONS.insert(&key, &moved, 0);
             count(counters::CALLS_SKIPPED, 1);
             count(counters::BYTES_SKIPPED, len);
             return;
         }
     }
-    self::call(call, pos, len);
+    let copied = core::cmp::min(len, capture_max() as u64);
+    let new = if known.is_none() { NEW_STREAM_COST } else { 0 };
+    if !share::take(copied + RECORD_COST + new) {
+        if known.is_some() {
+            let _ = POSITIONS.insert(&key, &moved, 0);
+        }
+        count(counters::CALLS_THROTTLED, 1);
+        count(counters::BYTES_THROTTLED, len);
+        share::lost(pid, Cause::Throttled, 1, len);
+        return;
+    }
+    let _ = POSITIONS.insert(&key, &moved, 0);
+    self::call(call, pid, pos, len);
 }
 
 /// When the connection of a new stream began: with its other direction, if
@@ -74,7 +89,7 @@ fn born(key: &StreamKey) -> u64 {
 /// The loop runs on a chunk index, not on a byte offset, and keeps nothing
 /// path-dependent alive across iterations, so the verifier prunes each
 /// iteration to one state.
-pub fn call(call: &PendingCall, pos: u64, len: u64) {
+pub fn call(call: &PendingCall, pid: u32, pos: u64, len: u64) {
     const CHUNK: u64 = CHUNK_DATA_LEN as u64;
     let cap = core::cmp::min(len, capture_max() as u64);
     if len > cap {
@@ -100,6 +115,7 @@ pub fn call(call: &PendingCall, pos: u64, len: u64) {
     if sent < chunks {
         count(counters::CHUNKS_LOST, chunks - sent);
         count(counters::BYTES_LOST, cap - sent_bytes);
+        share::lost(pid, Cause::RingFull, chunks - sent, cap - sent_bytes);
     }
 }
 

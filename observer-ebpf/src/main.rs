@@ -21,6 +21,8 @@ mod openssl;
 #[cfg(target_arch = "bpf")]
 mod process;
 #[cfg(target_arch = "bpf")]
+mod share;
+#[cfg(target_arch = "bpf")]
 mod socket;
 
 #[cfg(target_arch = "bpf")]

@@ -12,6 +12,7 @@ use observer_common::{
         Skip, SocketKey, StreamKey, StreamPos, DEFAULT_CAPTURE_PER_CALL,
     },
     counters,
+    share::{Loss, Share, DEFAULT_BURST, DEFAULT_RATE},
 };
 
 /// Default ring size; the agent overrides it at load time.
@@ -58,6 +59,15 @@ pub static AEAD_THREADS: LruHashMap<u64, AeadThread> = LruHashMap::with_max_entr
 #[map(name = "AEAD_NEXT_ID")]
 pub static AEAD_NEXT_ID: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
+/// Fair shares of the ring, by principal (`share`). LRU: a principal
+/// evicted by many others starts again with a full share.
+#[map(name = "SHARES")]
+pub static SHARES: LruHashMap<u64, Share> = LruHashMap::with_max_entries(16384, 0);
+
+/// What each process lost, by tgid (`share::Loss`); the agent reads it.
+#[map(name = "LOSSES")]
+pub static LOSSES: LruHashMap<u32, Loss> = LruHashMap::with_max_entries(4096, 0);
+
 /// Files the agent has examined: processes exec'ing them are not held.
 #[map(name = "KNOWN_FILES")]
 pub static KNOWN_FILES: LruHashMap<FileKey, u8> = LruHashMap::with_max_entries(65536, 0);
@@ -95,6 +105,13 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
 #[unsafe(no_mangle)]
 static CAPTURE_MAX: u32 = DEFAULT_CAPTURE_PER_CALL;
 
+/// A principal's fair share: refill (bytes per second; 0: unlimited) and
+/// depth (bytes). Set by the agent.
+#[unsafe(no_mangle)]
+static SHARE_RATE: u64 = DEFAULT_RATE;
+#[unsafe(no_mangle)]
+static SHARE_BURST: u64 = DEFAULT_BURST;
+
 /// The agent's own pid: its calls are not traced.
 #[unsafe(no_mangle)]
 static SELF_PID: u32 = 0;
@@ -109,6 +126,17 @@ pub fn capture_max() -> u32 {
     // SAFETY: a global the loader patches before load; read it volatile so the
     // compiler does not fold the default value.
     unsafe { core::ptr::read_volatile(&CAPTURE_MAX) }
+}
+
+/// (refill in bytes per second, depth in bytes) of a fair share.
+pub fn share_limits() -> (u64, u64) {
+    // SAFETY: as above.
+    unsafe {
+        (
+            core::ptr::read_volatile(&SHARE_RATE),
+            core::ptr::read_volatile(&SHARE_BURST),
+        )
+    }
 }
 
 pub fn self_pid() -> u32 {

@@ -85,6 +85,7 @@ const HELP: &str = "llm-observer self-counter; see README, Counters";
 fn label_name(counter: &str) -> &'static str {
     match counter {
         "sink_write_failures" | "sink_panics" => "sink",
+        "kernel_calls_lost_by_process" | "kernel_bytes_lost_by_process" => "process",
         _ => "model",
     }
 }

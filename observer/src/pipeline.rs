@@ -83,7 +83,9 @@ const SINK_GATHER: Duration = Duration::from_millis(20);
 /// to the kernel.
 struct ChannelOutputs {
     records: mpsc::SyncSender<CallRecord>,
-    execs: mpsc::Sender<watch::Msg>,
+    /// Bounded ([`watch::QUEUE`]): what does not fit is counted in `discovery`.
+    execs: mpsc::SyncSender<watch::Msg>,
+    discovery: Arc<watch::DiscoveryStats>,
     skips: Skips,
 }
 
@@ -93,17 +95,25 @@ impl Outputs for ChannelOutputs {
     }
 
     fn exec(&mut self, pid: u32) {
-        let _ = self.execs.send(watch::Msg::Exec(pid));
+        if let Err(mpsc::TrySendError::Full(_)) = self.execs.try_send(watch::Msg::Exec(pid)) {
+            self.discovery
+                .rescans_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn held(&mut self, pid: u32, file: FileKey, ts_ns: u64) {
-        if self
-            .execs
-            .send(watch::Msg::Held { pid, file, ts_ns })
-            .is_err()
-        {
+        match self.execs.try_send(watch::Msg::Held { pid, file, ts_ns }) {
+            Ok(()) => {}
+            // An exec storm: never wait, never leave it stopped.
+            Err(mpsc::TrySendError::Full(_)) => {
+                self.discovery.held_unserved.fetch_add(1, Ordering::Relaxed);
+                watch::cont(pid);
+            }
             // Discovery is gone (the agent is stopping): never leave it stopped.
-            watch::cont(pid);
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                watch::cont(pid);
+            }
         }
     }
 
@@ -160,7 +170,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
     // A bounded channel holds its slots from the start (a record is ~1 KB):
     // 1024 is 1 MB, and the sink drains it far faster than calls end.
     let (record_tx, record_rx) = mpsc::sync_channel::<CallRecord>(RECORD_QUEUE);
-    let (exec_tx, exec_rx) = mpsc::channel::<watch::Msg>();
+    let (exec_tx, exec_rx) = mpsc::sync_channel::<watch::Msg>(watch::QUEUE);
 
     let mut sinks = cfg.sinks;
     let discovery_stats = Arc::new(watch::DiscoveryStats::default());
@@ -217,6 +227,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
         ChannelOutputs {
             records: record_tx,
             execs: exec_tx,
+            discovery: Arc::clone(&discovery_stats),
             skips,
         },
     );
@@ -283,7 +294,7 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 
 fn capture_loop<O: Outputs>(
     mut ring: RingBuf<MapData>,
-    counters: KernelCounters,
+    mut counters: KernelCounters,
     mut p: Processor<O>,
     mut writer: Option<CaptureWriter>,
     stop: &AtomicBool,
@@ -314,6 +325,7 @@ fn capture_loop<O: Outputs>(
                 w.report(&mut p.stats);
             }
             p.warn_kernel_losses();
+            p.process_losses(&counters.losses());
             reporting.publish(&mut p.stats);
         }
         if stopping {

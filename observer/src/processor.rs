@@ -15,6 +15,7 @@ use crate::{
     capture::{decode, CaptureEvent},
     conntrack::{ConnKey, ConnTrack, Done},
     pricing::{book::PriceBook, Pricer},
+    probes::losses::ProcessLoss,
     protocol::{
         exchange::{Headers, Request, Role},
         stream::{Interest, Stitch},
@@ -344,6 +345,7 @@ impl<O: Outputs> Processor<O> {
             ("process_cache", self.attr.procs.len() as u64),
             ("process_pid_reused", self.attr.procs.reused),
             ("process_wait_timeouts", self.attr.procs.wait_timeouts),
+            ("process_hung_reads", self.attr.procs.hung_reads),
             ("process_queue_full", self.attr.procs.queue_full),
         ] {
             self.stats.set(name, v);
@@ -363,6 +365,34 @@ impl<O: Outputs> Processor<O> {
                 );
             }
             self.kernel_lost = lost;
+        }
+    }
+
+    /// Counts what each process lost in the kernel (`kernel_calls_lost_by_process`,
+    /// `kernel_bytes_lost_by_process`, labelled `pid comm`) and logs the
+    /// process that lost most (once a minute at most).
+    pub fn process_losses(&mut self, losses: &[ProcessLoss]) {
+        for l in losses {
+            let label = l.label();
+            self.stats
+                .add_labeled("kernel_calls_lost_by_process", &label, l.delta.records());
+            self.stats
+                .add_labeled("kernel_bytes_lost_by_process", &label, l.delta.bytes());
+        }
+        let Some(worst) = losses.iter().max_by_key(|l| l.delta.records()) else {
+            return;
+        };
+        if let Some(suppressed) = self.log.allow("process loss") {
+            tracing::warn!(
+                pid = worst.pid,
+                comm = %worst.comm,
+                uid = worst.uid,
+                throttled_calls = worst.delta.throttled_calls,
+                ring_full_chunks = worst.delta.ring_full_chunks,
+                processes = losses.len(),
+                suppressed,
+                "a process lost TLS calls: its user's fair share of the ring was spent (--fair-share-mib) or the ring was full"
+            );
         }
     }
 

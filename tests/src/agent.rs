@@ -180,6 +180,12 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// The stats file as JSON, labeled counters included (`name: {label: n}`).
+    pub fn stats_json(&self) -> Value {
+        let s = fs::read_to_string(&self.stats_file).unwrap_or_default();
+        serde_json::from_str(&s).unwrap_or(Value::Null)
+    }
+
     /// Waits until the stats file satisfies `f` (it is rewritten every second).
     pub fn wait_stats(
         &self,

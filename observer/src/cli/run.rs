@@ -45,6 +45,15 @@ pub struct RunArgs {
     /// (it wraps), so its resident size shows twice this.
     #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = parse_ring_mib)]
     pub ring_mib: u32,
+    /// Each user's fair share of the ring, in MiB per second: what one
+    /// non-root user (or one root-owned cgroup: a container, a service) may
+    /// have copied, with at most half the ring (or this, if less) at once.
+    /// Calls beyond it are not copied and are counted against their process
+    /// (`kernel_calls_lost_by_process`), so one user's flood of TLS calls
+    /// cannot blind the agent to the others. 0: no limit.
+    #[arg(long, value_name = "MIB", default_value_t = 64, env = "LLM_OBSERVER_FAIR_SHARE_MIB",
+          value_parser = clap::value_parser!(u32).range(0..=16384))]
+    pub fair_share_mib: u32,
     /// Record every captured TLS read/write to this file for `replay`. The
     /// file holds the PLAINTEXT of TLS traffic, API keys and prompts included
     /// (mode 0600); needs --i-understand-this-records-plaintext.
@@ -207,6 +216,8 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             ring_bytes: args.ring_mib * 1024 * 1024,
             peer: args.peer || file.peer.unwrap_or(false),
             exec_hold: args.exec_hold.kernel(),
+            share_rate: u64::from(args.fair_share_mib) << 20,
+            share_burst: (u64::from(args.fair_share_mib) << 20).min(u64::from(args.ring_mib) << 19),
         },
         sinks,
         stats_file: args.stats_file.or(file.stats_file),

@@ -317,6 +317,21 @@ pub fn inspect(path: &Path, plans: &mut Plans) -> Result<Option<Found>, elf::Elf
         let symbols = Symbols(elf.symbols(stack.marker(), &stack.symbols()));
         let mut required = stack.table.iter().filter(|s| s.required);
         if !symbols.0.is_empty() && required.all(|s| symbols.0.contains_key(s.symbol)) {
+            let missing: Vec<&str> = (stack.genuine.iter())
+                .filter(|g| !symbols.0.contains_key(*g))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                return Ok(Some(Found {
+                    lib: stack.lib,
+                    detail: String::new(),
+                    plan: Err(format!(
+                        "exports the probed functions but not {}: not a genuine {}",
+                        missing.join(", "),
+                        lib::name(stack.lib)
+                    )),
+                }));
+            }
             return Ok(Some(Found::planned(
                 stack.lib,
                 String::new(),
@@ -586,25 +601,90 @@ mod tests {
         }
     }
 
+    /// C source of a program exporting `SSL_write`, `SSL_read` and `extra`.
+    fn openssl_lookalike(extra: &[&str]) -> String {
+        let mut src = String::from(
+            "int SSL_write(void*s,const void*b,int n){return n;}\nint SSL_read(void*s,void*b,int n){return n;}\n",
+        );
+        for f in extra {
+            src.push_str(&format!("int {f}(void){{return 0;}}\n"));
+        }
+        src.push_str("int main(){return 0;}\n");
+        src
+    }
+
+    /// Builds `src` as an executable exporting its functions; None without cc.
+    fn build_c(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
+        let c = dir.join(format!("{name}.c"));
+        fs::write(&c, src).unwrap();
+        let prog = dir.join(name);
+        let built = std::process::Command::new("cc")
+            .arg("-rdynamic")
+            .arg("-o")
+            .arg(&prog)
+            .arg(&c)
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            assert!(std::env::var_os("CI").is_none(), "CI machines have cc");
+            return None;
+        }
+        Some(prog)
+    }
+
+    #[test]
+    fn a_file_that_only_exports_the_probed_names_is_refused() {
+        let dir = std::env::temp_dir().join(format!("disc-fake-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let genuine = table::SYMBOL_STACKS[0].genuine;
+        // All but SSL_accept: still not OpenSSL.
+        let partial: Vec<&str> = genuine
+            .iter()
+            .copied()
+            .filter(|g| *g != "SSL_accept")
+            .collect();
+        let Some(fake) = build_c(&dir, "fake", &openssl_lookalike(&[])) else {
+            return;
+        };
+        let almost = build_c(&dir, "almost", &openssl_lookalike(&partial)).unwrap();
+        let whole = build_c(&dir, "whole", &openssl_lookalike(genuine)).unwrap();
+        let mut d = Discovery::default();
+        for p in [&fake, &almost] {
+            assert!(d.examine(p.clone(), p.display().to_string()).is_none());
+        }
+        assert_eq!(d.refused.len(), 2);
+        assert!(
+            d.refused[0]
+                .why
+                .contains("not SSL_CTX_new, SSL_CTX_free, SSL_new")
+                && d.refused[0].why.ends_with("not a genuine openssl"),
+            "{}",
+            d.refused[0].why
+        );
+        assert!(
+            d.refused[1].why.contains("but not SSL_accept:"),
+            "{}",
+            d.refused[1].why
+        );
+        let t = d
+            .examine(whole.clone(), "whole".into())
+            .expect("a lookalike of all of it");
+        assert_eq!(t.lib, lib::OPENSSL);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn an_executable_attached_once_is_examined_at_the_next_start() {
         let dir = std::env::temp_dir().join(format!("disc-remember-{}", std::process::id()));
         let state = dir.join("state");
         fs::create_dir_all(&state).unwrap();
-        // An executable exporting SSL_write and SSL_read: an OpenSSL target.
-        let src = dir.join("tls.c");
-        fs::write(&src, "int SSL_write(void*s,const void*b,int n){return n;}\nint SSL_read(void*s,void*b,int n){return n;}\nint main(){return 0;}\n").unwrap();
-        let prog = dir.join("tls-prog");
-        let built = std::process::Command::new("cc")
-            .arg("-rdynamic")
-            .arg("-o")
-            .arg(&prog)
-            .arg(&src)
-            .status();
-        if !built.is_ok_and(|s| s.success()) {
-            assert!(std::env::var_os("CI").is_none(), "CI machines have cc");
+        // An executable exporting OpenSSL's functions: an OpenSSL target.
+        let Some(prog) = build_c(
+            &dir,
+            "tls-prog",
+            &openssl_lookalike(table::SYMBOL_STACKS[0].genuine),
+        ) else {
             return;
-        }
+        };
         let mut first = Discovery::with_state_dir(state.clone());
         let t = first
             .examine(prog.clone(), prog.display().to_string())

@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod floor;
+pub mod losses;
 pub mod table;
 
 use std::path::Path;
@@ -17,7 +18,7 @@ use aya::{
 };
 use observer_common::{
     chunk::{self, FileKey, KernelOffsets, Skip, StreamKey},
-    counters, names,
+    counters, names, share,
 };
 
 use self::table::Attachment;
@@ -69,6 +70,10 @@ pub struct ProbeConfig {
     /// Which new processes are stopped at exec until their file is examined
     /// (`observer_common::chunk::hold`).
     pub exec_hold: u32,
+    /// Each principal's fair share of the ring (`observer_common::share`):
+    /// refill in bytes per second (0: unlimited) and depth in bytes.
+    pub share_rate: u64,
+    pub share_burst: u64,
 }
 
 impl Default for ProbeConfig {
@@ -78,6 +83,8 @@ impl Default for ProbeConfig {
             ring_bytes: 8 * 1024 * 1024,
             peer: true,
             exec_hold: chunk::hold::NO_TTY,
+            share_rate: share::DEFAULT_RATE,
+            share_burst: share::DEFAULT_BURST,
         }
     }
 }
@@ -110,6 +117,8 @@ impl Probes {
             .override_global(names::GLOBAL_WAKE_BYTES, &wake_bytes, true)
             .override_global(names::GLOBAL_EXEC_HOLD, &exec_hold, true)
             .override_global(names::GLOBAL_KERNEL_OFFSETS, &offsets, true)
+            .override_global(names::GLOBAL_SHARE_RATE, &cfg.share_rate, true)
+            .override_global(names::GLOBAL_SHARE_BURST, &cfg.share_burst, true)
             .map_max_entries(names::MAP_EVENTS, cfg.ring_bytes)
             .load(OBJECT)
             .map_err(Box::new)?;
@@ -294,7 +303,18 @@ impl Probes {
             name: names::MAP_COUNTERS,
             source,
         })?;
-        Ok(KernelCounters { map })
+        let losses = self
+            .ebpf
+            .take_map(names::MAP_LOSSES)
+            .ok_or(ProbeError::MissingMap(names::MAP_LOSSES))?;
+        let losses = HashMap::try_from(losses).map_err(|source| ProbeError::Map {
+            name: names::MAP_LOSSES,
+            source,
+        })?;
+        Ok(KernelCounters {
+            map,
+            losses: losses::Losses::new(losses),
+        })
     }
 }
 
@@ -462,9 +482,11 @@ fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProb
         })
 }
 
-/// The kernel's per-CPU counters, summed over CPUs on read.
+/// The kernel's per-CPU counters, summed over CPUs on read, and what each
+/// process lost.
 pub struct KernelCounters {
     map: PerCpuArray<MapData, u64>,
+    losses: losses::Losses,
 }
 
 impl KernelCounters {
@@ -476,5 +498,10 @@ impl KernelCounters {
                 (counters::NAMES[i as usize], total)
             })
             .collect()
+    }
+
+    /// Each process whose losses grew since the previous call, and by how much.
+    pub fn losses(&mut self) -> Vec<losses::ProcessLoss> {
+        self.losses.read()
     }
 }

@@ -178,6 +178,12 @@ pub struct SymbolStack {
     /// `libssl.so.3`), looked for in library directories and process maps.
     pub libraries: &'static [&'static str],
     pub table: &'static [ProbeSpec],
+    /// Functions every build of the real library defines beside the probed
+    /// ones (from the same source file, so a static link that keeps the
+    /// probed ones keeps these): a file exporting `SSL_write` without them
+    /// is not attached. Any user can build a file that merely exports the
+    /// names, and every call into a probed file costs the host a trap.
+    pub genuine: &'static [&'static str],
 }
 
 /// The stacks found by symbol, in the order a file is tried against them.
@@ -186,23 +192,52 @@ pub const SYMBOL_STACKS: &[SymbolStack] = &[
         lib: lib::OPENSSL,
         libraries: &["libssl.so"],
         table: OPENSSL,
+        // ssl/ssl_lib.c (OpenSSL 1.0.2–3.x; ssl_lib.cc in BoringSSL).
+        genuine: &[
+            "SSL_CTX_new",
+            "SSL_CTX_free",
+            "SSL_new",
+            "SSL_set_fd",
+            "SSL_connect",
+            "SSL_accept",
+            "SSL_get_error",
+            "SSL_pending",
+            "SSL_shutdown",
+        ],
     },
     SymbolStack {
         lib: lib::GNUTLS,
         libraries: &["libgnutls.so"],
         table: GNUTLS,
+        genuine: &[
+            "gnutls_init",
+            "gnutls_handshake",
+            "gnutls_bye",
+            "gnutls_credentials_set",
+            "gnutls_record_check_pending",
+        ],
     },
     SymbolStack {
         lib: lib::NSS,
         libraries: &["libnspr4.so"],
         table: NSS,
+        genuine: &[
+            "PR_Open",
+            "PR_Connect",
+            "PR_Accept",
+            "PR_Poll",
+            "PR_GetError",
+            "PR_GetIdentitiesLayer",
+            "PR_PushIOLayer",
+        ],
     },
 ];
 
 impl SymbolStack {
-    /// Every symbol of the table, each once.
+    /// Every symbol of the table and of [`SymbolStack::genuine`], each once.
     pub fn symbols(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = self.table.iter().map(|s| s.symbol).collect();
+        v.extend(self.genuine);
         v.sort_unstable();
         v.dedup();
         v
