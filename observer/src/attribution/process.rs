@@ -11,10 +11,13 @@
 //! The reads happen on a worker thread ([`Reader`]): the thread that drains
 //! the ring only asks, and waits (at most [`WAIT`]) when a record needs an
 //! identity not read yet. A read that hangs (a FUSE-backed container root, a
-//! process whose memory lock is held) costs one wait, counted, not the ring.
+//! process whose memory lock is held) costs one wait, counted, not the ring;
+//! after [`HUNG`] the worker is left to its read and a new one takes the
+//! other asks (at most [`MAX_REPLACED`] times: each left-behind thread is
+//! blocked in the kernel until the read returns).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     fs,
     sync::{mpsc, Arc},
     thread,
@@ -60,6 +63,21 @@ const PRUNE_AT: usize = 32_768;
 const WAIT: Duration = Duration::from_millis(50);
 /// Reads asked for and not yet done, at most.
 const QUEUE: usize = 4096;
+/// A read not back after this is hung: its worker is replaced.
+const HUNG: Duration = Duration::from_secs(1);
+/// Workers left behind in hung reads, at most; then reads wait for them.
+const MAX_REPLACED: u32 = 8;
+
+/// What the worker does for one pid: its start time (0: gone) and identity.
+type ReadFn = fn(u32, &tags::TagConfig) -> (u64, ProcessInfo);
+
+fn read_live(pid: u32, tags: &tags::TagConfig) -> (u64, ProcessInfo) {
+    let start_ticks = start_ticks(pid);
+    if start_ticks == 0 {
+        return (0, ProcessInfo::default());
+    }
+    (start_ticks, read_proc(pid, tags))
+}
 
 struct Entry {
     start_ticks: u64,
@@ -92,19 +110,14 @@ struct Reader {
 }
 
 impl Reader {
-    fn spawn(tags: tags::TagConfig) -> Option<Self> {
+    fn spawn(tags: tags::TagConfig, read: ReadFn) -> Option<Self> {
         let (asks, ask_rx) = mpsc::sync_channel::<Ask>(QUEUE);
         let (answer_tx, answers) = mpsc::channel();
         thread::Builder::new()
             .name("proc-reader".into())
             .spawn(move || {
                 for Ask { ticket, pid } in ask_rx {
-                    let start_ticks = start_ticks(pid);
-                    let info = if start_ticks == 0 {
-                        ProcessInfo::default()
-                    } else {
-                        read_proc(pid, &tags)
-                    };
+                    let (start_ticks, info) = read(pid, &tags);
                     let answer = Answer {
                         ticket,
                         pid,
@@ -128,6 +141,10 @@ pub struct ProcessCache {
     offline: bool,
     /// None: reads happen inline (offline, or no thread could be started).
     reader: Option<Reader>,
+    read: ReadFn,
+    /// Asks sent to the current reader and not answered, oldest first
+    /// (ticket, pid, when): the reader answers in order.
+    outstanding: VecDeque<(u64, u32, Instant)>,
     next_ticket: u64,
     /// A wait timed out and no answer came since: do not wait again.
     stalled: bool,
@@ -138,6 +155,8 @@ pub struct ProcessCache {
     /// Reads not asked because [`QUEUE`] were waiting (the identity stays
     /// what exec said).
     pub queue_full: u64,
+    /// Reads hung past [`HUNG`], each leaving its worker behind.
+    pub hung_reads: u64,
 }
 
 impl Default for ProcessCache {
@@ -150,7 +169,9 @@ impl ProcessCache {
     pub fn new(tags: tags::TagConfig) -> Self {
         Self {
             by_pid: HashMap::default(),
-            reader: Reader::spawn(tags.clone()),
+            reader: Reader::spawn(tags.clone(), read_live),
+            read: read_live,
+            outstanding: VecDeque::new(),
             tags,
             offline: false,
             next_ticket: 0,
@@ -158,6 +179,7 @@ impl ProcessCache {
             reused: 0,
             wait_timeouts: 0,
             queue_full: 0,
+            hung_reads: 0,
         }
     }
 
@@ -173,11 +195,14 @@ impl ProcessCache {
             tags: tags::TagConfig::default(),
             offline: true,
             reader: None,
+            read: read_live,
+            outstanding: VecDeque::new(),
             next_ticket: 0,
             stalled: false,
             reused: 0,
             wait_timeouts: 0,
             queue_full: 0,
+            hung_reads: 0,
         }
     }
 
@@ -215,6 +240,7 @@ impl ProcessCache {
             let ticket = self.next_ticket;
             match reader.asks.try_send(Ask { ticket, pid }) {
                 Ok(()) => {
+                    self.outstanding.push_back((ticket, pid, Instant::now()));
                     match self.by_pid.get_mut(&pid) {
                         Some(e) => e.pending = Some(ticket),
                         None => {
@@ -265,17 +291,64 @@ impl ProcessCache {
         self.put(pid, start, now_ns, info, true);
     }
 
-    /// Applies the answers that arrived (never waits).
+    /// Applies the answers that arrived (never waits); replaces a hung
+    /// worker.
     fn collect(&mut self) {
         let Some(reader) = &self.reader else { return };
         let answers: Vec<Answer> = reader.answers.try_iter().collect();
         for a in answers {
             self.answer(a);
         }
+        self.replace_hung();
+    }
+
+    /// The oldest read not back after [`HUNG`]: its worker is left to it,
+    /// its pid keeps what exec said, and a new worker is asked the rest.
+    fn replace_hung(&mut self) {
+        let Some(&(_, culprit, sent)) = self.outstanding.front() else {
+            return;
+        };
+        if sent.elapsed() < HUNG || self.hung_reads >= u64::from(MAX_REPLACED) {
+            return;
+        }
+        let Some(fresh) = Reader::spawn(self.tags.clone(), self.read) else {
+            return;
+        };
+        self.hung_reads += 1;
+        tracing::warn!(
+            pid = culprit,
+            left_behind = self.hung_reads,
+            "reading /proc for a process hung (a FUSE root?): left to a thread of its own; its calls keep the exec's comm"
+        );
+        self.reader = Some(fresh);
+        self.stalled = false;
+        let rest: Vec<(u64, u32, Instant)> = self.outstanding.drain(..).skip(1).collect();
+        self.mark_read(culprit, 0);
+        for (ticket, pid, _) in rest {
+            let still = self
+                .by_pid
+                .get(&pid)
+                .is_some_and(|e| e.pending == Some(ticket));
+            if !still {
+                continue;
+            }
+            let sent = self
+                .reader
+                .as_ref()
+                .map(|r| r.asks.try_send(Ask { ticket, pid }));
+            if let Some(Ok(())) = sent {
+                self.outstanding.push_back((ticket, pid, Instant::now()));
+            } else {
+                self.mark_read(pid, 0);
+            }
+        }
     }
 
     fn answer(&mut self, a: Answer) {
         self.stalled = false;
+        while self.outstanding.front().is_some_and(|o| o.0 <= a.ticket) {
+            self.outstanding.pop_front();
+        }
         // An exec or exit since the ask: the answer is of an old identity.
         let Some(e) = self.by_pid.get(&a.pid) else {
             return;
@@ -305,6 +378,7 @@ impl ProcessCache {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     self.wait_timeouts += 1;
                     self.stalled = true;
+                    self.replace_hung();
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => self.reader = None,
             }
@@ -654,6 +728,56 @@ mod tests {
         cache.touch(41, 9);
         assert_eq!(cache.by_pid[&41].info.comm, "python3");
         assert!(cache.by_pid[&41].pending.is_some());
+    }
+
+    /// Hangs (for a minute: the test is long over) on pid 41, answers others.
+    fn hangs_on_41(pid: u32, _: &tags::TagConfig) -> (u64, ProcessInfo) {
+        if pid == 41 {
+            thread::sleep(Duration::from_secs(60));
+        }
+        let info = ProcessInfo {
+            comm: format!("read-{pid}"),
+            ..ProcessInfo::default()
+        };
+        (u64::from(pid), info)
+    }
+
+    #[test]
+    fn a_hung_reader_is_left_behind_and_the_others_are_read() {
+        let mut cache = ProcessCache::new(tags::TagConfig::default());
+        cache.read = hangs_on_41;
+        cache.reader = Reader::spawn(tags::TagConfig::default(), hangs_on_41);
+        cache.on_exec(41, "fuse-victim".into(), 1);
+        cache.touch(41, 2);
+        cache.on_exec(42, "curl".into(), 3);
+        cache.touch(42, 4);
+        // 42 waits behind 41 in the hung worker.
+        assert_eq!(cache.get(42, 5).comm, "curl");
+        assert_eq!(cache.wait_timeouts, 1);
+        thread::sleep(HUNG);
+        cache.touch(43, 6);
+        assert_eq!(cache.hung_reads, 1, "the worker was replaced");
+        assert_eq!(
+            cache.get(41, 7).comm,
+            "fuse-victim",
+            "the hung pid keeps the exec's comm"
+        );
+        assert!(cache.by_pid[&41].read, "and is not asked again");
+        // The new worker reads the others.
+        let t = Instant::now();
+        while cache.get(42, 8).comm != "read-42" && t.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(cache.get(42, 9).comm, "read-42");
+        assert_eq!(cache.get(43, 10).comm, "read-43");
+        // Hung again and again: at most MAX_REPLACED workers are left behind.
+        for round in 0..MAX_REPLACED + 2 {
+            cache.on_exec(41, "fuse-victim".into(), 11);
+            cache.touch(41, 12);
+            thread::sleep(HUNG);
+            cache.touch(100 + round, 13);
+        }
+        assert_eq!(cache.hung_reads, u64::from(MAX_REPLACED));
     }
 
     #[test]

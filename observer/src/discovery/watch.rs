@@ -9,6 +9,7 @@
 //! fails, and when the agent stops.
 
 use std::{
+    collections::BTreeSet,
     sync::{
         atomic::{AtomicU64, Ordering},
         mpsc, Arc,
@@ -48,6 +49,12 @@ pub struct DiscoveryStats {
     pub gone: AtomicU64,
     /// Held processes whose event was never served, continued by the sweep.
     pub late: AtomicU64,
+    /// Rescans of new processes not scheduled: discovery's queue was full
+    /// (an exec storm). Their libraries are still found by the next full
+    /// scan, or at the process's next exec.
+    pub rescans_dropped: AtomicU64,
+    /// Held processes continued at once, unexamined: the queue was full.
+    pub held_unserved: AtomicU64,
     /// Files attached, per TLS stack (as [`ATTACHED`]).
     pub attached: [AtomicU64; ATTACHED.len()],
     /// TLS binaries refused.
@@ -76,6 +83,8 @@ impl DiscoveryStats {
             ("exec_hold_max_us", v(&self.max_us)),
             ("exec_hold_gone", v(&self.gone)),
             ("exec_hold_late", v(&self.late)),
+            ("exec_hold_unserved", v(&self.held_unserved)),
+            ("exec_rescans_dropped", v(&self.rescans_dropped)),
             ("targets_refused", v(&self.refused)),
             ("targets_unreadable", v(&self.unreadable)),
         ];
@@ -109,6 +118,11 @@ const RESCAN_AFTER: [Duration; 4] = [
     Duration::from_secs(5),
 ];
 const FULL_RESCAN: Duration = Duration::from_secs(30);
+/// Messages waiting for discovery at most (the capture thread drops what
+/// does not fit: an exec storm must not grow the agent).
+pub const QUEUE: usize = 8192;
+/// Rescans scheduled at most.
+const MAX_DUE: usize = 4 * QUEUE;
 /// How often held processes are swept for ones nobody served.
 const SWEEP: Duration = Duration::from_secs(1);
 
@@ -171,7 +185,7 @@ pub fn run(
         discovery,
         stats,
         held: hold.held,
-        due: Vec::new(),
+        due: BTreeSet::new(),
     };
     let mut next_full = Instant::now() + FULL_RESCAN;
     let mut next_sweep = Instant::now() + SWEEP;
@@ -179,10 +193,8 @@ pub fn run(
         let now = Instant::now();
         let wake = w
             .due
-            .iter()
-            .map(|d| d.0)
-            .min()
-            .unwrap_or(next_full)
+            .first()
+            .map_or(next_full, |d| d.0)
             .min(next_full)
             .min(next_sweep);
         match msgs.recv_timeout(wake.saturating_duration_since(now)) {
@@ -195,8 +207,8 @@ pub fn run(
             w.sweep_late();
             next_sweep = now + SWEEP;
         }
-        let (ready, later): (Vec<_>, Vec<_>) = w.due.drain(..).partition(|d| d.0 <= now);
-        w.due = later;
+        let later = w.due.split_off(&(now, u32::MAX));
+        let ready = std::mem::replace(&mut w.due, later);
         for (_, pid) in ready {
             // A held process waits for no rescan.
             msgs.try_iter().for_each(|m| w.take(m));
@@ -218,8 +230,8 @@ struct Watcher {
     discovery: Discovery,
     stats: Arc<DiscoveryStats>,
     held: Arc<HeldPids>,
-    /// Rescans scheduled: (when, pid).
-    due: Vec<(Instant, u32)>,
+    /// Rescans scheduled: (when, pid), at most [`MAX_DUE`].
+    due: BTreeSet<(Instant, u32)>,
 }
 
 impl Watcher {
@@ -228,6 +240,10 @@ impl Watcher {
         match m {
             Msg::Held { pid, file, ts_ns } => self.serve(pid, file, ts_ns),
             Msg::Exec(pid) => {
+                if self.due.len() + RESCAN_AFTER.len() > MAX_DUE {
+                    self.stats.rescans_dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 let now = Instant::now();
                 self.due
                     .extend(RESCAN_AFTER.iter().map(|d| (now + *d, pid)));
