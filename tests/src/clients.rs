@@ -226,10 +226,28 @@ impl Clients<'_> {
     /// POSTs `data` (see [`Clients::curl_raw_data`]) to the chat completions
     /// endpoint of `origin` (`https://host[:port]`; e.g. the mock by IP).
     fn curl_post(&self, origin: &str, data: &str) -> CurlResponse {
+        self.curl_post_via(&[], origin, data)
+    }
+
+    /// [`Clients::curl_chat`] run by `wrap` (a program and its arguments that
+    /// ends by exec'ing the rest of its command line: curl keeps its pid).
+    pub fn curl_chat_via(&self, wrap: &[&str], model: &str, mode: Mode, words: usize) -> SeenCall {
+        let body = chat_body(model, mode, words, 0).to_string();
+        let r = self.curl_post_via(wrap, &format!("https://{API_HOST}"), &body);
+        curl_seen(&r, model, mode)
+    }
+
+    fn curl_post_via(&self, wrap: &[&str], origin: &str, data: &str) -> CurlResponse {
+        let mut cmd = match wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = self.ns.command(program);
+                c.args(args).arg("curl");
+                c
+            }
+            None => self.ns.command("curl"),
+        };
         let out = run_bounded(
-            self.ns
-                .command("curl")
-                .args(["-sS", "-i", "-N", "--http1.1", "--cacert"])
+            cmd.args(["-q", "-sS", "-i", "-N", "--http1.1", "--cacert"])
                 .arg(&self.ca.ca_pem)
                 .args([
                     "-H",
