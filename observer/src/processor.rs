@@ -334,6 +334,7 @@ impl<O: Outputs> Processor<O> {
             ("conn_server_bytes_skipped", s.server_bytes_skipped),
             ("conn_evicted_idle", s.evicted_idle),
             ("conn_evicted_full", s.evicted_full),
+            ("conn_evicted_process_cap", s.evicted_process_cap),
             ("conn_truncated_calls", s.truncated_calls),
             ("conn_truncated_bytes", s.truncated_bytes),
             ("conn_skip_verdicts", s.skip_verdicts),
