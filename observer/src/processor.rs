@@ -16,6 +16,7 @@ use crate::{
     conntrack::{ConnKey, ConnTrack, Done},
     pricing::{book::PriceBook, Pricer},
     protocol::{
+        budget::Budget,
         exchange::{Headers, Request, Role},
         stream::{Interest, Stitch},
     },
@@ -53,6 +54,8 @@ pub struct ProcessorConfig {
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub prices: Arc<PriceBook>,
+    /// Bytes all connections together may keep (`protocol::budget`).
+    pub memory_budget: usize,
 }
 
 /// Bodies are kept only for requests a provider adapter recognises.
@@ -99,7 +102,8 @@ impl<O: Outputs> Processor<O> {
                 65_536,
                 300 * 1_000_000_000,
                 cfg.capture_max.min(MAX_CAPTURE_PER_CALL),
-            ),
+            )
+            .with_budget(Budget::new(cfg.memory_budget)),
             peers: if attr.procs.is_offline() {
                 Resolver::offline()
             } else {
@@ -321,6 +325,7 @@ impl<O: Outputs> Processor<O> {
         self.flush_done();
         let s = self.conntrack.stats;
         let h = self.conntrack.http_totals();
+        let b = self.conntrack.budget().stats();
         for (name, v) in [
             ("http_invalid", h.invalid),
             ("http_bytes_skipped", h.bytes_skipped),
@@ -340,6 +345,9 @@ impl<O: Outputs> Processor<O> {
             ("conn_skip_verdicts", s.skip_verdicts),
             ("conn_skipped_bytes", s.skipped_bytes),
             ("conn_open", self.conntrack.len() as u64),
+            ("budget_used_bytes", b.used as u64),
+            ("budget_exhausted", b.exhausted),
+            ("budget_refused_bytes", b.refused_bytes),
             ("events_data", self.data_events),
             ("events_data_bytes", self.data_bytes),
             ("process_cache", self.attr.procs.len() as u64),

@@ -30,6 +30,7 @@ use observer_common::{
 };
 
 use crate::protocol::{
+    budget::Budget,
     conn::ProtocolConn,
     exchange::{Exchange, Role},
     stream::{ConnStats as HttpStats, Direction, Interest, Limits, Segment},
@@ -154,6 +155,8 @@ pub struct ConnTrack {
     max_conns: usize,
     /// Most connections one process may hold (see [`PID_SHARE`]).
     pid_cap: usize,
+    /// Every connection's protocol gets these (and the budget in them).
+    limits: Limits,
     idle_ns: u64,
     /// The kernel's capture cap per call (see `probes::ProbeConfig`).
     capture_max: u64,
@@ -171,6 +174,7 @@ impl ConnTrack {
             by_pid: HashMap::default(),
             max_conns,
             pid_cap: (max_conns / PID_SHARE).max(1),
+            limits: Limits::default(),
             idle_ns,
             capture_max: u64::from(capture_max),
             stats: ConnStats::default(),
@@ -184,6 +188,17 @@ impl ConnTrack {
     pub fn with_pid_cap(mut self, pid_cap: usize) -> Self {
         self.pid_cap = pid_cap.max(1);
         self
+    }
+
+    /// Every connection's kept bytes come out of `budget`.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.limits = Limits::with_budget(budget);
+        self
+    }
+
+    /// The memory budget the connections share.
+    pub fn budget(&self) -> &Budget {
+        &self.limits.budget
     }
 
     /// Connections `pid` holds.
@@ -221,6 +236,7 @@ impl ConnTrack {
             &mut self.conns,
             &mut self.by_pid,
             &mut self.stats,
+            &self.limits,
             key,
             h.lib,
             h.event.uid,
@@ -335,6 +351,7 @@ impl ConnTrack {
             &mut self.conns,
             &mut self.by_pid,
             &mut self.stats,
+            &self.limits,
             key,
             e.lib,
             e.event.uid,
@@ -473,6 +490,7 @@ fn open<'a>(
     conns: &'a mut HashMap<ConnKey, Conn, RandomState>,
     by_pid: &mut HashMap<u32, Vec<ConnKey>, RandomState>,
     stats: &mut ConnStats,
+    limits: &Limits,
     key: ConnKey,
     lib: u16,
     uid: u32,
@@ -483,7 +501,7 @@ fn open<'a>(
         keys.push(key);
         Conn {
             slot: keys.len() - 1,
-            http: ProtocolConn::new(Limits::default()),
+            http: ProtocolConn::new(limits.clone()),
             next: [None, None],
             skip: [0, 0],
             last_ns: 0,
@@ -541,6 +559,8 @@ fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out
     );
 }
 
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 mod skip_tests;
 #[cfg(test)]
