@@ -24,6 +24,7 @@ use crate::stats::Stats;
 /// Counters that go up and down (the rest only go up).
 const GAUGES: &[&str] = &[
     "conn_open",
+    "budget_used_bytes",
     "clickhouse_spool_bytes",
     "clickhouse_spool_segments",
     "clickhouse_down",

@@ -50,6 +50,8 @@ pub struct PipelineConfig {
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub prices: Arc<crate::pricing::book::PriceBook>,
+    /// Bytes all connections together may keep (`--memory-budget-mib`).
+    pub memory_budget: usize,
     pub attribution: crate::cli::attribution_args::AttributionConfig,
     /// Where discovery remembers what it found in Go builds (`None`: memory only).
     pub state_dir: Option<PathBuf>,
@@ -219,6 +221,7 @@ pub fn run(cfg: PipelineConfig) -> Result<Stats, PipelineError> {
             pids: cfg.pids,
             comms: cfg.comms,
             prices: cfg.prices,
+            memory_budget: cfg.memory_budget,
         },
         Attributor::new(
             ProcessCache::new(cfg.attribution.tags),

@@ -17,6 +17,7 @@ use crate::{
     pricing::{book::PriceBook, Pricer},
     probes::losses::ProcessLoss,
     protocol::{
+        budget::Budget,
         exchange::{Headers, Request, Role},
         stream::{Interest, Stitch},
     },
@@ -54,6 +55,8 @@ pub struct ProcessorConfig {
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub prices: Arc<PriceBook>,
+    /// Bytes all connections together may keep (`protocol::budget`).
+    pub memory_budget: usize,
 }
 
 /// Bodies are kept only for requests a provider adapter recognises.
@@ -100,7 +103,8 @@ impl<O: Outputs> Processor<O> {
                 65_536,
                 300 * 1_000_000_000,
                 cfg.capture_max.min(MAX_CAPTURE_PER_CALL),
-            ),
+            )
+            .with_budget(Budget::new(cfg.memory_budget)),
             peers: if attr.procs.is_offline() {
                 Resolver::offline()
             } else {
@@ -322,6 +326,7 @@ impl<O: Outputs> Processor<O> {
         self.flush_done();
         let s = self.conntrack.stats;
         let h = self.conntrack.http_totals();
+        let b = self.conntrack.budget().stats();
         for (name, v) in [
             ("http_invalid", h.invalid),
             ("http_bytes_skipped", h.bytes_skipped),
@@ -335,11 +340,15 @@ impl<O: Outputs> Processor<O> {
             ("conn_server_bytes_skipped", s.server_bytes_skipped),
             ("conn_evicted_idle", s.evicted_idle),
             ("conn_evicted_full", s.evicted_full),
+            ("conn_evicted_process_cap", s.evicted_process_cap),
             ("conn_truncated_calls", s.truncated_calls),
             ("conn_truncated_bytes", s.truncated_bytes),
             ("conn_skip_verdicts", s.skip_verdicts),
             ("conn_skipped_bytes", s.skipped_bytes),
             ("conn_open", self.conntrack.len() as u64),
+            ("budget_used_bytes", b.used as u64),
+            ("budget_exhausted", b.exhausted),
+            ("budget_refused_bytes", b.refused_bytes),
             ("events_data", self.data_events),
             ("events_data_bytes", self.data_bytes),
             ("process_cache", self.attr.procs.len() as u64),

@@ -149,6 +149,7 @@ pub fn replay<R: Read, O: Outputs>(
         pids: options.pids,
         comms: options.comms,
         prices: options.prices,
+        memory_budget: crate::protocol::budget::DEFAULT_BUDGET,
     };
     let attributor = Attributor::new(ProcessCache::offline(), &options.secret);
     let mut p = Processor::new(cfg, attributor, out);

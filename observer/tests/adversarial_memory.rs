@@ -74,6 +74,7 @@ const MB: usize = 1 << 20;
 const LIMITS: Limits = Limits {
     max_header_bytes: 16 << 10,
     max_body_bytes: MB,
+    ..Limits::DEFAULT
 };
 
 /// What one scenario left behind.
@@ -148,7 +149,7 @@ const REQ_HEAD: &str = "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.c
 fn scenarios(limits: Limits) -> Vec<Report> {
     use Direction::{Read, Write};
     let mut r = Vec::new();
-    r.push(measure("content-length 100 MB, both ways", limits, |p| {
+    r.push(measure("content-length 100 MB, both ways", limits.clone(), |p| {
         p(
             Write,
             format!("{REQ_HEAD}Content-Length: 104857600\r\n\r\n").as_bytes(),
@@ -162,7 +163,7 @@ fn scenarios(limits: Limits) -> Vec<Report> {
     }));
     r.push(measure(
         "chunk size ffffffffffffffff, both ways",
-        limits,
+        limits.clone(),
         |p| {
             p(
                 Write,
@@ -177,22 +178,27 @@ fn scenarios(limits: Limits) -> Vec<Report> {
             fill(p, Read, b'[', 100 * MB);
         },
     ));
-    r.push(measure("chunk size overflow, then body", limits, |p| {
-        p(
-            Write,
-            format!("{REQ_HEAD}Transfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n").as_bytes(),
-        );
-        fill(p, Write, b'x', 100 * MB);
-        p(
-            Read,
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-        );
-        // A chunk-size line that never ends.
-        fill(p, Read, b'f', 100 * MB);
-    }));
+    r.push(measure(
+        "chunk size overflow, then body",
+        limits.clone(),
+        |p| {
+            p(
+                Write,
+                format!("{REQ_HEAD}Transfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n")
+                    .as_bytes(),
+            );
+            fill(p, Write, b'x', 100 * MB);
+            p(
+                Read,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            );
+            // A chunk-size line that never ends.
+            fill(p, Read, b'f', 100 * MB);
+        },
+    ));
     r.push(measure(
         "100 MB single header line, both ways",
-        limits,
+        limits.clone(),
         |p| {
             p(Write, format!("{REQ_HEAD}X-Big: ").as_bytes());
             fill(p, Write, b'a', 100 * MB);
@@ -202,7 +208,7 @@ fn scenarios(limits: Limits) -> Vec<Report> {
     ));
     r.push(measure(
         "10k-header floods, repeated to 200 MB",
-        limits,
+        limits.clone(),
         |p| {
             let mut flood = String::from(REQ_HEAD);
             for i in 0..10_000 {
@@ -224,7 +230,7 @@ fn scenarios(limits: Limits) -> Vec<Report> {
     ));
     r.push(measure(
         "2.7k tiny headers per head (over the count limit)",
-        limits,
+        limits.clone(),
         |p| {
             // As many 6-byte headers as fit the byte limit: over the 128-header limit.
             let mut head = String::from(REQ_HEAD);
@@ -243,7 +249,7 @@ fn scenarios(limits: Limits) -> Vec<Report> {
     ));
     r.push(measure(
         "pipelined 1 MB requests, no responses",
-        limits,
+        limits.clone(),
         |p| {
             let head = format!("{REQ_HEAD}Content-Length: {MB}\r\n\r\n");
             for _ in 0..200 {
@@ -264,7 +270,7 @@ fn scenarios(limits: Limits) -> Vec<Report> {
     };
     r.push(measure(
         "gzip of 200 MB of zeros (decompression bomb)",
-        limits,
+        limits.clone(),
         |p| {
             p(
                 Write,
@@ -285,7 +291,7 @@ fn scenarios(limits: Limits) -> Vec<Report> {
     ));
     r.push(measure(
         "120 headers of ~120 bytes, repeated to 100 MB",
-        limits,
+        limits.clone(),
         |p| {
             // Just under the header count and size limits: every head is parsed.
             let mut head = String::from(REQ_HEAD);
@@ -318,7 +324,7 @@ fn adversarial_http1_memory_is_bounded() {
             "limits: head {} B, body {} B; bound {bound} B",
             limits.max_header_bytes, limits.max_body_bytes
         );
-        for rep in scenarios(limits) {
+        for rep in scenarios(limits.clone()) {
             eprintln!(
                 "  {:<50} fed {:>3} MB, {:>4} exchanges, peak {:>9} B ({:.2}x limits)",
                 rep.name,
@@ -364,6 +370,7 @@ fn exchange(host: &str, path: &str, content_type: &str, body: Vec<u8>) -> Exchan
         }),
         partial: false,
         bodies_kept: true,
+        held: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ use super::{
 use crate::{
     pipeline::{self, PipelineConfig, PipelineError},
     probes::ProbeConfig,
+    protocol::budget::DEFAULT_BUDGET,
     sink::Sinks,
 };
 
@@ -41,6 +42,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CAPTURE_PER_CALL,
           value_parser = clap::value_parser!(u32).range(4096..=i64::from(MAX_CAPTURE_PER_CALL)))]
     pub capture_max: u32,
+    /// Memory all connections together may keep, in MiB: heads, bodies and
+    /// decompressed output of calls under way. Past it, bodies are cut
+    /// (rows `partial`) and counted (`budget_exhausted`), never grown.
+    #[arg(long, value_name = "MIB", default_value_t = (DEFAULT_BUDGET >> 20) as u32,
+          env = "LLM_OBSERVER_MEMORY_BUDGET_MIB",
+          value_parser = clap::value_parser!(u32).range(16..=65_536))]
+    pub memory_budget_mib: u32,
     /// Ring buffer size in MiB (a power of two). The agent maps it twice
     /// (it wraps), so its resident size shows twice this.
     #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = parse_ring_mib)]
@@ -225,6 +233,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         pids: args.pids,
         comms: args.comms,
         prices,
+        memory_budget: (args.memory_budget_mib as usize) << 20,
         attribution,
         state_dir: Some(state_dir),
         host: host_name(),

@@ -13,6 +13,12 @@
 //! ([`ConnTrack::take_skips`], `observer_common::chunk::Skip`). The calls the
 //! kernel then leaves out arrive as a jump in position inside the window it
 //! was told: skipped, not lost.
+//!
+//! Fairness: one process holds at most [`PID_SHARE`]th of the table. A
+//! process at its cap that opens another connection ends a batch of its own
+//! oldest ones (`evicted_process_cap`), never another process's; ending the
+//! oldest of the whole table (`evicted_full`) is left for when many
+//! processes together fill it.
 
 use std::{collections::HashMap, net::SocketAddr};
 
@@ -24,6 +30,7 @@ use observer_common::{
 };
 
 use crate::protocol::{
+    budget::Budget,
     conn::ProtocolConn,
     exchange::{Exchange, Role},
     stream::{ConnStats as HttpStats, Direction, Interest, Limits, Segment},
@@ -67,6 +74,9 @@ pub struct ConnStats {
     pub server_bytes_skipped: u64,
     pub evicted_idle: u64,
     pub evicted_full: u64,
+    /// Connections ended because their process held its share of the table
+    /// ([`PID_SHARE`]) and opened another.
+    pub evicted_process_cap: u64,
     /// Calls cut by the capture cap, and the bytes cut.
     pub truncated_calls: u64,
     pub truncated_bytes: u64,
@@ -78,6 +88,13 @@ pub struct ConnStats {
 /// Fewer bytes than this left in a discarded body are copied anyway: a
 /// verdict costs the agent a map update.
 pub const MIN_SKIP: u64 = 16 * 1024;
+
+/// One process may hold at most `max_conns / PID_SHARE` connections (8192 of
+/// the agent's 65,536): eight processes at their cap still fit in the table,
+/// so the full-table eviction (which ends anybody's) needs at least nine
+/// hoarders, while a client's connection pool (tens, a few hundred for a busy
+/// proxy) stays far below it.
+pub const PID_SHARE: usize = 8;
 
 /// HTTP-layer counters summed over connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,6 +129,9 @@ struct Conn {
     ends_seen: bool,
     uid: u32,
     socket: Option<Socket>,
+    /// Where this connection's key sits in its process's list
+    /// (`ConnTrack::by_pid`).
+    slot: usize,
 }
 
 impl Conn {
@@ -129,7 +149,14 @@ impl Conn {
 
 pub struct ConnTrack {
     conns: HashMap<ConnKey, Conn, RandomState>,
+    /// Each process's live connections (the keys of `conns`), in no order;
+    /// a connection knows its index (`Conn::slot`).
+    by_pid: HashMap<u32, Vec<ConnKey>, RandomState>,
     max_conns: usize,
+    /// Most connections one process may hold (see [`PID_SHARE`]).
+    pid_cap: usize,
+    /// Every connection's protocol gets these (and the budget in them).
+    limits: Limits,
     idle_ns: u64,
     /// The kernel's capture cap per call (see `probes::ProbeConfig`).
     capture_max: u64,
@@ -144,13 +171,39 @@ impl ConnTrack {
     pub fn new(max_conns: usize, idle_ns: u64, capture_max: u32) -> Self {
         Self {
             conns: HashMap::default(),
+            by_pid: HashMap::default(),
             max_conns,
+            pid_cap: (max_conns / PID_SHARE).max(1),
+            limits: Limits::default(),
             idle_ns,
             capture_max: u64::from(capture_max),
             stats: ConnStats::default(),
             closed_http: HttpTotals::default(),
             skips: Vec::new(),
         }
+    }
+
+    /// Sets the most connections one process may hold (default:
+    /// `max_conns / PID_SHARE`).
+    pub fn with_pid_cap(mut self, pid_cap: usize) -> Self {
+        self.pid_cap = pid_cap.max(1);
+        self
+    }
+
+    /// Every connection's kept bytes come out of `budget`.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.limits = Limits::with_budget(budget);
+        self
+    }
+
+    /// The memory budget the connections share.
+    pub fn budget(&self) -> &Budget {
+        &self.limits.budget
+    }
+
+    /// Connections `pid` holds.
+    pub fn pid_len(&self, pid: u32) -> usize {
+        self.by_pid.get(&pid).map_or(0, Vec::len)
     }
 
     /// The verdicts made since the last call, for the kernel's `SKIPS` map.
@@ -179,7 +232,15 @@ impl ConnTrack {
             conn: h.conn,
         };
         self.make_room(key, out);
-        let conn = open(&mut self.conns, &mut self.stats, key, h.lib, h.event.uid);
+        let conn = open(
+            &mut self.conns,
+            &mut self.by_pid,
+            &mut self.stats,
+            &self.limits,
+            key,
+            h.lib,
+            h.event.uid,
+        );
         conn.last_ns = h.event.ts_ns;
         conn.ends_seen = h.flags & counters::FLAG_ENDS_SEEN != 0;
         if conn.http.role() == Some(Role::Server) {
@@ -286,15 +347,30 @@ impl ConnTrack {
             conn: e.conn,
         };
         self.make_room(key, out);
-        let conn = open(&mut self.conns, &mut self.stats, key, e.lib, e.event.uid);
+        let conn = open(
+            &mut self.conns,
+            &mut self.by_pid,
+            &mut self.stats,
+            &self.limits,
+            key,
+            e.lib,
+            e.event.uid,
+        );
         conn.last_ns = conn.last_ns.max(e.event.ts_ns);
         conn.socket = Some(Socket { fd: e.fd, peer });
     }
 
-    /// When `key` is new and the table full, the oldest connections end
-    /// first (see [`open`]).
+    /// When `key` is new: a process at its cap ends its own oldest
+    /// connections first; a full table then ends the oldest of all (see
+    /// [`open`]).
     fn make_room(&mut self, key: ConnKey, out: &mut Vec<Done>) {
-        if self.conns.len() >= self.max_conns && !self.conns.contains_key(&key) {
+        if self.conns.contains_key(&key) {
+            return;
+        }
+        if self.pid_len(key.pid) >= self.pid_cap {
+            self.evict_own(key.pid, out);
+        }
+        if self.conns.len() >= self.max_conns {
             self.evict_oldest(out);
         }
     }
@@ -302,20 +378,59 @@ impl ConnTrack {
     /// The SSL object was freed.
     pub fn on_close(&mut self, key: ConnKey, ts_ns: u64, out: &mut Vec<Done>) {
         if let Some(conn) = self.conns.remove(&key) {
+            self.unlink(key, conn.slot);
             finish(key, conn, ts_ns, &mut self.closed_http, out);
+        }
+    }
+
+    /// Takes `key` (at index `slot`) out of its process's list: the last
+    /// key takes its place.
+    fn unlink(&mut self, key: ConnKey, slot: usize) {
+        let Some(keys) = self.by_pid.get_mut(&key.pid) else {
+            return; // the process's list was taken whole (`on_exit`)
+        };
+        if keys.get(slot) != Some(&key) {
+            return;
+        }
+        keys.swap_remove(slot);
+        if let Some(moved) = keys.get(slot).copied() {
+            if let Some(c) = self.conns.get_mut(&moved) {
+                c.slot = slot;
+            }
+        }
+        if keys.is_empty() {
+            self.by_pid.remove(&key.pid);
+        } else if keys.capacity() > 64 && keys.len() < keys.capacity() / 4 {
+            keys.shrink_to(keys.len() * 2);
         }
     }
 
     /// The process exited: all its connections end.
     pub fn on_exit(&mut self, pid: u32, ts_ns: u64, out: &mut Vec<Done>) {
-        let keys: Vec<ConnKey> = self
-            .conns
-            .keys()
-            .filter(|k| k.pid == pid)
-            .copied()
-            .collect();
-        for key in keys {
+        for key in self.by_pid.remove(&pid).unwrap_or_default() {
             self.on_close(key, ts_ns, out);
+        }
+    }
+
+    /// `pid` holds its share of the table and opens another connection:
+    /// the oldest sixteenth of its own (at least one) end. One pass over
+    /// its connections per batch: O(1) amortised per new connection.
+    fn evict_own(&mut self, pid: u32, out: &mut Vec<Done>) {
+        let batch = (self.pid_cap / 16).max(1);
+        let Some(keys) = self.by_pid.get(&pid) else {
+            return;
+        };
+        let mut ages: Vec<(u64, ConnKey)> = keys
+            .iter()
+            .filter_map(|k| self.conns.get(k).map(|c| (c.last_ns, *k)))
+            .collect();
+        if ages.len() > batch {
+            ages.select_nth_unstable_by_key(batch - 1, |a| a.0);
+            ages.truncate(batch);
+        }
+        for (ts, key) in ages {
+            self.stats.evicted_process_cap += 1;
+            self.on_close(key, ts, out);
         }
     }
 
@@ -373,15 +488,20 @@ impl ConnTrack {
 /// Room for a new one is made first ([`ConnTrack::make_room`]).
 fn open<'a>(
     conns: &'a mut HashMap<ConnKey, Conn, RandomState>,
+    by_pid: &mut HashMap<u32, Vec<ConnKey>, RandomState>,
     stats: &mut ConnStats,
+    limits: &Limits,
     key: ConnKey,
     lib: u16,
     uid: u32,
 ) -> &'a mut Conn {
     conns.entry(key).or_insert_with(|| {
         stats.connections += 1;
+        let keys = by_pid.entry(key.pid).or_default();
+        keys.push(key);
         Conn {
-            http: ProtocolConn::new(Limits::default()),
+            slot: keys.len() - 1,
+            http: ProtocolConn::new(limits.clone()),
             next: [None, None],
             skip: [0, 0],
             last_ns: 0,
@@ -439,6 +559,8 @@ fn finish(key: ConnKey, mut conn: Conn, ts_ns: u64, totals: &mut HttpTotals, out
     );
 }
 
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 mod skip_tests;
 #[cfg(test)]

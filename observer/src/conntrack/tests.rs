@@ -183,6 +183,8 @@ fn a_full_table_ends_its_oldest_sixteenth_at_once() {
     for i in 0..65u64 {
         let mut h = chunk(dir::WRITE, 0, 0, REQ, 100 + i);
         h.conn = 0x1000 + i;
+        // Each process below its share: only the table is full.
+        h.event.pid = 100 + i as u32 % 9;
         t.on_data(&h, REQ, &keep, &mut out);
     }
     // The 65th found the table full: the four oldest ended together.
@@ -198,6 +200,7 @@ fn the_oldest_connection_is_evicted_when_full() {
     feed(&mut t, dir::WRITE, 0, 0, REQ, &mut out);
     let mut h = chunk(dir::WRITE, 0, 0, REQ, 99);
     h.conn = 0xdef;
+    h.event.pid = 11;
     t.on_data(&h, REQ, &keep, &mut out);
     assert_eq!((t.len(), t.stats.evicted_full, out.len()), (1, 1, 1));
 }
@@ -359,4 +362,82 @@ fn an_exchange_ending_on_a_gap_is_emitted() {
     assert!(out[0].exchange.partial);
     assert_eq!(out[0].exchange.response.as_ref().unwrap().body_len, 10);
     assert!(!out[1].exchange.partial);
+}
+
+/// A connection of process `pid` that sent a request at `ts`.
+fn open_as(t: &mut ConnTrack, pid: u32, conn: u64, ts: u64, out: &mut Vec<Done>) {
+    let mut h = chunk(dir::WRITE, 0, 0, REQ, ts);
+    (h.event.pid, h.conn) = (pid, conn);
+    t.on_data(&h, REQ, &keep, out);
+}
+
+#[test]
+fn a_process_at_its_cap_ends_its_own_oldest_never_anothers() {
+    // Table of 256: a process may hold 32; a batch is 2.
+    let mut t = ConnTrack::new(256, u64::MAX, CAP);
+    let mut out = Vec::new();
+    // Another process's connection, older than all of the flood.
+    open_as(&mut t, 7, 0x77, 1, &mut out);
+    for i in 0..10_000u64 {
+        open_as(&mut t, 66, 0x1000 + i, 10 + i, &mut out);
+        assert!(t.pid_len(66) <= 32);
+    }
+    assert_eq!(t.pid_len(7), 1, "the other process keeps its connection");
+    assert_eq!(t.pid_len(66), 32);
+    assert_eq!(t.stats.evicted_full, 0);
+    assert_eq!(t.stats.evicted_process_cap, 10_000 - 32);
+    // Its own oldest went, newest kept.
+    assert!(out.iter().all(|d| d.key.pid == 66));
+    let mut kept: Vec<u64> = t
+        .conns
+        .keys()
+        .filter(|k| k.pid == 66)
+        .map(|k| k.conn)
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept.first(), Some(&(0x1000 + 10_000 - 32)));
+    // The other process's exchange is intact when it ends.
+    let mut out = Vec::new();
+    t.on_data(
+        &{
+            let mut h = chunk(dir::READ, 0, 0, RESP, 20_000);
+            (h.event.pid, h.conn) = (7, 0x77);
+            h
+        },
+        RESP,
+        &keep,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].exchange.response.as_ref().map(|r| r.body.as_slice()),
+        Some(&b"hello"[..])
+    );
+    assert!(!out[0].exchange.partial);
+}
+
+#[test]
+fn the_process_lists_follow_every_way_a_connection_ends() {
+    let mut t = ConnTrack::new(64, 1_000, CAP).with_pid_cap(5);
+    let mut out = Vec::new();
+    for i in 0..40u64 {
+        open_as(&mut t, 1 + i as u32 % 4, i, 10 + i, &mut out);
+    }
+    let lens = |t: &ConnTrack| (1..=4).map(|p| t.pid_len(p)).collect::<Vec<_>>();
+    assert_eq!(lens(&t), [5, 5, 5, 5]);
+    assert_eq!(t.stats.evicted_process_cap, 40 - 20);
+    t.on_close(ConnKey { pid: 2, conn: 37 }, 100, &mut out);
+    t.on_exit(3, 100, &mut out);
+    assert_eq!(lens(&t), [5, 4, 0, 5]);
+    // Every remaining key is where its connection says.
+    for (pid, keys) in &t.by_pid {
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!((k.pid, t.conns[k].slot), (*pid, i));
+        }
+    }
+    t.evict_idle(u64::MAX / 2, &mut out);
+    assert!(t.by_pid.is_empty() && t.conns.is_empty());
+    open_as(&mut t, 9, 1, 5, &mut out);
+    t.drain_all(6, &mut out);
+    assert!(t.by_pid.is_empty(), "drained lists are dropped too");
 }

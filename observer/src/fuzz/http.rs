@@ -34,6 +34,7 @@ pub fn http1(data: &[u8]) {
         Limits {
             max_header_bytes: 512,
             max_body_bytes: 2048,
+            ..Limits::default()
         }
     };
     let keep = (opts >> 2) & 3;
@@ -45,7 +46,7 @@ pub fn http1(data: &[u8]) {
         2 => &llm,
         _ => &none,
     };
-    let mut conn = Http1Conn::new(limits);
+    let mut conn = Http1Conn::new(limits.clone());
     let mut out = Vec::new();
     let mut ts = 1_000_000u64;
     let mut streams = [first, second];

@@ -226,6 +226,7 @@ fn split(rng: &mut Rng, bytes: &[u8]) -> Vec<Vec<u8>> {
 const LIMITS: Limits = Limits {
     max_header_bytes: 4096,
     max_body_bytes: 64 << 10,
+    ..Limits::DEFAULT
 };
 
 fn check_exchange(ex: &Exchange) {

@@ -9,6 +9,7 @@
 //! body partial. Unknown encodings keep the raw bytes and are flagged partial
 //! (the body is not what the headers say).
 
+use super::budget::{Budget, Reservation};
 use super::exchange::Mark;
 use stage::{Capped, Stage};
 
@@ -98,6 +99,8 @@ pub struct Decoded {
     pub marks: Vec<Mark>,
     /// Bytes are missing, truncated at the cap, or not decoded.
     pub partial: bool,
+    /// `body`'s capacity, reserved from the memory budget.
+    pub held: Reservation,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,10 +153,16 @@ fn add_mark(marks: &mut Vec<Mark>, last_seq: &mut Option<u64>, seq: u64, mark: M
 
 impl BodyDecoder {
     pub fn new(codings: impl Into<Codings>, cap: usize) -> Self {
+        Self::with_budget(codings, cap, &Budget::UNLIMITED)
+    }
+
+    /// A decoder whose kept bytes (wire and decoded) are reserved from
+    /// `budget`: when it has no room the body ends there, partial.
+    pub fn with_budget(codings: impl Into<Codings>, cap: usize, budget: &Budget) -> Self {
         let codings = codings.into();
         let compressed = !codings.is_identity() && !codings.is_unknown();
         let chain = compressed
-            .then(|| stage::chain(codings.as_slice(), cap).ok())
+            .then(|| stage::chain(codings.as_slice(), cap, budget).ok())
             .flatten();
         let state = if compressed && chain.is_none() {
             State::Failed
@@ -163,7 +172,7 @@ impl BodyDecoder {
         BodyDecoder {
             codings,
             state,
-            raw: Capped::new(cap),
+            raw: Capped::new(cap, budget),
             raw_marks: Vec::new(),
             raw_seq: None,
             raw_total: 0,
@@ -209,7 +218,7 @@ impl BodyDecoder {
         }
         if fed.is_err() {
             self.state = if sink.truncated {
-                self.raw = Capped::new(0);
+                self.raw = Capped::new(0, &Budget::UNLIMITED);
                 self.raw_marks = Vec::new();
                 State::Full
             } else {
@@ -230,17 +239,18 @@ impl BodyDecoder {
         self.lost = true;
         if self.chain.is_some() && self.state == State::Running {
             self.state = State::Stalled;
-            self.raw = Capped::new(0);
+            self.raw = Capped::new(0, &Budget::UNLIMITED);
             self.raw_marks = Vec::new();
         }
     }
 
     /// The body as far as it was kept.
     pub fn finish(mut self) -> Decoded {
-        let raw = |d: BodyDecoder, partial: bool| Decoded {
+        let raw = |mut d: BodyDecoder, partial: bool| Decoded {
             partial: partial || d.raw.truncated || d.lost,
-            body: d.raw.buf,
-            marks: d.raw_marks,
+            body: std::mem::take(&mut d.raw.buf),
+            marks: std::mem::take(&mut d.raw_marks),
+            held: std::mem::take(&mut d.raw.held),
         };
         if self.codings.is_identity() {
             return raw(self, false);
@@ -260,6 +270,7 @@ impl BodyDecoder {
             partial: !ended || out.truncated || self.lost,
             body: std::mem::take(&mut out.buf),
             marks: self.dec_marks,
+            held: std::mem::take(&mut out.held),
         }
     }
 }

@@ -101,7 +101,7 @@ impl ProtocolConn {
         if let Some((_, old)) = self.current.take() {
             self.past.add(old.stats());
         }
-        let mut proto = (next.start)(&up, self.limits, interest);
+        let mut proto = (next.start)(&up, self.limits.clone(), interest);
         if let (Some(rest_dir), false) = (up.rest_dir, up.rest.is_empty()) {
             let seg = Segment::Data {
                 ts_ns: up.rest_ts_ns,
@@ -129,7 +129,7 @@ impl ProtocolConn {
             .flatten();
         match found {
             Some(p) => {
-                self.current = Some((p.name, (p.start)(self.limits)));
+                self.current = Some((p.name, (p.start)(self.limits.clone())));
                 true
             }
             None => {

@@ -1,5 +1,7 @@
 //! What the protocol layer hands to the provider adapters: one HTTP exchange.
 
+use super::budget::Reservation;
+
 /// Header list in wire order. Names keep their case; look them up with [`header`].
 pub type Headers = Vec<(String, String)>;
 
@@ -107,4 +109,7 @@ pub struct Exchange {
     pub partial: bool,
     /// Bodies were kept (the classifier found the request interesting).
     pub bodies_kept: bool,
+    /// What the kept heads and bodies hold of the memory budget, given
+    /// back when the exchange is dropped (see [`super::budget`]).
+    pub held: Reservation,
 }

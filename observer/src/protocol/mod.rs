@@ -3,6 +3,7 @@
 #[cfg(test)]
 mod adversarial_tests;
 pub mod body;
+pub mod budget;
 pub mod conn;
 pub mod eventstream;
 pub mod exchange;

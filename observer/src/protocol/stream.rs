@@ -3,6 +3,7 @@
 //! order) and what it gives back (exchanges, its role, counters, and a
 //! hand-over when the connection switches protocol).
 
+use super::budget::Budget;
 use super::exchange::{Exchange, Headers, Role};
 
 /// One connection's protocol state: HTTP/1.x, HTTP/2, WebSocket, … All of
@@ -114,21 +115,38 @@ pub enum Segment<'a> {
     Skipped { len: u64 },
 }
 
-/// Memory bounds per message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Memory bounds per message, and the budget all connections share.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Longest head (start line and fields; also chunked trailers).
     pub max_header_bytes: usize,
     /// Most bytes kept per body (after decoding); beyond, the exchange is partial.
     pub max_body_bytes: usize,
+    /// What every connection's kept bytes are reserved from
+    /// ([`super::budget`]); unlimited by default.
+    pub budget: Budget,
+}
+
+impl Limits {
+    /// Per-message bounds with no shared budget (tests, fuzzing).
+    pub const DEFAULT: Limits = Limits {
+        max_header_bytes: 64 * 1024,
+        max_body_bytes: 8 * 1024 * 1024,
+        budget: Budget::UNLIMITED,
+    };
+
+    /// The default bounds, reserving from `budget`.
+    pub fn with_budget(budget: Budget) -> Limits {
+        Limits {
+            budget,
+            ..Limits::DEFAULT
+        }
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_header_bytes: 64 * 1024,
-            max_body_bytes: 8 * 1024 * 1024,
-        }
+        Limits::DEFAULT
     }
 }
 

@@ -25,6 +25,7 @@ fn exchange(req_body: &str, status: u16, ctype: &str, body: &[u8], marks: Vec<Ma
         }),
         partial: false,
         bodies_kept: true,
+        held: Default::default(),
     }
 }
 

@@ -24,6 +24,7 @@ fn exchange(host: &str, path: &str, status: u16, ctype: &str, body: &[u8]) -> Ex
         }),
         partial: false,
         bodies_kept: true,
+        held: Default::default(),
     }
 }
 

@@ -8,43 +8,67 @@ use brotli_decompressor::DecompressorWriter;
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
 use super::Coding;
+use crate::protocol::budget::{Budget, Reservation};
 
 /// Scratch output of the brotli decoder.
 const BROTLI_BUFFER: usize = 32 * 1024;
 /// Largest zstd window accepted (8 MiB, RFC 8878 §3 for HTTP); larger frames fail.
 const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
-/// A byte buffer that never grows beyond `cap`; extra bytes are dropped and flagged.
+/// A byte buffer that never grows beyond `cap`, nor beyond what the memory
+/// budget grants; extra bytes are dropped and flagged.
 #[derive(Debug)]
 pub(super) struct Capped {
     pub buf: Vec<u8>,
     pub cap: usize,
     pub truncated: bool,
+    /// The buffer's capacity, reserved from the budget.
+    pub held: Reservation,
 }
 
 impl Capped {
-    pub fn new(cap: usize) -> Self {
+    pub fn new(cap: usize, budget: &Budget) -> Self {
         Capped {
             buf: Vec::new(),
             cap,
             truncated: false,
+            held: budget.reservation(),
         }
     }
 
-    /// Keeps what fits; returns how many bytes were kept.
+    /// Keeps what fits; returns how many bytes were kept. The capacity
+    /// doubles (up to the cap), reserved before it grows; when the budget
+    /// has no room for that, for the bytes at hand, the buffer stops
+    /// where it is (truncated, like at the cap).
     pub fn push(&mut self, bytes: &[u8]) -> usize {
         let room = self.cap.saturating_sub(self.buf.len());
         if bytes.len() > room {
             self.truncated = true;
         }
-        let n = bytes.len().min(room);
+        let mut n = bytes.len().min(room);
         if n == 0 {
             return 0;
         }
         let need = self.buf.len() + n;
         if need > self.buf.capacity() {
             let target = need.max(self.buf.capacity() * 2).min(self.cap);
-            self.buf.reserve_exact(target - self.buf.len());
+            let granted = if self.held.grow_to(target) {
+                Some(target)
+            } else {
+                // Later bytes would be refused as well: stop here.
+                self.cap = self.buf.capacity();
+                None
+            };
+            match granted {
+                Some(target) => self.buf.reserve_exact(target - self.buf.len()),
+                None => {
+                    self.truncated = true;
+                    n = self.buf.capacity() - self.buf.len();
+                    if n == 0 {
+                        return 0;
+                    }
+                }
+            }
         }
         self.buf.extend_from_slice(&bytes[..n]);
         n
@@ -243,8 +267,12 @@ impl<W: Stage> Stage for Ended<W> {
 }
 
 /// Builds the chain for `codings` (in decoding order) ending in a sink of `cap` bytes.
-pub(super) fn chain(codings: &[Coding], cap: usize) -> io::Result<Box<dyn Stage + Send>> {
-    let mut next: Box<dyn Stage + Send> = Box::new(Capped::new(cap));
+pub(super) fn chain(
+    codings: &[Coding],
+    cap: usize,
+    budget: &Budget,
+) -> io::Result<Box<dyn Stage + Send>> {
+    let mut next: Box<dyn Stage + Send> = Box::new(Capped::new(cap, budget));
     for (i, coding) in codings.iter().rev().enumerate() {
         if i > 0 {
             next = Box::new(Ended(next));

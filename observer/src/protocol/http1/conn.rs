@@ -6,6 +6,7 @@ use super::framing::Framer;
 use super::head::{check_start_line, Head, HeadBuf, Kind, LineCheck, NOT_A_START_LINE};
 use super::{ConnStats, Direction, Interest, Limits, Segment};
 use crate::protocol::body::BodyDecoder;
+use crate::protocol::budget::Budget;
 use crate::protocol::exchange::{Exchange, Role};
 use crate::protocol::stream::{StreamProtocol, Upgrade};
 use crate::protocol::Parse;
@@ -62,10 +63,10 @@ impl Side {
         matches!(&self.state, State::Body(cur) if cur.framer.is_done())
     }
 
-    fn new() -> Self {
+    fn new(budget: &Budget) -> Self {
         Side {
             state: State::Head,
-            head: HeadBuf::default(),
+            head: HeadBuf::new(budget),
             start_ts: 0,
             start_tid: 0,
         }
@@ -109,9 +110,9 @@ impl std::fmt::Debug for Http1Conn {
 impl Http1Conn {
     pub fn new(limits: Limits) -> Self {
         Http1Conn {
+            sides: [Side::new(&limits.budget), Side::new(&limits.budget)],
             limits,
             role: None,
-            sides: [Side::new(), Side::new()],
             pending: VecDeque::new(),
             stats: ConnStats::default(),
             seq: 0,
@@ -212,7 +213,7 @@ impl Http1Conn {
                 let complete = cur.framer.is_close();
                 self.end_body(dir, complete, out);
             }
-            self.sides[dir.index()] = Side::new();
+            self.sides[dir.index()] = Side::new(&self.limits.budget);
         }
         while let Some(mut p) = self.pending.pop_front() {
             p.ex.partial |= !p.req_done || p.ex.response.is_none();
@@ -295,9 +296,12 @@ impl Http1Conn {
                         }
                         Parse::Complete { value, consumed } => {
                             bytes = &bytes[consumed..];
+                            let len = buffered + consumed;
                             match value {
-                                Head::Request(h) => self.on_request(dir, h, at, interest, out),
-                                Head::Response(h) => self.on_response(dir, h, at, out),
+                                Head::Request(h) => {
+                                    self.on_request(dir, h, len, at, interest, out);
+                                }
+                                Head::Response(h) => self.on_response(dir, h, len, at, out),
                             }
                         }
                     }

@@ -1,6 +1,7 @@
 //! Message heads: start-line checks (role detection, resync) and the incremental
 //! head accumulator that hands complete heads to `httparse`.
 
+use crate::protocol::budget::{Budget, Reservation};
 use crate::protocol::exchange::Headers;
 use crate::protocol::Parse;
 
@@ -218,6 +219,9 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     })
 }
 
+/// `Invalid` reason when the memory budget has no room for a head.
+pub(crate) const NO_BUDGET: &str = "memory budget exhausted";
+
 /// Accumulates one head across segments, copying at most `max` bytes.
 #[derive(Debug, Default)]
 pub(crate) struct HeadBuf {
@@ -227,9 +231,18 @@ pub(crate) struct HeadBuf {
     /// Buffer length at which the start line is checked again.
     next_check: usize,
     line_ok: bool,
+    /// `buf`'s capacity, reserved from the memory budget.
+    held: Reservation,
 }
 
 impl HeadBuf {
+    pub fn new(budget: &Budget) -> Self {
+        HeadBuf {
+            held: budget.reservation(),
+            ..HeadBuf::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.buf.len()
     }
@@ -239,15 +252,12 @@ impl HeadBuf {
     }
 
     pub fn clear(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        if buf.capacity() > 4096 {
-            buf = Vec::new();
+        self.buf.clear();
+        if self.buf.capacity() > 4096 {
+            self.buf = Vec::new();
+            self.held.shrink_to(0);
         }
-        *self = HeadBuf {
-            buf,
-            ..HeadBuf::default()
-        };
+        (self.scan, self.next_check, self.line_ok) = (0, 0, false);
     }
 
     /// Feeds bytes of a head; `consumed` counts bytes of `bytes` that belong to it.
@@ -255,6 +265,16 @@ impl HeadBuf {
     pub fn feed(&mut self, bytes: &[u8], kind: Kind, max: usize) -> Parse<Head> {
         let old = self.buf.len();
         let take = bytes.len().min((max + 1).saturating_sub(old));
+        let need = old + take;
+        if need > self.buf.capacity() {
+            // Doubling, reserved first (a head too large for the budget is
+            // dropped like one too large for `max`).
+            let target = need.max(self.buf.capacity() * 2).min(max + 1).max(need);
+            if !self.held.grow_to(target) {
+                return self.fail(NO_BUDGET);
+            }
+            self.buf.reserve_exact(target - old);
+        }
         self.buf.extend_from_slice(&bytes[..take]);
         if !self.line_ok {
             let new_line = bytes[..take].contains(&b'\n');

@@ -139,6 +139,7 @@ fn huge_content_length_does_not_allocate() {
     let limits = Limits {
         max_header_bytes: 1024,
         max_body_bytes: 4096,
+        ..Limits::DEFAULT
     };
     let mut f = Feed::with(limits, keep);
     f.w(b"GET /dl HTTP/1.1\r\n\r\n")
@@ -159,6 +160,7 @@ fn head_too_large_is_invalid() {
     let limits = Limits {
         max_header_bytes: 64,
         max_body_bytes: 64,
+        ..Limits::DEFAULT
     };
     let mut f = Feed::with(limits, keep);
     f.w(b"GET / HTTP/1.1\r\n")
@@ -209,9 +211,10 @@ fn noise_never_panics() {
     let limits = Limits {
         max_header_bytes: 256,
         max_body_bytes: 256,
+        ..Limits::DEFAULT
     };
     for round in 0..200 {
-        let mut f = Feed::with(limits, keep);
+        let mut f = Feed::with(limits.clone(), keep);
         for _ in 0..60 {
             let dir = if next() % 2 == 0 {
                 Direction::Write

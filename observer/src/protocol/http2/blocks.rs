@@ -3,7 +3,7 @@
 //! response head or trailers.
 
 use super::frame::{flag, kind, FrameHeader};
-use super::hpack::Field;
+use super::hpack::{self, Field};
 use super::streams::{Half, Stream};
 use super::{At, Http2Conn};
 use crate::protocol::body::{BodyDecoder, Codings};
@@ -115,12 +115,20 @@ impl Http2Conn {
         };
         let path = f.path.unwrap_or_default();
         let incomplete = f.unknown > 0 || path.is_empty();
+        // The stream's head is kept until it ends, out of the memory
+        // budget (no room: the stream is not followed, like one refused).
+        let mut held = self.limits.budget.reservation();
+        if !held.grow(head_bytes(&method, &path, &f.headers)) {
+            self.stats.streams_refused += 1;
+            return;
+        }
         let kept = interest.wants(&method, &path, &f.headers)
             || (incomplete && method.eq_ignore_ascii_case("POST"));
         let body = kept.then(|| {
-            BodyDecoder::new(
+            BodyDecoder::with_budget(
                 Codings::from_header(header(&f.headers, "content-encoding")),
                 self.limits.max_body_bytes,
+                &self.limits.budget,
             )
         });
         let request = Request {
@@ -139,6 +147,7 @@ impl Http2Conn {
                 response: None,
                 partial: incomplete,
                 bodies_kept: kept,
+                held,
             },
             req: Half {
                 head: true,
@@ -163,7 +172,8 @@ impl Http2Conn {
         out: &mut Vec<Exchange>,
     ) {
         let max_body = self.limits.max_body_bytes;
-        let (role, limits, request_dir) = (self.role, self.limits, self.request_dir());
+        let (role, limits, request_dir) = (self.role, self.limits.clone(), self.request_dir());
+        let budget = limits.budget.clone();
         let Some(s) = self.streams.get_mut(&block.stream) else {
             self.stats.orphan_responses += 1;
             return;
@@ -197,15 +207,21 @@ impl Http2Conn {
         match (s.resp.head, f.status) {
             (false, Some(status)) if (100..200).contains(&status) => return, // interim
             (false, status) => {
+                // The response head joins its stream's share of the budget
+                // (no room: its headers are dropped, the exchange partial).
+                let fits = s.ex.held.grow(head_bytes("", "", &f.headers));
+                s.ex.partial |= !fits;
+                let headers = if fits { f.headers } else { Vec::new() };
                 let body = s.ex.bodies_kept.then(|| {
-                    BodyDecoder::new(
-                        Codings::from_header(header(&f.headers, "content-encoding")),
+                    BodyDecoder::with_budget(
+                        Codings::from_header(header(&headers, "content-encoding")),
                         max_body,
+                        &budget,
                     )
                 });
                 s.ex.response = Some(Response {
                     status: status.unwrap_or(0),
-                    headers: f.headers,
+                    headers,
                     first_byte_ns: block.at.ts,
                     end_ns: block.at.ts,
                     ..Response::default()
@@ -245,4 +261,15 @@ pub(super) fn header_fragment(h: FrameHeader, payload: &[u8]) -> Option<&[u8]> {
     };
     let p = p.get(skip..)?;
     p.get(..p.len().checked_sub(pad)?)
+}
+
+/// What a decoded head costs kept: its strings, and HPACK's 32 bytes of
+/// overhead per field for the vectors and strings around them.
+fn head_bytes(method: &str, path: &str, headers: &Headers) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + hpack::ENTRY_OVERHEAD)
+        .sum::<usize>()
+        + method.len()
+        + path.len()
 }

@@ -67,7 +67,7 @@ struct Side {
 }
 
 impl Side {
-    fn new(limits: Limits) -> Side {
+    fn new(limits: &Limits) -> Side {
         Side {
             started: false,
             max_table: None,
@@ -110,9 +110,9 @@ impl std::fmt::Debug for Http2Conn {
 impl Http2Conn {
     pub fn new(limits: Limits) -> Self {
         Http2Conn {
-            limits,
             role: None,
-            sides: [Side::new(limits), Side::new(limits)],
+            sides: [Side::new(&limits), Side::new(&limits)],
+            limits,
             streams: BTreeMap::new(),
             kept_bytes: 0,
             stats: ConnStats::default(),
@@ -303,8 +303,9 @@ pub fn fuzz_conn(data: &[u8]) {
     let limits = Limits {
         max_header_bytes: 4096,
         max_body_bytes: 64 * 1024,
+        ..Limits::default()
     };
-    let mut c = Http2Conn::new(limits);
+    let mut c = Http2Conn::new(limits.clone());
     let keep = |_: &str, _: &str, _: &super::exchange::Headers| true;
     let mut out = Vec::new();
     let mut dir = if opts & 1 == 0 {

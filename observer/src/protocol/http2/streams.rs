@@ -256,6 +256,7 @@ impl Http2Conn {
             mut ex, req, resp, ..
         } = s;
         let decoded = req.body.map(BodyDecoder::finish).unwrap_or_default();
+        ex.held.absorb(decoded.held);
         let r = &mut ex.request;
         (r.body, r.body_len) = (decoded.body, req.body_len);
         r.end_ns = req.last_ts.max(r.start_ns);
@@ -263,6 +264,7 @@ impl Http2Conn {
         ex.partial |= !req_done || req.lost || decoded.partial;
         if let Some(r) = ex.response.as_mut() {
             let decoded = resp.body.map(BodyDecoder::finish).unwrap_or_default();
+            ex.held.absorb(decoded.held);
             (r.body, r.marks, r.body_len) = (decoded.body, decoded.marks, resp.body_len);
             r.end_ns = resp.last_ts.max(r.first_byte_ns);
             // A client may stop reading once `content-length` bytes are in

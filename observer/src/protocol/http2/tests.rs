@@ -600,6 +600,7 @@ fn a_long_stream_past_its_cap_does_not_push_out_the_others() {
     let limits = Limits {
         max_header_bytes: 64 * 1024,
         max_body_bytes: 1024,
+        ..Limits::DEFAULT
     };
     let (mut w, mut r) = (Wire::new(), Wire::new());
     w.bytes.extend_from_slice(PREFACE);

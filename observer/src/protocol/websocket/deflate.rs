@@ -33,6 +33,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 
 use super::capped::push_capped;
 pub use super::extension::{DeflateParams, Endpoint, ExtensionError};
+use crate::protocol::budget::{Budget, Reservation};
 
 /// Default cap on one message's kept bytes (as HTTP/1 `Limits::max_body_bytes`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -65,6 +66,8 @@ pub struct Inflated {
     /// Decoded output went past the cap.
     pub truncated: bool,
     pub error: Option<InflateError>,
+    /// `payload`'s capacity, reserved from the memory budget.
+    pub held: Reservation,
 }
 
 impl Inflated {
@@ -99,6 +102,9 @@ pub struct Inflater {
     cap: usize,
     scratch: Vec<u8>,
     out: Vec<u8>,
+    /// `out`'s capacity, reserved from `budget`.
+    held: Reservation,
+    budget: Budget,
     truncated: bool,
     discarded: u64,
     error: Option<InflateError>,
@@ -129,6 +135,8 @@ impl Inflater {
             cap,
             scratch: Vec::new(),
             out: Vec::new(),
+            held: Reservation::default(),
+            budget: Budget::UNLIMITED,
             truncated: false,
             discarded: 0,
             error: None,
@@ -136,6 +144,12 @@ impl Inflater {
             fed: false,
             context_lost: false,
         }
+    }
+
+    /// Decoded output is reserved from `budget`.
+    pub fn set_budget(&mut self, budget: &Budget) {
+        self.budget = budget.clone();
+        self.held = budget.reservation();
     }
 
     /// The shared window is gone: later messages cannot be decoded.
@@ -153,6 +167,7 @@ impl Inflater {
             self.decomp.reset(false);
         }
         self.out = Vec::new();
+        self.held.shrink_to(0);
         self.truncated = false;
         self.discarded = 0;
         self.error = None;
@@ -201,6 +216,7 @@ impl Inflater {
             payload: std::mem::take(&mut self.out),
             truncated: self.truncated,
             error: self.error,
+            held: std::mem::replace(&mut self.held, self.budget.reservation()),
         }
     }
 
@@ -249,7 +265,7 @@ impl Inflater {
         let produced = self.scratch.get(..made).unwrap_or(&[]);
         let mut extra = produced.len();
         if self.state == State::Keeping {
-            extra -= push_capped(&mut self.out, produced, self.cap);
+            extra -= push_capped(&mut self.out, &mut self.held, produced, self.cap);
             if extra > 0 {
                 self.truncated = true;
                 // Without takeover nothing later needs this message's window.

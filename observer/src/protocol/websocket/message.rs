@@ -29,6 +29,7 @@
 
 use super::capped::push_capped;
 use super::deflate::Inflater;
+use crate::protocol::budget::{Budget, Reservation};
 use assemble::Pending;
 
 mod assemble;
@@ -69,6 +70,8 @@ pub struct Message {
     pub compressed: bool,
     /// Payload bytes on the wire, lost ones included.
     pub wire_len: u64,
+    /// `payload`'s capacity, reserved from the memory budget.
+    pub held: Reservation,
 }
 
 /// Per-direction counters.
@@ -140,6 +143,8 @@ pub struct MessageReader {
     /// The next header is a resynchronisation candidate.
     tentative: bool,
     stats: ReaderStats,
+    /// What message payloads are reserved from.
+    budget: Budget,
 }
 
 impl MessageReader {
@@ -157,6 +162,7 @@ impl MessageReader {
             masked: None,
             tentative: false,
             stats: ReaderStats::default(),
+            budget: Budget::UNLIMITED,
         }
     }
 
@@ -167,6 +173,15 @@ impl MessageReader {
             inflater: Some(Box::new(inflater)),
             ..MessageReader::new(max_message_bytes)
         }
+    }
+
+    /// Message payloads (and inflated output) reserved from `budget`.
+    pub fn with_budget(mut self, budget: &Budget) -> Self {
+        if let Some(inf) = self.inflater.as_mut() {
+            inf.set_budget(budget);
+        }
+        self.budget = budget.clone();
+        self
     }
 
     pub fn stats(&self) -> &ReaderStats {
@@ -279,6 +294,7 @@ impl MessageReader {
                 self.msg = Some(Pending {
                     text: h.opcode == Opcode::Text,
                     payload: Vec::new(),
+                    held: self.budget.reservation(),
                     first_ts: self.hdr_ts,
                     last_ts: ts,
                     partial: false,
@@ -314,7 +330,12 @@ impl MessageReader {
             Sink::Skip => self.skip(chunk.len()),
             Sink::Control { buf, .. } => {
                 let start = buf.len();
-                push_capped(buf, chunk, MAX_CONTROL_PAYLOAD as usize);
+                push_capped(
+                    buf,
+                    &mut Reservation::default(), // at most 125 bytes
+                    chunk,
+                    MAX_CONTROL_PAYLOAD as usize,
+                );
                 if let (Some(k), Some(new)) = (key, buf.get_mut(start..)) {
                     frame::unmask(new, k, f.offset);
                 }

@@ -13,6 +13,7 @@
 
 use super::extension::DeflateParams;
 use super::{Endpoint, Message, MessageKind, MessageReader};
+use crate::protocol::budget::Reservation;
 use crate::protocol::exchange::{Exchange, Mark, Request, Response, Role};
 use crate::protocol::stream::{
     ConnStats, Cut, Direction, Interest, Limits, Segment, Stitch, StreamProtocol, Upgrade,
@@ -21,6 +22,7 @@ use crate::protocol::stream::{
 /// The request that is waiting for its answer.
 struct Asked {
     body: Vec<u8>,
+    held: Reservation,
     ts: u64,
     tid: u32,
     partial: bool,
@@ -66,9 +68,12 @@ impl WsConn {
                 .then(DeflateParams::default),
         });
         let cap = limits.max_body_bytes;
-        let reader = |sender: Endpoint| match &deflate {
-            Some(p) => MessageReader::with_deflate(cap, p.no_context_takeover(sender)),
-            None => MessageReader::new(cap),
+        let reader = |sender: Endpoint| {
+            match &deflate {
+                Some(p) => MessageReader::with_deflate(cap, p.no_context_takeover(sender)),
+                None => MessageReader::new(cap),
+            }
+            .with_budget(&limits.budget)
         };
         // Index by direction: the client's messages go out when the traced
         // process is the client.
@@ -116,6 +121,7 @@ impl WsConn {
             Cut::Request => {
                 let asked = Asked {
                     body: m.payload,
+                    held: m.held,
                     ts: m.first_ts_ns,
                     tid: self.last_tid,
                     partial: m.partial,
@@ -125,7 +131,7 @@ impl WsConn {
                 // answer began: an answer under way without a request is
                 // this request's.
                 match self.answer.as_mut().filter(|a| a.request.body.is_empty()) {
-                    Some(ex) => attach(&mut ex.request, &mut ex.partial, asked),
+                    Some(ex) => attach(&mut ex.request, &mut ex.held, &mut ex.partial, asked),
                     None => self.asked = Some(asked),
                 }
             }
@@ -158,8 +164,9 @@ impl WsConn {
         let mut partial = false;
         request.start_ns = m.first_ts_ns;
         request.end_ns = m.first_ts_ns;
+        let mut held = self.limits.budget.reservation();
         if let Some(a) = asked {
-            attach(&mut request, &mut partial, a);
+            attach(&mut request, &mut held, &mut partial, a);
         }
         let response = Response {
             first_byte_ns: m.first_ts_ns,
@@ -167,6 +174,7 @@ impl WsConn {
             ..self.response.clone()
         };
         self.answer = Some(Exchange {
+            held,
             request,
             response: Some(response),
             partial,
@@ -190,9 +198,19 @@ impl WsConn {
         r.body_len += m.wire_len;
         r.end_ns = m.last_ts_ns;
         let lines = m.payload.iter().filter(|&&b| b == b'\n').count();
-        if r.body.len() + m.payload.len() + 8 * (lines + 1) > cap {
+        let grown = r.body.len() + m.payload.len() + 8 * (lines + 1);
+        if grown > cap {
             ex.partial = true;
             return;
+        }
+        if grown > r.body.capacity() {
+            // Doubling, reserved first (no room: cut here, as at the cap).
+            let target = grown.max(r.body.capacity() * 2).min(cap);
+            if !ex.held.grow(target - r.body.capacity()) {
+                ex.partial = true;
+                return;
+            }
+            r.body.reserve_exact(target - r.body.len());
         }
         r.marks.push(Mark {
             offset: r.body.len(),
@@ -229,7 +247,8 @@ impl WsConn {
 }
 
 /// Makes `a` the body of `request` (it asked for the answer).
-fn attach(request: &mut Request, partial: &mut bool, a: Asked) {
+fn attach(request: &mut Request, held: &mut Reservation, partial: &mut bool, a: Asked) {
+    held.absorb(a.held);
     request.body_len = a.body.len() as u64;
     request.body = a.body;
     request.start_ns = request.start_ns.min(a.ts);

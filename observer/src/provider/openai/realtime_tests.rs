@@ -66,6 +66,7 @@ fn exchange(host: &str, target: &str, asked: &str, events: &[String], complete: 
         response: Some(answer(events, complete)),
         partial: false,
         bodies_kept: true,
+        held: Default::default(),
     }
 }
 

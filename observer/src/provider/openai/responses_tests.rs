@@ -22,6 +22,7 @@ fn exchange(status: u16, ctype: &str, body: &[u8], marks: Vec<Mark>) -> Exchange
         }),
         partial: false,
         bodies_kept: true,
+        held: Default::default(),
     }
 }
 

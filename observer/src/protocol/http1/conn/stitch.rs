@@ -30,6 +30,7 @@ impl Http1Conn {
         &mut self,
         dir: Direction,
         h: ReqHead,
+        head_len: usize,
         at: At,
         interest: &dyn Interest,
         out: &mut Vec<Exchange>,
@@ -51,11 +52,19 @@ impl Http1Conn {
             Ok(f) => f,
             Err(_) => return self.desync(dir, false, out),
         };
+        // The parsed head is kept until the exchange leaves: as large as
+        // a head, out of the budget (no room: dropped as too large).
+        let mut held = self.limits.budget.reservation();
+        if !held.grow(head_len) {
+            self.stats.bytes_skipped += head_len as u64;
+            return self.desync(dir, false, out);
+        }
         let kept = interest.wants(&h.method, &h.path, &h.headers);
         let body = kept.then(|| {
-            BodyDecoder::new(
+            BodyDecoder::with_budget(
                 Codings::from_header(header(&h.headers, "content-encoding")),
                 self.limits.max_body_bytes,
+                &self.limits.budget,
             )
         });
         let side = &mut self.sides[dir.index()];
@@ -75,6 +84,7 @@ impl Http1Conn {
             response: None,
             partial: false,
             bodies_kept: kept,
+            held,
         };
         let req_done = framer.is_done();
         if !req_done {
@@ -101,16 +111,24 @@ impl Http1Conn {
         &mut self,
         dir: Direction,
         h: RespHead,
+        head_len: usize,
         at: At,
         out: &mut Vec<Exchange>,
     ) {
         if (100..200).contains(&h.status) && h.status != 101 {
             return; // interim (100 Continue, 103 Early Hints): the final response follows
         }
-        let front = self
+        let mut front = self
             .pending
             .front_mut()
             .filter(|p| !p.resp_done && p.ex.response.is_none());
+        // The head is kept with its exchange, out of the budget (no room:
+        // the response is lost, as when it cannot be framed).
+        if front.as_mut().is_some_and(|p| !p.ex.held.grow(head_len)) {
+            self.stats.bytes_skipped += head_len as u64;
+            self.lose_response_body(out);
+            return self.desync(dir, false, out);
+        }
         let is_head = front.as_ref().is_some_and(|p| p.is_head);
         let switch = (h.status == 101).then(|| Upgrade {
             protocol: header(&h.headers, "upgrade")
@@ -146,9 +164,13 @@ impl Http1Conn {
         };
         let (target, body) = match front {
             Some(p) => {
-                let body =
-                    p.ex.bodies_kept
-                        .then(|| BodyDecoder::new(coding, self.limits.max_body_bytes));
+                let body = p.ex.bodies_kept.then(|| {
+                    BodyDecoder::with_budget(
+                        coding,
+                        self.limits.max_body_bytes,
+                        &self.limits.budget,
+                    )
+                });
                 p.ex.response = Some(resp);
                 (Target::Response, body)
             }
@@ -204,6 +226,7 @@ impl Http1Conn {
             Target::Orphan => {}
             Target::Request => {
                 if let Some(p) = self.pending.back_mut() {
+                    p.ex.held.absorb(decoded.held);
                     let r = &mut p.ex.request;
                     (r.body, r.body_len, r.end_ns) = (decoded.body, cur.body_len, cur.last_ts);
                     r.headers.extend(trailers);
@@ -213,6 +236,7 @@ impl Http1Conn {
             }
             Target::Response => {
                 if let Some(p) = self.pending.front_mut() {
+                    p.ex.held.absorb(decoded.held);
                     if let Some(r) = p.ex.response.as_mut() {
                         (r.body, r.marks, r.body_len) = (decoded.body, decoded.marks, cur.body_len);
                         (r.end_ns, r.complete) = (cur.last_ts, complete);

@@ -5,6 +5,7 @@ use super::super::capped::push_capped;
 use super::super::deflate::InflateError;
 use super::super::frame::{self, Opcode};
 use super::{Message, MessageKind, MessageReader};
+use crate::protocol::budget::Reservation;
 
 /// Compressed payload is unmasked this many bytes at a time.
 const UNMASK_CHUNK: usize = 4096;
@@ -14,6 +15,7 @@ const UNMASK_CHUNK: usize = 4096;
 pub(super) struct Pending {
     pub(super) text: bool,
     pub(super) payload: Vec<u8>,
+    pub(super) held: Reservation,
     pub(super) first_ts: u64,
     pub(super) last_ts: u64,
     pub(super) partial: bool,
@@ -42,7 +44,7 @@ impl MessageReader {
         }
         if !m.compressed {
             let start = m.payload.len();
-            let kept = push_capped(&mut m.payload, chunk, self.max_message_bytes);
+            let kept = push_capped(&mut m.payload, &mut m.held, chunk, self.max_message_bytes);
             m.truncated |= kept < chunk.len();
             if let (Some(k), Some(new)) = (key, m.payload.get_mut(start..)) {
                 frame::unmask(new, k, offset);
@@ -113,6 +115,7 @@ impl MessageReader {
             last_ts_ns: self.last_ts,
             partial,
             compressed: false,
+            held: Reservation::default(),
         });
     }
 
@@ -120,6 +123,7 @@ impl MessageReader {
         let mut partial = m.partial || m.truncated || m.undecodable || lost;
         let mut truncated = m.truncated;
         let mut payload = m.payload;
+        let mut held = m.held;
         if let (true, false, Some(inf)) = (m.compressed, m.undecodable, self.inflater.as_mut()) {
             if lost {
                 inf.lose();
@@ -128,6 +132,7 @@ impl MessageReader {
             partial |= r.partial();
             truncated = r.truncated;
             payload = r.payload;
+            held = r.held;
             match r.error {
                 Some(InflateError::Corrupt | InflateError::TooLarge) => {
                     self.stats.inflate_failures += 1;
@@ -152,6 +157,7 @@ impl MessageReader {
             partial,
             compressed: m.compressed,
             wire_len: m.wire_len,
+            held,
         });
     }
 }
