@@ -3,7 +3,9 @@
 //! the fix, at start and never per batch; the agent keeps capturing (JSONL
 //! rows, spooled segments counted in the stats); the password is written
 //! nowhere; and once the setting is fixed, an agent started again on the same
-//! spool delivers every call exactly once. Privileged, one test at a time.
+//! spool delivers every call exactly once. A server that never answers
+//! holds neither the recording nor the agent's stop. Privileged, one test at
+//! a time.
 
 use e2e::agent::{self, Agent};
 use e2e::check::{our_rows, pair_with_mock};
@@ -93,6 +95,28 @@ impl Stage {
     /// up, writes the rows to its JSONL and its spool (counted in the stats),
     /// and has still logged the one line only.
     fn calls_while_down(&mut self, agent: &mut Agent, line: &str) {
+        let (calls, rows) = self.calls_spooled(agent);
+        let spool = self.spool();
+        let files = segments(&spool).len() as u64;
+        let stats = agent.wait_stats(Duration::from_secs(5), |s| {
+            s.get("clickhouse_spool_segments") == Some(&files)
+        });
+        let get = |k: &str| stats.get(k).copied().unwrap_or_default();
+        let (segs, down) = (get("clickhouse_spool_segments"), get("clickhouse_down"));
+        let inserted = get("clickhouse_rows_inserted");
+        let failures = get("clickhouse_insert_failures");
+        assert_eq!((segs, down, inserted), (files, 1, 0), "stats {stats:?}");
+        assert!(failures >= 1, "stats {stats:?}");
+
+        // Still the one line, after every batch and several retries.
+        let lines = problem_lines(agent, &spool);
+        assert_eq!(lines, [line], "the line was repeated");
+        println!("  {calls} calls ({rows} JSONL rows), {files} segments, {failures} failed attempts, one line");
+    }
+
+    /// BATCHES batches of curl calls: the agent stays up and writes each
+    /// call's row to its JSONL and once to its spool. (calls, JSONL rows).
+    fn calls_spooled(&mut self, agent: &mut Agent) -> (usize, usize) {
         let c = Clients {
             ns: &self.base.ns,
             ca: &self.base.ca,
@@ -129,26 +153,12 @@ impl Stage {
             counts().iter().all(|n| *n == 1).then_some(())
         });
         assert!(once.is_some(), "rows per call in the spool: {:?}", counts());
-        let files = segments(&spool).len() as u64;
-        let stats = agent.wait_stats(Duration::from_secs(5), |s| {
-            s.get("clickhouse_spool_segments") == Some(&files)
-        });
-        let get = |k: &str| stats.get(k).copied().unwrap_or_default();
-        let (segs, down) = (get("clickhouse_spool_segments"), get("clickhouse_down"));
-        let inserted = get("clickhouse_rows_inserted");
-        let failures = get("clickhouse_insert_failures");
-        assert_eq!((segs, down, inserted), (files, 1, 0), "stats {stats:?}");
-        assert!(failures >= 1, "stats {stats:?}");
-
-        // Still the one line, after every batch and several retries.
-        let lines = problem_lines(agent, &spool);
-        assert_eq!(lines, [line], "the line was repeated");
-        let (calls, rows) = (pairs.len(), rows.len());
-        println!("  {calls} calls ({rows} JSONL rows), {files} segments, {failures} failed attempts, one line");
+        (pairs.len(), rows.len())
     }
 
     /// SIGTERM to an agent that could not deliver: it says the rows stay.
-    fn stop_down(&self, agent: Agent) {
+    /// Returns how long it took to stop (s).
+    fn stop_down(&self, agent: Agent) -> f64 {
         let (stderr, t0) = (agent.stderr.clone(), utc_secs());
         agent.stop();
         let log = fs::read_to_string(&stderr).unwrap_or_default();
@@ -156,6 +166,7 @@ impl Stage {
         assert!(said, "no word about the spooled rows at stop:\n{log}");
         let (kept, took) = (segments(&self.spool()).len(), utc_secs() - t0);
         println!("  stopped in {took:.1} s; {kept} segments kept");
+        took
     }
 
     /// The fixed agent delivers every call exactly once, and every row any
@@ -306,6 +317,49 @@ fn bad_url_one_line_then_nothing_lost() {
     let line = st.one_line(&agent, t0, &what, &["--clickhouse-url"]);
     st.calls_while_down(&mut agent, &line);
     st.stop_down(agent);
+
+    let url = st.ch.url();
+    let (agent, t0) = st.agent("fixed", &["--clickhouse-url", &url], &[]);
+    st.assert_delivered(agent, t0, "llm_observer");
+}
+
+/// A server that accepts connections and never answers (a blackhole, or a
+/// ClickHouse stuck in a long merge): the agent keeps recording and
+/// spooling, stops within seconds — not after its 30–60 s timeouts — and an
+/// agent started on the same spool against a working server delivers every
+/// call once.
+#[test]
+fn blackholed_server_never_holds_the_stop_then_nothing_lost() {
+    let Some(mut st) = Stage::new("clickhouse_errors::blackhole", "ch-hole") else {
+        return;
+    };
+    let hole = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the blackhole");
+    let url = format!("http://{}", hole.local_addr().expect("blackhole address"));
+    hole.set_nonblocking(true).expect("nonblocking");
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let held = std::thread::spawn({
+        let open = std::sync::Arc::clone(&open);
+        move || {
+            let mut conns = Vec::new();
+            while open.load(std::sync::atomic::Ordering::Relaxed) {
+                match hole.accept() {
+                    Ok((c, _)) => conns.push(c),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            conns.len()
+        }
+    });
+    let (mut agent, _) = st.agent("hole", &["--clickhouse-url", &url], &[]);
+    let (calls, rows) = st.calls_spooled(&mut agent);
+    agent.assert_alive("while ClickHouse never answers");
+    let took = st.stop_down(agent);
+    open.store(false, std::sync::atomic::Ordering::Relaxed);
+    let accepted = held.join().expect("blackhole thread");
+    println!("  {calls} calls ({rows} JSONL rows) spooled; {accepted} connections never answered");
+    // Detaching the probes takes a few seconds; delivery gives up 5 s after
+    // the stop.
+    assert!(took < 20.0, "the agent took {took:.1} s to stop");
 
     let url = st.ch.url();
     let (agent, t0) = st.agent("fixed", &["--clickhouse-url", &url], &[]);

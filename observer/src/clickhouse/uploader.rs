@@ -104,6 +104,35 @@ pub const REFUSALS: u32 = 3;
 
 /// How long a stopping agent keeps trying to deliver what is spooled.
 const DRAIN: Duration = Duration::from_secs(5);
+/// `fut`, raced against the agent's stop: `None` once it has been stopping
+/// for [`DRAIN`] (from `since`, or from when the stop is seen). A server
+/// that takes the connection and never answers must not hold the agent's
+/// exit for its timeouts (30 s to connect, 60 s to insert); the segment
+/// stays in the spool, and its deduplication token keeps the next start's
+/// send exactly once.
+async fn until_drained<T>(
+    stop: &AtomicBool,
+    since: Option<Instant>,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let drained = async {
+        let since = match since {
+            Some(t) => t,
+            None => {
+                while !stop.load(Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Instant::now()
+            }
+        };
+        tokio::time::sleep_until((since + DRAIN).into()).await;
+    };
+    tokio::select! {
+        r = fut => Some(r),
+        () = drained => None,
+    }
+}
+
 /// Retries come at least this often: a server back after a long outage gets
 /// its rows within seconds (a refused connection costs next to nothing).
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -148,12 +177,15 @@ pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, s
                     cfg.schema.calls_table()
                 )]
             };
-            let res = rt.block_on(async {
+            let res = rt.block_on(until_drained(stop, stopping_since, async {
                 for s in &statements {
                     super::bounded(client.query_raw(s).execute()).await?;
                 }
                 Ok::<_, clickhouse::error::Error>(())
-            });
+            }));
+            let Some(res) = res else {
+                break;
+            };
             match res {
                 Ok(()) => {
                     d.schema_done = true;
@@ -188,7 +220,7 @@ pub fn run(cfg: &ClickHouseConfig, metrics: &SinkMetrics, wake: &Receiver<()>, s
         // The oldest segments, IN_FLIGHT at a time (ClickHouse parses
         // concurrent INSERTs on several cores).
         for group in segs.chunks(IN_FLIGHT) {
-            if let Err(p) = d.deliver(&rt, &client, group) {
+            if let Err(p) = d.deliver(&rt, &client, group, (stop, stopping_since)) {
                 d.failed(&p);
                 d.sleep(stop);
                 break;
@@ -234,6 +266,7 @@ impl Delivery<'_> {
         rt: &tokio::runtime::Runtime,
         client: &clickhouse::Client,
         group: &[Segment],
+        (stop, since): (&AtomicBool, Option<Instant>),
     ) -> Result<(), Problem> {
         let sql = format!(
             "INSERT INTO {} FORMAT RowBinaryWithNamesAndTypes",
@@ -250,7 +283,7 @@ impl Delivery<'_> {
                 Err(_) => {}
             }
         }
-        let results = rt.block_on(async {
+        let results = rt.block_on(until_drained(stop, since, async {
             let mut tasks = tokio::task::JoinSet::new();
             for (i, (_, bytes)) in sends.iter_mut().enumerate() {
                 let (client, sql, bytes) = (client.clone(), sql.clone(), std::mem::take(bytes));
@@ -263,7 +296,11 @@ impl Delivery<'_> {
             let mut out: Vec<_> = tasks.join_all().await;
             out.sort_by_key(|r| r.0);
             out
-        });
+        }));
+        // Cut at the stop's deadline: every segment stays spooled.
+        let Some(results) = results else {
+            return Ok(());
+        };
         let mut first_problem = None;
         for (i, res, took) in results {
             let seg = sends[i].0;
