@@ -25,6 +25,8 @@ use crate::stats::Stats;
 const GAUGES: &[&str] = &[
     "conn_open",
     "budget_used_bytes",
+    "process_cache",
+    "process_cache_bytes",
     "clickhouse_spool_bytes",
     "clickhouse_spool_segments",
     "clickhouse_down",

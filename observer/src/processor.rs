@@ -352,6 +352,7 @@ impl<O: Outputs> Processor<O> {
             ("events_data", self.data_events),
             ("events_data_bytes", self.data_bytes),
             ("process_cache", self.attr.procs.len() as u64),
+            ("process_cache_bytes", self.attr.procs.bytes() as u64),
             ("process_pid_reused", self.attr.procs.reused),
             ("process_wait_timeouts", self.attr.procs.wait_timeouts),
             ("process_hung_reads", self.attr.procs.hung_reads),

@@ -45,6 +45,24 @@ pub struct ProcessInfo {
     pub tags: tags::Tags,
 }
 
+impl ProcessInfo {
+    /// Bytes its strings hold (what [`MAX_CACHE_BYTES`] counts).
+    pub fn heap_bytes(&self) -> usize {
+        let strings = [
+            &self.comm,
+            &self.exe,
+            &self.cmdline,
+            &self.user_name,
+            &self.container_id,
+            &self.pod_uid,
+            &self.pod_name,
+            &self.namespace,
+        ];
+        let tags: usize = self.tags.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+        strings.iter().map(|s| s.len()).sum::<usize>() + tags + size_of::<Self>()
+    }
+}
+
 /// Where the service-account namespace is mounted in every pod.
 const SA_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 /// Bytes read at most from /proc/PID/environ and /etc/passwd.
@@ -58,6 +76,10 @@ const CMDLINE_MAX: usize = 4096;
 const RECHECK_NS: u64 = 1_000_000_000;
 /// Past this many entries, those of processes gone (exit events lost) go.
 const PRUNE_AT: usize = 32_768;
+/// Past this many bytes of identities (command lines of 4 KiB, paths, tags:
+/// a user starting thousands of processes that each make one TLS call),
+/// the same: gone processes first, then the least recently checked.
+const MAX_CACHE_BYTES: usize = 32 << 20;
 
 /// Longest wait for the reader when a record needs an identity.
 const WAIT: Duration = Duration::from_millis(50);
@@ -157,6 +179,8 @@ pub struct ProcessCache {
     pub queue_full: u64,
     /// Reads hung past [`HUNG`], each leaving its worker behind.
     pub hung_reads: u64,
+    /// Bytes the identities hold (bounded by [`MAX_CACHE_BYTES`]).
+    bytes: usize,
 }
 
 impl Default for ProcessCache {
@@ -180,6 +204,7 @@ impl ProcessCache {
             wait_timeouts: 0,
             queue_full: 0,
             hung_reads: 0,
+            bytes: 0,
         }
     }
 
@@ -203,6 +228,7 @@ impl ProcessCache {
             wait_timeouts: 0,
             queue_full: 0,
             hung_reads: 0,
+            bytes: 0,
         }
     }
 
@@ -386,7 +412,18 @@ impl ProcessCache {
     }
 
     pub fn on_exit(&mut self, pid: u32) {
-        self.by_pid.remove(&pid);
+        self.remove(pid);
+    }
+
+    fn remove(&mut self, pid: u32) {
+        if let Some(e) = self.by_pid.remove(&pid) {
+            self.bytes = self.bytes.saturating_sub(e.info.heap_bytes());
+        }
+    }
+
+    /// Bytes the identities hold.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The identity of `pid` (read on first use; re-read when the pid now
@@ -430,13 +467,30 @@ impl ProcessCache {
         info: ProcessInfo,
         read: bool,
     ) -> Arc<ProcessInfo> {
-        if self.by_pid.len() >= PRUNE_AT && !self.offline {
-            self.by_pid
-                .retain(|pid, _| fs::exists(format!("/proc/{pid}")).unwrap_or(true));
+        let full = self.by_pid.len() >= PRUNE_AT || self.bytes >= MAX_CACHE_BYTES;
+        if full && !self.offline {
+            let mut freed = 0;
+            self.by_pid.retain(|pid, e| {
+                let alive = fs::exists(format!("/proc/{pid}")).unwrap_or(true);
+                if !alive {
+                    freed += e.info.heap_bytes();
+                }
+                alive
+            });
+            self.bytes = self.bytes.saturating_sub(freed);
             // All alive (an exec storm): the least recently checked go, so
-            // the next pass is PRUNE_AT / 4 new pids away, not one.
-            self.keep_newest(PRUNE_AT * 3 / 4);
+            // the next pass is a quarter of the table away, not one entry.
+            let keep = if self.bytes >= MAX_CACHE_BYTES {
+                self.by_pid.len() * 3 / 4
+            } else {
+                PRUNE_AT * 3 / 4
+            };
+            self.keep_newest(keep);
         }
+        if let Some(old) = self.by_pid.get(&pid) {
+            self.bytes = self.bytes.saturating_sub(old.info.heap_bytes());
+        }
+        self.bytes += info.heap_bytes();
         let info = Arc::new(info);
         let entry = Entry {
             start_ticks,
@@ -461,7 +515,7 @@ impl ProcessCache {
             .collect();
         ages.select_nth_unstable(cut - 1);
         for (_, pid) in &ages[..cut] {
-            self.by_pid.remove(pid);
+            self.remove(*pid);
         }
     }
 
@@ -778,6 +832,40 @@ mod tests {
             cache.touch(100 + round, 13);
         }
         assert_eq!(cache.hung_reads, u64::from(MAX_REPLACED));
+    }
+
+    #[test]
+    fn identities_are_bounded_in_bytes_and_counted_back() {
+        let mut cache = ProcessCache::offline();
+        cache.offline = false;
+        let me = std::process::id();
+        let fat = |i: u32| ProcessInfo {
+            comm: format!("p{i}"),
+            cmdline: "x".repeat(4096),
+            exe: format!("/{}", "e".repeat(4000)),
+            ..ProcessInfo::default()
+        };
+        let each = fat(0).heap_bytes();
+        // Live processes (our own pid and pids that surely exist: 1) are
+        // kept by the /proc check; made-up ones are gone.
+        for i in 0..(MAX_CACHE_BYTES / each) as u32 + 1000 {
+            cache.insert(u32::MAX - i, fat(i));
+            assert!(cache.bytes() <= MAX_CACHE_BYTES + each, "{}", cache.bytes());
+        }
+        cache.insert(me, fat(7));
+        let held: usize = cache.by_pid.values().map(|e| e.info.heap_bytes()).sum();
+        assert_eq!(cache.bytes(), held, "the count follows the table");
+        cache.on_exit(me);
+        let held: usize = cache.by_pid.values().map(|e| e.info.heap_bytes()).sum();
+        assert_eq!(cache.bytes(), held);
+        // Replacing an entry counts the new one only.
+        cache.insert(5, fat(1));
+        let before = cache.bytes();
+        cache.insert(5, ProcessInfo::default());
+        assert_eq!(
+            cache.bytes(),
+            before - each + ProcessInfo::default().heap_bytes()
+        );
     }
 
     #[test]
