@@ -12,19 +12,27 @@
 //! of that name in `fuzz/Cargo.toml`, and seeds in `fuzz/corpus/<name>/`.
 //! The corpus tests fail until all three agree.
 
+mod attribution;
 mod capture;
 #[cfg(test)]
 mod corpus_tests;
+mod elf;
 mod http;
 mod input;
+mod output;
 #[cfg(test)]
 mod seeds;
+#[cfg(test)]
+mod seeds_host;
 #[cfg(test)]
 mod seeds_wire;
 mod streams;
 
+pub use attribution::{apikey, cgroup, proc_files, redact};
 pub use capture::{capfile, replay};
+pub use elf::elf_symbols;
 pub use http::{body, http1};
+pub use output::{prices, text};
 pub use streams::{eventstream, json_stream, ndjson, sse};
 // Entry points that live with their protocols (their input layouts too).
 pub use crate::discovery::boringssl::fuzz as boringssl_code;
@@ -56,6 +64,13 @@ pub static TARGETS: &[(&str, Target)] = &[
     ("go_binary", go_binary),
     ("boringssl_code", boringssl_code),
     ("rustls_code", rustls_code),
+    ("cgroup", cgroup),
+    ("proc_files", proc_files),
+    ("redact", redact),
+    ("apikey", apikey),
+    ("prices", prices),
+    ("elf_symbols", elf_symbols),
+    ("text", text),
 ];
 
 /// The target called `name`.

@@ -161,6 +161,13 @@ pub fn rfc3339_micros(epoch_ns: u64) -> String {
     UnixMicros::from_epoch_ns(epoch_ns).to_string()
 }
 
+/// Formats seconds since the epoch (a `report` window's ends, anything the
+/// user typed) as RFC 3339 UTC with µs, clamped to the times that can be
+/// shown.
+pub fn rfc3339_secs(secs: i64) -> String {
+    UnixMicros(secs.saturating_mul(1_000_000)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +184,12 @@ mod tests {
             rfc3339_micros(1_798_761_599_000_000_000),
             "2026-12-31T23:59:59.000000Z"
         );
+        assert_eq!(rfc3339_secs(3600), "1970-01-01T01:00:00.000000Z");
+        assert_eq!(rfc3339_secs(-86_400), "1969-12-31T00:00:00.000000Z");
+        // Seconds whose nanoseconds overflow (`report --to 99999999999`).
+        assert!(rfc3339_secs(99_999_999_999).starts_with("5138-11-16T"));
+        assert!(rfc3339_secs(i64::MAX).starts_with("9999-12-"));
+        assert!(rfc3339_secs(i64::MIN).starts_with("-009999-01-"));
         let t = UnixMicros::parse("2026-11-25T01:02:03.123456Z").unwrap();
         assert_eq!(t.to_string(), "2026-11-25T01:02:03.123456Z");
         assert_eq!(UnixMicros::parse("garbage"), None);

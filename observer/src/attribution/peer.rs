@@ -59,7 +59,8 @@ pub fn parse_hex_addr(s: &str) -> Option<SocketAddr> {
         32 => {
             let mut bytes = [0u8; 16];
             for (i, out) in bytes.chunks_exact_mut(4).enumerate() {
-                out.copy_from_slice(&hex_word(&addr[i * 8..i * 8 + 8])?);
+                // `get`: a multibyte character across a word is no address.
+                out.copy_from_slice(&hex_word(addr.get(i * 8..i * 8 + 8)?)?);
             }
             let v6 = Ipv6Addr::from(bytes);
             v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
@@ -256,6 +257,9 @@ mod tests {
             "0100007G:01BB",
             "01007F:01BB",
             "0100007F:1FFFF",
+            // 32 bytes, a multibyte character across a word (found by the
+            // proc_files fuzz target: it panicked).
+            "0000000\u{3cf}00000000000000000000000:0000",
         ] {
             assert_eq!(parse_hex_addr(bad), None, "{bad:?}");
         }

@@ -71,7 +71,7 @@ const PASSWD_MAX: usize = 1 << 20;
 /// Bytes of /proc/PID/cmdline read (secrets are redacted in all of them)
 /// and kept in the row (a command line can be megabytes).
 const CMDLINE_READ: usize = 64 << 10;
-const CMDLINE_MAX: usize = 4096;
+pub(crate) const CMDLINE_MAX: usize = 4096;
 /// A pid's start time is checked again after this long.
 const RECHECK_NS: u64 = 1_000_000_000;
 /// Past this many entries, those of processes gone (exit events lost) go.
@@ -545,39 +545,74 @@ pub fn parse_start_ticks(stat: &str) -> Option<u64> {
 }
 
 fn read_proc(pid: u32, tag_cfg: &tags::TagConfig) -> ProcessInfo {
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let exe = fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let cmdline = read_capped(&format!("/proc/{pid}/cmdline"), CMDLINE_READ);
-    let cmdline = String::from_utf8_lossy(&cmdline)
+    let files = ProcFiles {
+        comm: fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default(),
+        exe: fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        cmdline: read_capped(&format!("/proc/{pid}/cmdline"), CMDLINE_READ),
+        status: fs::read_to_string(format!("/proc/{pid}/status")).ok(),
+        passwd: rootfs::read_in_root(pid, "/etc/passwd", PASSWD_MAX),
+        cgroup: fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default(),
+        environ: read_capped(&format!("/proc/{pid}/environ"), ENVIRON_MAX),
+    };
+    identity(&files, tag_cfg, || {
+        rootfs::read_in_root(pid, SA_NAMESPACE, 256)
+    })
+}
+
+/// What [`read_proc`] reads of a process (each file capped as read).
+#[derive(Debug, Default)]
+pub(crate) struct ProcFiles {
+    pub comm: String,
+    pub exe: String,
+    /// NUL-separated, at most [`CMDLINE_READ`] bytes.
+    pub cmdline: Vec<u8>,
+    pub status: Option<String>,
+    /// The process's own /etc/passwd.
+    pub passwd: Option<Vec<u8>>,
+    pub cgroup: String,
+    /// NUL-separated, at most [`ENVIRON_MAX`] bytes.
+    pub environ: Vec<u8>,
+}
+
+/// A process's identity from its /proc files (parsing only: the fuzz target
+/// `proc_files` drives it). `namespace` reads the pod's service-account
+/// namespace, asked only for a process in a pod.
+pub(crate) fn identity(
+    files: &ProcFiles,
+    tag_cfg: &tags::TagConfig,
+    namespace: impl FnOnce() -> Option<Vec<u8>>,
+) -> ProcessInfo {
+    let cmdline = String::from_utf8_lossy(&files.cmdline[..files.cmdline.len().min(CMDLINE_READ)])
         .trim_end_matches('\0')
         .replace('\0', " ");
-    let cmdline = redact::shapes(&cmdline).unwrap_or(cmdline);
-    let mut cmdline = cmdline;
+    let mut cmdline = redact::shapes(&cmdline).unwrap_or(cmdline);
     crate::text::cut(&mut cmdline, CMDLINE_MAX);
-    let uid = fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| real_uid(&s))
+    let uid = files
+        .status
+        .as_deref()
+        .and_then(real_uid)
         .unwrap_or(u32::MAX);
-    let user_name = rootfs::read_in_root(pid, "/etc/passwd", PASSWD_MAX)
-        .and_then(|p| user_name(&p, uid))
+    let user_name = files
+        .passwd
+        .as_deref()
+        .and_then(|p| user_name(p, uid))
         .unwrap_or_default();
-    let cg = cgroup::parse(&fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default());
-    let environ = read_capped(&format!("/proc/{pid}/environ"), ENVIRON_MAX);
-    let env = tags::from_environ(&environ, tag_cfg);
+    let cg = cgroup::parse(&files.cgroup);
+    let env = tags::from_environ(&files.environ, tag_cfg);
     let (pod_name, namespace) = if cg.pod_uid.is_empty() {
         (String::new(), String::new())
     } else {
-        let ns = rootfs::read_in_root(pid, SA_NAMESPACE, 256).unwrap_or_default();
+        let ns = namespace().unwrap_or_default();
         (
             dns_name(&env.hostname),
             dns_name(&String::from_utf8_lossy(&ns)),
         )
     };
     ProcessInfo {
-        comm: comm.trim_end().to_string(),
-        exe,
+        comm: files.comm.trim_end().to_string(),
+        exe: files.exe.clone(),
         cmdline,
         uid,
         user_name,

@@ -110,8 +110,14 @@ fn redact_word(word: &str, this: Next) -> (String, Next) {
     let bare = word.trim_matches(|c| c == '"' || c == '\'');
     let lower = bare.to_ascii_lowercase();
     // An auth scheme: the credential is the next word (`Authorization:
-    // Bearer KEY`).
-    if lower == "basic" || lower.ends_with("bearer") {
+    // Bearer KEY`). Where a secret is due, only the scheme itself is one
+    // (a key that ends in `bearer` is still the key).
+    let scheme = match this {
+        Next::Plain => lower == "basic" || lower.ends_with("bearer"),
+        Next::Secret => lower == "basic" || lower == "bearer",
+        Next::UserPass => false,
+    };
+    if scheme {
         return (word.to_string(), Next::Secret);
     }
     match this {
@@ -137,19 +143,26 @@ fn redact_word(word: &str, this: Next) -> (String, Next) {
     // NAME=VALUE / NAME:VALUE pairs, also several in a query string
     // (`?X-Amz-Signature=…&X-Amz-Credential=…`) or a JSON word
     // (`{"api_key":"…"}`).
-    let mut out = word.to_string();
-    let mut found = false;
+    // Each value is replaced where it is, in one pass over the word: a
+    // value replaced in the text already replaced would grow it with every
+    // pair (`key=E&key=E&…`: `REDACTED` holds an `E`).
+    let mut out = String::new();
+    let mut done = 0;
     for pair in bare.split(['?', '&', ',', '{']) {
         let Some(pos) = pair.find(['=', ':']) else {
             continue;
         };
         let value = core(&pair[pos + 1..]);
         if is_secret_name(&pair[..pos]) && !value.is_empty() && !value.starts_with("//") {
-            out = out.replace(value, REDACTED);
-            found = true;
+            // `value` is a part of `word`: its place in it.
+            let at = value.as_ptr() as usize - word.as_ptr() as usize;
+            out.push_str(&word[done..at]);
+            out.push_str(REDACTED);
+            done = at + value.len();
         }
     }
-    if found {
+    if done > 0 {
+        out.push_str(&word[done..]);
         return (out, Next::Plain);
     }
     // A well-known key shape anywhere in the word.
@@ -244,6 +257,20 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(shapes(&input).as_deref(), Some(want), "{input}");
         }
+        // Keys that end like a scheme are still keys.
+        assert_eq!(
+            shapes("app --api-key K7x2Qbearer -u alice:pwBEARER").as_deref(),
+            Some("app --api-key REDACTED -u alice:REDACTED")
+        );
+        assert_eq!(
+            shapes("-H Authorization: Bearer k1 -H \"Authorization: Basic k2\"").as_deref(),
+            Some("-H Authorization: Bearer REDACTED -H \"Authorization: Basic REDACTED\"")
+        );
+        // Many pairs in one word: each value once, in place (a value
+        // replaced again in the replaced text grew it without bound).
+        let many = format!("x?{}", ["key=E"; 64].join("&"));
+        let out = shapes(&many).unwrap();
+        assert_eq!(out, format!("x?{}", ["key=REDACTED"; 64].join("&")));
         for clean in [
             "python3 -m uvicorn app:main --port 8000",
             "node server.js",

@@ -138,8 +138,8 @@ pub fn run(args: &ReportArgs) -> Result<(), ReportError> {
             &total,
             &format!(
                 "{} → {} (UTC), {} calls, ${:.6}",
-                crate::record::rfc3339_micros(from as u64 * 1_000_000_000),
-                crate::record::rfc3339_micros(to as u64 * 1_000_000_000),
+                crate::record::rfc3339_secs(from),
+                crate::record::rfc3339_secs(to),
                 total.calls,
                 total.cost_usd
             ),

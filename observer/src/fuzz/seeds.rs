@@ -2,7 +2,8 @@
 //! (`tests/fixtures/**`): whole exchanges for `http1`, their decoded bodies
 //! for the stream decoders, encoded bodies for `body`, capture files for
 //! `capfile` and `replay` (and, in `seeds_wire`, HTTP/2 and WebSocket
-//! wire bytes). Run by hand (it writes `seed-*` files; then
+//! wire bytes; in `seeds_host`, /proc files, command lines, credentials,
+//! price files and hostile text). Run by hand (it writes `seed-*` files; then
 //! minimise with `cargo fuzz cmin`, see fuzz/README.md):
 //!
 //! `cargo test -p observer --lib fuzz::seeds -- --ignored`
@@ -317,6 +318,7 @@ fn write_seeds() {
         .unwrap();
     seeds.put("replay", "nonstream", &capture(req, resp));
     super::seeds_wire::write(&|t, n, b| seeds.put(t, n, b));
+    super::seeds_host::write(&|t, n, b| seeds.put(t, n, b));
 }
 
 /// BOM, comments, CR and CRLF line ends, id, retry, multi-line data.

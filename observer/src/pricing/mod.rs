@@ -62,12 +62,8 @@ impl PriceBook {
                 path: shown.clone(),
                 source,
             };
-            let file = if text.trim_start().starts_with('{') {
-                litellm::convert(&text).map_err(invalid)?
-            } else {
-                parse_toml(&text).map_err(invalid)?
-            };
-            book.merge(file).map_err(invalid)?;
+            book.merge(parse_file(&text).map_err(invalid)?)
+                .map_err(invalid)?;
         }
         Ok(book)
     }
@@ -84,6 +80,16 @@ pub fn bundled() -> Arc<PriceBook> {
         Arc::new(PriceBook::load(&[] as &[&Path]).expect("the bundled price table loads"))
     })
     .clone()
+}
+
+/// A user's price file: LiteLLM's JSON (it starts with `{`), else TOML in
+/// our format.
+pub fn parse_file(text: &str) -> Result<PriceFile, TableError> {
+    if text.trim_start().starts_with('{') {
+        litellm::convert(text)
+    } else {
+        parse_toml(text)
+    }
 }
 
 fn parse_toml(text: &str) -> Result<PriceFile, TableError> {

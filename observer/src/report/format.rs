@@ -115,8 +115,8 @@ pub fn json(dims: &[String], groups: &[Group], total: &Figures, from: i64, to: i
         })
         .collect();
     let out = json!({
-        "from": crate::record::rfc3339_micros(from.max(0) as u64 * 1_000_000_000),
-        "to": crate::record::rfc3339_micros(to.max(0) as u64 * 1_000_000_000),
+        "from": crate::record::rfc3339_secs(from),
+        "to": crate::record::rfc3339_secs(to),
         "by": dims,
         "groups": groups,
         "total": figures_json(total),
