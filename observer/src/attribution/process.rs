@@ -72,6 +72,11 @@ const PASSWD_MAX: usize = 1 << 20;
 /// and kept in the row (a command line can be megabytes).
 const CMDLINE_READ: usize = 64 << 10;
 pub(crate) const CMDLINE_MAX: usize = 4096;
+/// Bytes kept of a user name and of the executable's path.
+const NAME_MAX: usize = 256;
+const EXE_MAX: usize = 4096;
+/// Bytes read of /proc/PID/cgroup (a line per v1 hierarchy and v2).
+const CGROUP_MAX: usize = 64 << 10;
 /// A pid's start time is checked again after this long.
 const RECHECK_NS: u64 = 1_000_000_000;
 /// Past this many entries, those of processes gone (exit events lost) go.
@@ -546,14 +551,16 @@ pub fn parse_start_ticks(stat: &str) -> Option<u64> {
 
 fn read_proc(pid: u32, tag_cfg: &tags::TagConfig) -> ProcessInfo {
     let files = ProcFiles {
-        comm: fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default(),
+        comm: lossy(&read_capped(&format!("/proc/{pid}/comm"), 64)),
         exe: fs::read_link(format!("/proc/{pid}/exe"))
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         cmdline: read_capped(&format!("/proc/{pid}/cmdline"), CMDLINE_READ),
         status: fs::read_to_string(format!("/proc/{pid}/status")).ok(),
         passwd: rootfs::read_in_root(pid, "/etc/passwd", PASSWD_MAX),
-        cgroup: fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default(),
+        // Lossy: a cgroup named with bytes that are not UTF-8 must not hide
+        // the container around it.
+        cgroup: lossy(&read_capped(&format!("/proc/{pid}/cgroup"), CGROUP_MAX)),
         environ: read_capped(&format!("/proc/{pid}/environ"), ENVIRON_MAX),
     };
     identity(&files, tag_cfg, || {
@@ -594,11 +601,15 @@ pub(crate) fn identity(
         .as_deref()
         .and_then(real_uid)
         .unwrap_or(u32::MAX);
-    let user_name = files
+    let mut user_name = files
         .passwd
         .as_deref()
         .and_then(|p| user_name(p, uid))
         .unwrap_or_default();
+    // The process's own /etc/passwd: a container's, anyone's text.
+    crate::text::cut(&mut user_name, NAME_MAX);
+    let mut exe = files.exe.clone();
+    crate::text::cut(&mut exe, EXE_MAX);
     let cg = cgroup::parse(&files.cgroup);
     let env = tags::from_environ(&files.environ, tag_cfg);
     let (pod_name, namespace) = if cg.pod_uid.is_empty() {
@@ -612,7 +623,7 @@ pub(crate) fn identity(
     };
     ProcessInfo {
         comm: files.comm.trim_end().to_string(),
-        exe: files.exe.clone(),
+        exe,
         cmdline,
         uid,
         user_name,
@@ -622,6 +633,10 @@ pub(crate) fn identity(
         namespace,
         tags: tags::merge(&tag_cfg.static_tags, &env.tags),
     }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 fn read_capped(path: &str, max: usize) -> Vec<u8> {
@@ -867,6 +882,28 @@ mod tests {
             cache.touch(100 + round, 13);
         }
         assert_eq!(cache.hung_reads, u64::from(MAX_REPLACED));
+    }
+
+    #[test]
+    fn hostile_proc_files_neither_hide_nor_bloat() {
+        let id = "3f1a9c5e7b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6f8a1c3e5f7092b4d";
+        // A sibling hierarchy named with bytes that are not UTF-8.
+        let raw = format!("1:name=x:/ab\n0::/system.slice/docker-{id}.scope\n").into_bytes();
+        let mut cgroup = raw.clone();
+        cgroup[10] = 0xff;
+        let files = ProcFiles {
+            comm: "curl\n".into(),
+            exe: format!("/{}", "d/".repeat(5000)),
+            passwd: Some(format!("{}:x:1000:1000::/:/bin/sh\n", "n".repeat(100_000)).into_bytes()),
+            status: Some("Uid:\t1000\t1000\t1000\t1000\n".into()),
+            cgroup: lossy(&cgroup),
+            ..ProcFiles::default()
+        };
+        let info = identity(&files, &tags::TagConfig::default(), || None);
+        assert_eq!(info.container_id, id);
+        assert!(info.user_name.len() <= NAME_MAX, "{}", info.user_name.len());
+        assert!(info.exe.len() <= EXE_MAX, "{}", info.exe.len());
+        assert_eq!(info.comm, "curl");
     }
 
     #[test]
