@@ -278,3 +278,20 @@ pub fn our_rows(rows: &[Value], pids: &[u32], request_ids: &[&str]) -> Vec<Value
     }
     ours.into_iter().cloned().collect()
 }
+
+/// Every call of `seen` is one row of `agent`'s with exact fields (paired
+/// with what `mock` answered; rows of other processes and of the mock's
+/// own side are left out). Returns those rows.
+pub fn assert_recorded(
+    agent: &crate::agent::Agent,
+    mock: &crate::mock::Mock,
+    seen: &[SeenCall],
+) -> Vec<Value> {
+    let pairs = pair_with_mock(seen, &mock.calls());
+    let rows = agent.wait_rows(pairs.len(), std::time::Duration::from_secs(30));
+    let pids: Vec<u32> = seen.iter().map(|s| s.pid).collect();
+    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
+    let rows = our_rows(&rows, &pids, &ids);
+    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    rows
+}

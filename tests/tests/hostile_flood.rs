@@ -8,7 +8,7 @@
 //! its pid (`kernel_calls_lost_by_process`), because its user's fair share
 //! of the ring (`--fair-share-mib`) was spent.
 
-use e2e::check::{assert_rows_match, counter_sum, our_rows, pair_with_mock};
+use e2e::check::{assert_recorded, counter_sum};
 use e2e::clients::{Clients, Mode};
 use e2e::scene::Scene;
 use e2e::util::{cpu_ns, peak_rss_kib, run_bounded, workspace_root};
@@ -83,12 +83,7 @@ fn an_unprivileged_flood_loses_only_its_own_calls() {
     let flood_pid = report["pid"].as_u64().expect("flood pid") as u32;
     agent.assert_alive("after the flood");
 
-    let pairs = pair_with_mock(&seen, &mock.calls());
-    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
-    let pids: Vec<u32> = seen.iter().map(|s| s.pid).collect();
-    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
-    let rows = our_rows(&rows, &pids, &ids);
-    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    let rows = assert_recorded(&agent, &mock, &seen);
     // The flooder's requests got no response: they may be rows of their
     // own (its pid, its uid), never part of anyone else's.
     let all = agent.rows();

@@ -10,7 +10,7 @@
 //!   system that never replies (`clients/hostile/fuse_hang.py`), so the
 //!   agent's read of `/proc/PID/root/etc/passwd` blocks in the kernel.
 
-use e2e::check::{assert_rows_match, counter_sum, our_rows, pair_with_mock};
+use e2e::check::{assert_recorded, counter_sum};
 use e2e::clients::{Clients, Mode};
 use e2e::scene::Scene;
 use e2e::util::{cpu_ns, is_ci, peak_rss_kib, poll_until, run_bounded, workspace_root};
@@ -66,12 +66,7 @@ fn a_cgroup_named_with_control_characters_is_shown_escaped() {
     std::fs::remove_dir(&dir).expect("rmdir the test cgroup");
     let seen = seen.expect("clients in the cgroup");
 
-    let pairs = pair_with_mock(&seen, &mock.calls());
-    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
-    let pids: Vec<u32> = seen.iter().map(|s| s.pid).collect();
-    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
-    let rows = our_rows(&rows, &pids, &ids);
-    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    let rows = assert_recorded(&agent, &mock, &seen);
     for r in &rows {
         assert_eq!(r["container_id"], name, "{r}");
     }
@@ -136,12 +131,7 @@ fn an_exec_storm_does_not_hide_a_new_program() {
     let execs: u64 = storm.stdout.trim().parse().expect("storm count");
     agent.assert_alive("after the exec storm");
 
-    let pairs = pair_with_mock(&seen, &mock.calls());
-    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
-    let pids: Vec<u32> = seen.iter().map(|s| s.pid).collect();
-    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
-    let rows = our_rows(&rows, &pids, &ids);
-    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    assert_recorded(&agent, &mock, &seen);
     let stats = agent.stats();
     let rss = peak_rss_kib(agent.pid());
     println!(
@@ -210,12 +200,7 @@ fn a_root_that_never_answers_costs_one_reader_not_the_agent() {
     seen.extend(c.python_chat(2, Mode::Stream, "gpt-4o-mini", 4, 0));
     seen.push(c.curl_chat("gpt-4o-mini", Mode::NonStream, 2, 0));
 
-    let pairs = pair_with_mock(&seen, &mock.calls());
-    let rows = agent.wait_rows(pairs.len(), Duration::from_secs(30));
-    let pids: Vec<u32> = seen.iter().map(|s| s.pid).collect();
-    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
-    let rows = our_rows(&rows, &pids, &ids);
-    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    let rows = assert_recorded(&agent, &mock, &seen);
     for r in &rows {
         let hung = r["pid"].as_u64() == Some(hung_call.pid.into());
         // The hung process keeps what exec said; the others are read whole.

@@ -8,7 +8,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use e2e::check::{assert_rows_match, our_rows, pair_with_mock};
+use e2e::check::assert_recorded;
 use e2e::clients::{Clients, Mode};
 use e2e::netns::API_HOST;
 use e2e::scene::Scene;
@@ -64,12 +64,7 @@ fn forty_gzip_bombs_stay_within_the_budget_and_later_calls_are_exact() {
 
     // A normal call after: recorded exactly.
     let seen = c.python_chat(1, Mode::NonStream, "gpt-4o-mini", 20, 5);
-    let pairs = pair_with_mock(&seen, &mock.calls());
-    let rows = agent.wait_rows(1, Duration::from_secs(30));
-    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
-    let pids = [seen[0].pid, mock.pid()];
-    let rows = our_rows(&rows, &pids, &ids);
-    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    assert_recorded(&agent, &mock, &seen);
     assert!(peak_rss_kib(agent.pid()) <= PEAK_RSS_KIB);
     assert!(agent.stop().success(), "clean exit on SIGTERM");
 }
@@ -103,12 +98,7 @@ fn ten_thousand_idle_connections_cost_little_and_lose_no_other_call() {
     assert!(v["opened"].as_u64().unwrap_or(0) >= 9_000, "{v}");
     // While they are held open: another process's call.
     let seen = c.python_chat(1, Mode::NonStream, "gpt-4o-mini", 20, 5);
-    let pairs = pair_with_mock(&seen, &mock.calls());
-    let rows = agent.wait_rows(1, Duration::from_secs(30));
-    let ids: Vec<&str> = seen.iter().map(|s| s.request_id.as_str()).collect();
-    let pids = [seen[0].pid, mock.pid()];
-    let rows = our_rows(&rows, &pids, &ids);
-    assert_rows_match(&rows, &pairs, &[mock.pid()]);
+    assert_recorded(&agent, &mock, &seen);
     let stats = agent.stats();
     let peak = peak_rss_kib(agent.pid());
     println!(
