@@ -22,6 +22,12 @@ pub struct CgroupRef {
     pub container_id: String,
     /// Kubernetes pod UID with dashes, from a kubepods cgroup.
     pub pod_uid: String,
+    /// The cgroup v2 directory (path from the hierarchy's root) that named
+    /// the container, and the pod: whoever owns it could have named it so
+    /// (a user's delegated subtree). None when a v1 hierarchy named it (v1
+    /// is not delegated to users).
+    pub container_dir: Option<String>,
+    pub pod_dir: Option<String>,
 }
 
 /// `/proc/PID/cgroup` contents → container and pod. Every hierarchy line is
@@ -30,15 +36,23 @@ pub struct CgroupRef {
 pub fn parse(cgroup_file: &str) -> CgroupRef {
     let mut best = CgroupRef::default();
     for line in cgroup_file.lines() {
-        let Some(path) = line.splitn(3, ':').nth(2) else {
+        let mut fields = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             continue;
         };
-        let found = parse_path(path);
+        let mut found = parse_path(path);
+        if !(id == "0" && controllers.is_empty()) {
+            found.container_dir = None;
+            found.pod_dir = None;
+        }
         if !found.container_id.is_empty() {
             return found;
         }
         if best.pod_uid.is_empty() {
             best.pod_uid = found.pod_uid;
+            best.pod_dir = found.pod_dir;
         }
     }
     best
@@ -47,20 +61,33 @@ pub fn parse(cgroup_file: &str) -> CgroupRef {
 /// One cgroup path → container and pod.
 pub fn parse_path(path: &str) -> CgroupRef {
     let mut out = CgroupRef::default();
+    // The path up to and including the component looked at.
+    let mut end = path.len();
     for part in path.rsplit('/') {
+        let dir = &path[..end];
+        end = end.saturating_sub(part.len() + 1);
         if out.container_id.is_empty() {
             if let Some(id) = container_id(part) {
                 out.container_id = id;
+                out.container_dir = Some(dir.to_string());
                 continue;
             }
         }
         if out.pod_uid.is_empty() {
             if let Some(uid) = pod_uid(part) {
                 out.pod_uid = uid;
+                out.pod_dir = Some(dir.to_string());
             }
         }
     }
     out
+}
+
+/// A claim made by a cgroup directory that user `owner` (not root) owns:
+/// `?<owner>/<claim>`. Rootless containers are named so; so is a user's
+/// cgroup named after another container, which cannot then pass for it.
+pub fn claimed_by(owner: u32, claim: &str) -> String {
+    format!("?{owner}/{claim}")
 }
 
 /// Scope prefixes of container runtimes (`<prefix>-<id>.scope`).
@@ -133,6 +160,37 @@ mod tests {
 
     const ID: &str = "3f1a9c5e7b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6f8a1c3e5f7092b4d";
     const UID: &str = "1d3c4b2a-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+
+    #[test]
+    fn the_v2_directory_that_named_it_is_kept() {
+        let file = format!(
+            "4:memory:/system.slice/docker-{ID}.scope\n0::/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope/inner\n"
+        );
+        // The v1 line names it first: v1 is not delegated, nothing to check.
+        let r = parse(&file);
+        assert_eq!((r.container_id.as_str(), r.container_dir), (ID, None));
+        let v2 = parse(file.lines().nth(1).unwrap());
+        assert_eq!(v2.container_id, ID);
+        assert_eq!(
+            v2.container_dir.as_deref(),
+            Some(
+                format!(
+                    "/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope"
+                )
+                .as_str()
+            )
+        );
+        let pod = parse(&format!("0::/kubepods/burstable/pod{UID}/{ID}\n"));
+        assert_eq!(
+            pod.pod_dir.as_deref(),
+            Some(format!("/kubepods/burstable/pod{UID}").as_str())
+        );
+        assert_eq!(
+            pod.container_dir.as_deref(),
+            Some(format!("/kubepods/burstable/pod{UID}/{ID}").as_str())
+        );
+        assert_eq!(claimed_by(1000, ID), format!("?1000/{ID}"));
+    }
 
     fn id(path: &str) -> (String, String) {
         let r = parse(path);

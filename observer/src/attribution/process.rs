@@ -19,6 +19,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     fs,
+    path::Path,
     sync::{mpsc, Arc},
     thread,
     time::{Duration, Instant},
@@ -562,6 +563,7 @@ fn read_proc(pid: u32, tag_cfg: &tags::TagConfig) -> ProcessInfo {
         // the container around it.
         cgroup: lossy(&read_capped(&format!("/proc/{pid}/cgroup"), CGROUP_MAX)),
         environ: read_capped(&format!("/proc/{pid}/environ"), ENVIRON_MAX),
+        cgroup2: cgroup2_root(),
     };
     identity(&files, tag_cfg, || {
         rootfs::read_in_root(pid, SA_NAMESPACE, 256)
@@ -581,6 +583,9 @@ pub(crate) struct ProcFiles {
     pub cgroup: String,
     /// NUL-separated, at most [`ENVIRON_MAX`] bytes.
     pub environ: Vec<u8>,
+    /// Where the cgroup v2 hierarchy is mounted, to see who owns the
+    /// directory that named a container or pod (None: not checked).
+    pub cgroup2: Option<&'static Path>,
 }
 
 /// A process's identity from its /proc files (parsing only: the fuzz target
@@ -610,9 +615,23 @@ pub(crate) fn identity(
     crate::text::cut(&mut user_name, NAME_MAX);
     let mut exe = files.exe.clone();
     crate::text::cut(&mut exe, EXE_MAX);
-    let cg = cgroup::parse(&files.cgroup);
+    let mut cg = cgroup::parse(&files.cgroup);
+    // A directory a user owns (a delegated subtree: rootless containers, or
+    // a cgroup named after someone else's container) claims, not proves.
+    let owner = |dir: &Option<String>| match (files.cgroup2, dir) {
+        (Some(root), Some(dir)) => owner_uid(root, dir).filter(|&u| u != 0),
+        _ => None,
+    };
+    if let Some(u) = owner(&cg.container_dir).filter(|_| !cg.container_id.is_empty()) {
+        cg.container_id = cgroup::claimed_by(u, &cg.container_id);
+    }
+    let pod_claimed = owner(&cg.pod_dir).filter(|_| !cg.pod_uid.is_empty());
+    if let Some(u) = pod_claimed {
+        cg.pod_uid = cgroup::claimed_by(u, &cg.pod_uid);
+    }
     let env = tags::from_environ(&files.environ, tag_cfg);
-    let (pod_name, namespace) = if cg.pod_uid.is_empty() {
+    // A claimed pod's name and namespace would be the claimant's word too.
+    let (pod_name, namespace) = if cg.pod_uid.is_empty() || pod_claimed.is_some() {
         (String::new(), String::new())
     } else {
         let ns = namespace().unwrap_or_default();
@@ -633,6 +652,26 @@ pub(crate) fn identity(
         namespace,
         tags: tags::merge(&tag_cfg.static_tags, &env.tags),
     }
+}
+
+/// The owner of cgroup directory `dir` (a path from the hierarchy's root).
+fn owner_uid(root: &Path, dir: &str) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    fs::metadata(root.join(dir.trim_start_matches('/')))
+        .ok()
+        .map(|m| m.uid())
+}
+
+/// The cgroup v2 hierarchy: `/sys/fs/cgroup` (unified), or its `unified/`
+/// (hybrid); None when neither is mounted here.
+fn cgroup2_root() -> Option<&'static Path> {
+    static ROOT: std::sync::OnceLock<Option<&'static Path>> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.join("cgroup.controllers").exists())
+    })
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -904,6 +943,65 @@ mod tests {
         assert!(info.user_name.len() <= NAME_MAX, "{}", info.user_name.len());
         assert!(info.exe.len() <= EXE_MAX, "{}", info.exe.len());
         assert_eq!(info.comm, "curl");
+    }
+
+    #[test]
+    fn a_container_named_by_a_users_cgroup_is_only_claimed() {
+        let id = "3f1a9c5e7b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6f8a1c3e5f7092b4d";
+        let pod = "1d3c4b2a-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+        let root = std::env::temp_dir().join(format!("cg-owner-{}", std::process::id()));
+        let theirs = format!("user.slice/user@1000.service/docker-{id}.scope");
+        let ours = format!("kubepods/pod{pod}/{id}");
+        for d in [&theirs, &ours] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let chowned = std::process::Command::new("chown")
+            .args(["-R", "1000", &root.join("user.slice").display().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+            && unsafe { libc::geteuid() } == 0;
+        if !chowned {
+            assert!(std::env::var_os("CI").is_none(), "CI runs tests as root");
+            return;
+        }
+        let root: &'static Path = Box::leak(root.into_boxed_path());
+        let files = |path: &str| ProcFiles {
+            cgroup: format!("0::/{path}\n"),
+            environ: b"HOSTNAME=web-0\0".to_vec(),
+            cgroup2: Some(root),
+            ..ProcFiles::default()
+        };
+        let claimed = identity(&files(&theirs), &tags::TagConfig::default(), || None);
+        assert_eq!(claimed.container_id, format!("?1000/{id}"));
+        let proven = identity(&files(&ours), &tags::TagConfig::default(), || {
+            Some(b"shop".to_vec())
+        });
+        assert_eq!(
+            (proven.container_id.as_str(), proven.pod_uid.as_str()),
+            (id, pod)
+        );
+        assert_eq!(
+            (proven.pod_name.as_str(), proven.namespace.as_str()),
+            ("web-0", "shop")
+        );
+        // A pod claimed by a user's directory: no name or namespace taken
+        // from the claimant's own files.
+        let users_pod = format!("user.slice/user@1000.service/kubepods/pod{pod}/{id}");
+        fs::create_dir_all(root.join(&users_pod)).unwrap();
+        std::process::Command::new("chown")
+            .args(["-R", "1000", &root.join("user.slice").display().to_string()])
+            .status()
+            .unwrap();
+        let fake = identity(&files(&users_pod), &tags::TagConfig::default(), || {
+            Some(b"shop".to_vec())
+        });
+        assert_eq!(fake.pod_uid, format!("?1000/{pod}"));
+        assert_eq!(fake.container_id, format!("?1000/{id}"));
+        assert!(
+            fake.pod_name.is_empty() && fake.namespace.is_empty(),
+            "{fake:?}"
+        );
+        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub fn proc_files(data: &[u8]) {
         passwd: Some(parts[4].to_vec()),
         cgroup: text(parts[5]),
         environ: parts[6].to_vec(),
+        // Ownership is a stat of the host's cgroup tree: not fuzzed.
+        cgroup2: None,
     };
     let mut cfg = tags::TagConfig {
         otel: input.opts & 1 == 0,
