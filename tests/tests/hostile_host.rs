@@ -4,6 +4,8 @@
 //! - a process in a cgroup whose name has multibyte and control characters
 //!   (`machine-é…ESC[31mred BEL.scope`: the agent takes it for a machined
 //!   container and shows its name);
+//! - a process in a cgroup a user owns, named after a docker container: the
+//!   id is only that user's claim (`?65534/<id>`);
 //! - an exec storm: thousands of short processes while a new program starts
 //!   and calls;
 //! - a process whose root never answers: its `/etc/passwd` is a FUSE file
@@ -83,6 +85,44 @@ fn a_cgroup_named_with_control_characters_is_shown_escaped() {
     );
     let rss = peak_rss_kib(agent.pid());
     assert!(rss <= RSS_BOUND_KIB, "peak RSS {rss} KiB");
+    agent.stop();
+}
+
+#[test]
+fn a_users_cgroup_named_after_a_container_is_only_a_claim() {
+    let Some(scene) = Scene::start("hostile_host::cgroup_claim", "hostile-claim", &[]) else {
+        return;
+    };
+    let Scene {
+        serial: _serial,
+        tmp: _tmp,
+        mut agent,
+        ns,
+        ca,
+        mock,
+    } = scene;
+    let c = Clients { ns: &ns, ca: &ca };
+    let id = "3f1a9c5e7b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6f8a1c3e5f7092b4d";
+    let root = cgroup2_root();
+    // As systemd delegates a subtree: the user owns the directory.
+    let dir = root.join(format!("docker-{id}.scope"));
+    let _ = std::fs::remove_dir(&dir);
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    run_bounded(
+        Command::new("chown").args(["65534", &dir.display().to_string()]),
+        Duration::from_secs(10),
+    )
+    .expect_ok("chown the test cgroup");
+    enter(&dir);
+    let seen = std::panic::catch_unwind(|| c.python_chat(2, Mode::NonStream, "gpt-4o-mini", 3, 0));
+    enter(&root);
+    std::fs::remove_dir(&dir).expect("rmdir the test cgroup");
+    let seen = seen.expect("clients in the cgroup");
+    let rows = assert_recorded(&agent, &mock, &seen);
+    for r in &rows {
+        assert_eq!(r["container_id"], format!("?65534/{id}"), "{r}");
+    }
+    agent.assert_alive("after calls from a claimed cgroup");
     agent.stop();
 }
 
