@@ -45,26 +45,27 @@ pub fn advance(call: &PendingCall, pid: u32, len: u64) {
         born_ns: stream.born_ns,
     };
     // SAFETY: as above.
-    if let Some(skip) = unsafe { SKIPS.get(&key) } {
-        if end <= skip.until && stream.born_ns <= skip.decided_ns {
-            let _ = POSITIONS.insert(&key, &moved, 0);
-            count(counters::CALLS_SKIPPED, 1);
-            count(counters::BYTES_SKIPPED, len);
-            return;
-        }
-    }
+    let skipped = unsafe { SKIPS.get(&key) }
+        .is_some_and(|skip| end <= skip.until && stream.born_ns <= skip.decided_ns);
+    // A skipped call is free; a new stream also pays for its map entries.
     let copied = core::cmp::min(len, capture_max() as u64);
     let new = if known.is_none() { NEW_STREAM_COST } else { 0 };
-    if !share::take(copied + RECORD_COST + new) {
-        if known.is_some() {
-            let _ = POSITIONS.insert(&key, &moved, 0);
-        }
+    let paid = skipped || share::take(copied + RECORD_COST + new);
+    // A stream that could not pay for its entry is not entered.
+    if paid || known.is_some() {
+        let _ = POSITIONS.insert(&key, &moved, 0);
+    }
+    if skipped {
+        count(counters::CALLS_SKIPPED, 1);
+        count(counters::BYTES_SKIPPED, len);
+        return;
+    }
+    if !paid {
         count(counters::CALLS_THROTTLED, 1);
         count(counters::BYTES_THROTTLED, len);
         share::lost(pid, Cause::Throttled, 1, len);
         return;
     }
-    let _ = POSITIONS.insert(&key, &moved, 0);
     self::call(call, pid, pos, len);
 }
 
