@@ -416,22 +416,14 @@ impl ConnTrack {
     /// the oldest sixteenth of its own (at least one) end. One pass over
     /// its connections per batch: O(1) amortised per new connection.
     fn evict_own(&mut self, pid: u32, out: &mut Vec<Done>) {
-        let batch = (self.pid_cap / 16).max(1);
         let Some(keys) = self.by_pid.get(&pid) else {
             return;
         };
-        let mut ages: Vec<(u64, ConnKey)> = keys
+        let ages = keys
             .iter()
             .filter_map(|k| self.conns.get(k).map(|c| (c.last_ns, *k)))
             .collect();
-        if ages.len() > batch {
-            ages.select_nth_unstable_by_key(batch - 1, |a| a.0);
-            ages.truncate(batch);
-        }
-        for (ts, key) in ages {
-            self.stats.evicted_process_cap += 1;
-            self.on_close(key, ts, out);
-        }
+        self.stats.evicted_process_cap += self.end_oldest(ages, self.pid_cap / 16, out);
     }
 
     /// Ends connections idle since before `now_ns - idle`.
@@ -453,17 +445,28 @@ impl ConnTrack {
     /// flood of new connections costs one pass over the table per batch,
     /// not per connection.
     fn evict_oldest(&mut self, out: &mut Vec<Done>) {
-        let batch = (self.max_conns / 16).max(1);
-        let mut ages: Vec<(u64, ConnKey)> =
-            self.conns.iter().map(|(k, c)| (c.last_ns, *k)).collect();
+        let ages = self.conns.iter().map(|(k, c)| (c.last_ns, *k)).collect();
+        self.stats.evicted_full += self.end_oldest(ages, self.max_conns / 16, out);
+    }
+
+    /// Ends the `batch` (at least one) oldest of `ages` (last seen, key),
+    /// each at its last sight; returns how many ended.
+    fn end_oldest(
+        &mut self,
+        mut ages: Vec<(u64, ConnKey)>,
+        batch: usize,
+        out: &mut Vec<Done>,
+    ) -> u64 {
+        let batch = batch.max(1);
         if ages.len() > batch {
             ages.select_nth_unstable_by_key(batch - 1, |a| a.0);
             ages.truncate(batch);
         }
+        let n = ages.len() as u64;
         for (ts, key) in ages {
-            self.stats.evicted_full += 1;
             self.on_close(key, ts, out);
         }
+        n
     }
 
     /// HTTP counters over ended and live connections.
