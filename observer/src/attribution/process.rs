@@ -267,12 +267,11 @@ impl ProcessCache {
     /// process already gone (or offline: never read) keeps what the exec
     /// event said.
     fn fill(&mut self, pid: u32, now_ns: u64) {
-        if let Some(reader) = &self.reader {
+        if self.reader.is_some() {
             self.next_ticket += 1;
             let ticket = self.next_ticket;
-            match reader.asks.try_send(Ask { ticket, pid }) {
+            match self.ask(ticket, pid) {
                 Ok(()) => {
-                    self.outstanding.push_back((ticket, pid, Instant::now()));
                     match self.by_pid.get_mut(&pid) {
                         Some(e) => e.pending = Some(ticket),
                         None => {
@@ -354,26 +353,25 @@ impl ProcessCache {
         );
         self.reader = Some(fresh);
         self.stalled = false;
-        let rest: Vec<(u64, u32, Instant)> = self.outstanding.drain(..).skip(1).collect();
-        self.mark_read(culprit, 0);
-        for (ticket, pid, _) in rest {
-            let still = self
-                .by_pid
-                .get(&pid)
-                .is_some_and(|e| e.pending == Some(ticket));
-            if !still {
-                continue;
-            }
-            let sent = self
-                .reader
-                .as_ref()
-                .map(|r| r.asks.try_send(Ask { ticket, pid }));
-            if let Some(Ok(())) = sent {
-                self.outstanding.push_back((ticket, pid, Instant::now()));
-            } else {
+        let asked: Vec<(u64, u32, Instant)> = self.outstanding.drain(..).collect();
+        for (i, (ticket, pid, _)) in asked.into_iter().enumerate() {
+            // Only asks still awaited (an exec since drops one).
+            let awaited = (self.by_pid.get(&pid)).is_some_and(|e| e.pending == Some(ticket));
+            if awaited && (i == 0 || self.ask(ticket, pid).is_err()) {
                 self.mark_read(pid, 0);
             }
         }
+    }
+
+    /// Sends read `ticket` for `pid` to the reader, and remembers it as
+    /// awaited (oldest first).
+    fn ask(&mut self, ticket: u64, pid: u32) -> Result<(), mpsc::TrySendError<Ask>> {
+        let Some(reader) = &self.reader else {
+            return Err(mpsc::TrySendError::Disconnected(Ask { ticket, pid }));
+        };
+        reader.asks.try_send(Ask { ticket, pid })?;
+        self.outstanding.push_back((ticket, pid, Instant::now()));
+        Ok(())
     }
 
     fn answer(&mut self, a: Answer) {
