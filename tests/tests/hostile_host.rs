@@ -39,6 +39,28 @@ fn enter(dir: &Path) {
         .unwrap_or_else(|e| panic!("move into {}: {e}", dir.display()));
 }
 
+/// Runs `f` (the clients) in a new cgroup v2 directory `name`, owned by
+/// `owner` when given; the test process goes back to the root and the
+/// directory is removed whatever `f` does.
+fn in_cgroup<T>(name: &str, owner: Option<&str>, f: impl FnOnce() -> T) -> T {
+    let root = cgroup2_root();
+    let dir = root.join(name);
+    let _ = std::fs::remove_dir(&dir);
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    if let Some(owner) = owner {
+        run_bounded(
+            Command::new("chown").args([owner, &dir.display().to_string()]),
+            Duration::from_secs(10),
+        )
+        .expect_ok("chown the test cgroup");
+    }
+    enter(&dir);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    enter(&root);
+    std::fs::remove_dir(&dir).expect("rmdir the test cgroup");
+    out.unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
 #[test]
 fn a_cgroup_named_with_control_characters_is_shown_escaped() {
     let Some(scene) = Scene::start("hostile_host::cgroup", "hostile-cgroup", &[]) else {
@@ -54,19 +76,11 @@ fn a_cgroup_named_with_control_characters_is_shown_escaped() {
     } = scene;
     let c = Clients { ns: &ns, ca: &ca };
     let name = "é…\u{1b}[31mred\u{7}";
-    let root = cgroup2_root();
-    let dir = root.join(format!("machine-{name}.scope"));
-    let _ = std::fs::remove_dir(&dir);
-    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-    enter(&dir);
-    let seen = std::panic::catch_unwind(|| {
+    let seen = in_cgroup(&format!("machine-{name}.scope"), None, || {
         let mut seen = c.python_chat(2, Mode::NonStream, "gpt-4o-mini", 3, 0);
         seen.push(c.curl_chat("gpt-4o-mini", Mode::Stream, 4, 0));
         seen
     });
-    enter(&root);
-    std::fs::remove_dir(&dir).expect("rmdir the test cgroup");
-    let seen = seen.expect("clients in the cgroup");
 
     let rows = assert_recorded(&agent, &mock, &seen);
     for r in &rows {
@@ -103,21 +117,10 @@ fn a_users_cgroup_named_after_a_container_is_only_a_claim() {
     } = scene;
     let c = Clients { ns: &ns, ca: &ca };
     let id = "3f1a9c5e7b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6f8a1c3e5f7092b4d";
-    let root = cgroup2_root();
     // As systemd delegates a subtree: the user owns the directory.
-    let dir = root.join(format!("docker-{id}.scope"));
-    let _ = std::fs::remove_dir(&dir);
-    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-    run_bounded(
-        Command::new("chown").args(["65534", &dir.display().to_string()]),
-        Duration::from_secs(10),
-    )
-    .expect_ok("chown the test cgroup");
-    enter(&dir);
-    let seen = std::panic::catch_unwind(|| c.python_chat(2, Mode::NonStream, "gpt-4o-mini", 3, 0));
-    enter(&root);
-    std::fs::remove_dir(&dir).expect("rmdir the test cgroup");
-    let seen = seen.expect("clients in the cgroup");
+    let seen = in_cgroup(&format!("docker-{id}.scope"), Some("65534"), || {
+        c.python_chat(2, Mode::NonStream, "gpt-4o-mini", 3, 0)
+    });
     let rows = assert_recorded(&agent, &mock, &seen);
     for r in &rows {
         assert_eq!(r["container_id"], format!("?65534/{id}"), "{r}");
